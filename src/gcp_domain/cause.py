@@ -1,0 +1,20 @@
+"""Who did a thing and why: recorded on every event of every aggregate."""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Cause:
+    """`actor` is who (a token's subject, `kafka:All_Payments`, `timer:expiry`);
+    `causation_id` the message or request that caused the change;
+    `correlation_id` the business conversation it belongs to (an orderId, say)."""
+
+    actor: str
+    causation_id: str
+    correlation_id: str
+
+    @classmethod
+    def system(cls, actor: str, causation_id: str) -> Cause:
+        return cls(actor=actor, causation_id=causation_id, correlation_id=causation_id)

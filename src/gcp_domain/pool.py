@@ -1,0 +1,111 @@
+"""The certificate pool: its name, its low watermark, and when it ran dry (ISSUE_BLOCKED).
+
+Which certificates a pool holds is not state of this aggregate (that would make every
+reservation contend on one aggregate); the application keeps that as a read model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from gcp_domain.cause import Cause
+from gcp_domain.errors import InvalidCommand
+
+POOL_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:pool")
+# Repeated ISSUE_BLOCKED publications for one shortage are spaced at least this far apart,
+# so a burst of refused reservations publishes one fact, not thousands.
+BLOCKED_REPUBLISH_AFTER: Final = timedelta(minutes=1)
+DEFAULT_LOW_WATERMARK: Final = 100
+
+
+def check_pool_name(name: str) -> str:
+    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_." for ch in name):
+        raise InvalidCommand("a pool name has 1 to 64 letters, digits, '-', '_' or '.'")
+    return name
+
+
+class CertificatePool(Aggregate):
+    TOPIC = "gcp:CertificatePool"
+
+    class Event(Aggregate.Event):
+        cause: Cause
+
+    class Created(Event, Aggregate.Created):
+        TOPIC = "gcp:CertificatePool.Created"
+        name: str
+        low_watermark: int
+
+    class CertificatesAdded(Event):
+        TOPIC = "gcp:CertificatePool.CertificatesAdded"
+        count: int
+        source: str
+
+    class IssueBlocked(Event):
+        TOPIC = "gcp:CertificatePool.IssueBlocked"
+        reason: str
+        blocked_at: datetime
+
+    class LowWatermarkChanged(Event):
+        TOPIC = "gcp:CertificatePool.LowWatermarkChanged"
+        low_watermark: int
+
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return pool_id(name)
+
+    @classmethod
+    def create(
+        cls, *, name: str, low_watermark: int = DEFAULT_LOW_WATERMARK, cause: Cause
+    ) -> CertificatePool:
+        check_pool_name(name)
+        if low_watermark < 0:
+            raise InvalidCommand("the low watermark is not negative")
+        return cls(name=name, low_watermark=low_watermark, cause=cause)
+
+    @event(Created)
+    def __init__(self, name: str, low_watermark: int, cause: Cause) -> None:
+        self.name = name
+        self.low_watermark = low_watermark
+        self.blocked_at: datetime | None = None
+        self.total_added = 0
+
+    def record_added(self, *, count: int, source: str, cause: Cause) -> None:
+        if count <= 0:
+            raise InvalidCommand("a pool grows by a positive count")
+        self._add(count=count, source=source, cause=cause)
+
+    @event(CertificatesAdded)
+    def _add(self, count: int, source: str, cause: Cause) -> None:
+        self.total_added += count
+        self.blocked_at = None
+
+    def report_exhausted(self, *, at: datetime, cause: Cause) -> bool:
+        """ISSUE_BLOCKED, once per shortage (again only after BLOCKED_REPUBLISH_AFTER)."""
+        if self.blocked_at is not None and at - self.blocked_at < BLOCKED_REPUBLISH_AFTER:
+            return False
+        self._block(reason="POOL_EXHAUSTED", blocked_at=at, cause=cause)
+        return True
+
+    @event(IssueBlocked)
+    def _block(self, reason: str, blocked_at: datetime, cause: Cause) -> None:
+        self.blocked_at = blocked_at
+
+    def set_low_watermark(self, *, low_watermark: int, cause: Cause) -> bool:
+        if low_watermark < 0:
+            raise InvalidCommand("the low watermark is not negative")
+        if low_watermark == self.low_watermark:
+            return False
+        self._set_low_watermark(low_watermark=low_watermark, cause=cause)
+        return True
+
+    @event(LowWatermarkChanged)
+    def _set_low_watermark(self, low_watermark: int, cause: Cause) -> None:
+        self.low_watermark = low_watermark
+
+
+def pool_id(name: str) -> UUID:
+    return uuid5(POOL_NAMESPACE, name)

@@ -1,0 +1,292 @@
+"""The GiftCertificate object of GiftCertificates.Stream: a certificate's state after an event.
+
+Pure functions of (aggregate after the event, the event). The eventId derives from the stored
+event's identity (aggregate id and version), so publishing the same event again gives the same
+eventId and consumers can dedupe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import attrs
+
+from gcp_domain.certificate import GiftCertificate, event_name
+from gcp_domain.money import Money
+from gcp_domain.numbers import mask
+from gcp_domain.pool import CertificatePool
+from gcp_domain.vocabulary import CertificateState
+
+SCHEMA_VERSION: Final = 1
+EVENT_ID_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:stream-event")
+# What GET /certificates/{id} says of a certificate that was never published (still in its pool).
+# The stream itself never carries it: creation is not a published change.
+CREATED_STATUS: Final = "CREATED"
+
+JSON = dict[str, Any]
+G = GiftCertificate
+
+
+@attrs.frozen
+class Publication:
+    """One message for GiftCertificates.Stream: its key, its headers' values and its body."""
+
+    key: str
+    event_id: str
+    status: str
+    value: JSON
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "eventId": self.event_id,
+            "status": self.status,
+            "schemaVersion": str(SCHEMA_VERSION),
+        }
+
+
+def stream_event_id(originator_id: UUID, originator_version: int) -> str:
+    return str(uuid5(EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}"))
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _money(amount: Decimal | None, currency: str | None) -> str | None:
+    if amount is None or currency is None:
+        return None
+    return str(Money(amount, currency))
+
+
+def _redemption_status(event: Any) -> str:
+    return "REDEEMED" if event.balance_after == 0 else "PARTIALLY_REDEEMED"
+
+
+def _unlock_status(certificate: GiftCertificate) -> str:
+    # "Published as ACTIVE (or that state)": the working state the lock returned to.
+    return str(certificate.state)
+
+
+# Event class name -> the `status` it publishes. Events absent here are recorded, not published.
+_STATUS: Final[dict[str, str | Callable[[Any], str]]] = {
+    "Reserved": "RESERVED",
+    "ReservationReleased": "RESERVATION_RELEASED",
+    "Issued": "ISSUED",
+    "NotificationRequested": "NOTIFICATION_REQUESTED",
+    "NotificationSent": "NOTIFICATION_SENT",
+    "NotificationFailed": "NOTIFICATION_FAILED",
+    "RedemptionApplied": _redemption_status,
+    "RedemptionRejected": "REDEMPTION_REJECTED",
+    "RedemptionReversed": "REDEMPTION_REVERSED",
+    "RefundPending": "REFUND_PENDING",
+    "RefundPendingDetails": "REFUND_PENDING_DETAILS",
+    "RefundCompleted": "REFUNDED",
+    "RefundFailed": "ACTIVE",
+    "Locked": "LOCKED",
+    "Expired": "EXPIRED",
+    "Cancelled": "CANCELLED",
+}
+
+STATUSES: Final = (
+    "RESERVED", "RESERVATION_RELEASED", "ISSUED", "NOTIFICATION_REQUESTED", "NOTIFICATION_SENT",
+    "NOTIFICATION_FAILED", "PARTIALLY_REDEEMED", "REDEEMED", "REDEMPTION_REJECTED",
+    "REDEMPTION_REVERSED", "REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUNDED", "LOCKED",
+    "ACTIVE", "EXPIRED", "CANCELLED", "ISSUE_BLOCKED",
+)  # fmt: skip
+
+
+def certificate_status(certificate: GiftCertificate, event: Any) -> str | None:
+    """The stream `status` this event publishes, or None if it is not published."""
+    name = event_name(event)
+    if name == "Unlocked":
+        return _unlock_status(certificate)
+    status = _STATUS.get(name)
+    if status is None or isinstance(status, str):
+        return status
+    return status(event)
+
+
+def _reason(event: Any) -> str | None:
+    for attribute in ("reason", "error"):
+        value = getattr(event, attribute, None)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def _operation(certificate: GiftCertificate, event: Any) -> JSON | None:
+    currency = certificate.currency
+    if isinstance(event, G.Issued):
+        return {
+            "type": "ISSUE",
+            "orderId": event.order_id,
+            "paymentId": event.payment_ids[0] if event.payment_ids else None,
+            "paymentIds": list(event.payment_ids),
+            "amount": _money(event.amount, event.currency),
+        }
+    if isinstance(event, G.RedemptionApplied):
+        return {
+            "type": "REDEMPTION",
+            "orderId": event.order_id,
+            "paymentId": event.payment_id,
+            "amount": _money(event.amount, currency),
+        }
+    if isinstance(event, G.RedemptionRejected):
+        # Not a money movement: its own type, so that BI never counts it as a redemption.
+        return {
+            "type": "REDEMPTION_ATTEMPT",
+            "orderId": event.order_id,
+            "paymentId": event.payment_id,
+            "amount": _money(event.amount, event.currency),
+        }
+    if isinstance(event, G.RedemptionReversed):
+        redemption = certificate.redemptions[event.redemption_payment_id]
+        return {
+            "type": "REDEMPTION_REVERSAL",
+            "orderId": redemption.order_id,
+            "paymentId": event.refund_payment_id,
+            "refundOf": event.redemption_payment_id,
+            "amount": _money(event.amount, currency),
+        }
+    if isinstance(event, G.RefundCompleted):
+        return {
+            "type": "REFUND",
+            "orderId": certificate.issue_terms.order_id if certificate.issue_terms else None,
+            "paymentId": event.payment_id,
+            "amount": _money(event.amount, currency),
+        }
+    return None
+
+
+def certificate_object(certificate: GiftCertificate, event: Any, status: str) -> JSON:
+    """The contract's GiftCertificate object for `certificate` as it is right after `event`."""
+    terms = certificate.issue_terms
+    currency = certificate.currency
+    note = certificate.notification
+    lock = certificate.lock
+    refund = certificate.refund
+    reservation = certificate.reservation
+    cause = event.cause
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "eventId": stream_event_id(event.originator_id, event.originator_version),
+        "status": status,
+        "occurredAt": rfc3339(event.timestamp),
+        "certificateId": str(certificate.id),
+        "number": certificate.number,
+        "maskedNumber": mask(certificate.number),
+        "pool": certificate.pool,
+        "state": str(certificate.state),
+        "redeemable": certificate.is_redeemable(event.timestamp),
+        "channel": terms.channel if terms else None,
+        "orderId": terms.order_id if terms else None,
+        "clientId": terms.client_id if terms else None,
+        "amount": str(terms.amount) if terms else None,
+        "currency": currency,
+        "remainingBalance": _money(certificate.balance, currency) if terms else None,
+        "issuedAt": rfc3339(terms.issued_at) if terms else None,
+        "expiresAt": rfc3339(terms.expires_at) if terms else None,
+        "recipient": terms.recipient.as_dict() if terms else None,
+        "reservation": (
+            {
+                "by": reservation.by,
+                "until": rfc3339(reservation.until),
+                "orderId": reservation.order_id,
+            }
+            if reservation and certificate.state is CertificateState.RESERVED
+            else None
+        ),
+        "notification": (
+            {
+                "notificationId": note.notification_id,
+                "channel": str(note.channel),
+                "status": str(note.status),
+                "attempt": note.attempt,
+                "error": note.error,
+            }
+            if note
+            else None
+        ),
+        "lock": {"reason": lock.reason, "by": lock.by, "at": rfc3339(lock.at)} if lock else None,
+        "refund": (
+            {
+                "status": str(refund.status),
+                "paymentId": refund.payment_id,
+                "amount": _money(refund.amount, currency),
+            }
+            if refund
+            else None
+        ),
+        "operation": _operation(certificate, event),
+        "reason": _reason(event),
+        "version": event.originator_version,
+        "audit": {
+            "createdAt": rfc3339(certificate.created_on),
+            "updatedAt": rfc3339(event.timestamp),
+            "updatedBy": cause.actor,
+            "causationId": cause.causation_id,
+            "correlationId": cause.correlation_id,
+        },
+    }
+
+
+def certificate_publication(certificate: GiftCertificate, event: Any) -> Publication | None:
+    """The stream message for `event` (the certificate as it is right after it), if published."""
+    status = certificate_status(certificate, event)
+    if status is None:
+        return None
+    value = certificate_object(certificate, event, status)
+    return Publication(
+        key=str(certificate.id), event_id=value["eventId"], status=status, value=value
+    )
+
+
+def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
+    """ISSUE_BLOCKED, keyed by the pool's name; other pool events are not published."""
+    if not isinstance(event, CertificatePool.IssueBlocked):
+        return None
+    event_id = stream_event_id(event.originator_id, event.originator_version)
+    value: JSON = dict.fromkeys(_EMPTY_CERTIFICATE_KEYS)
+    value.update(
+        {
+            "schemaVersion": SCHEMA_VERSION,
+            "eventId": event_id,
+            "status": "ISSUE_BLOCKED",
+            "occurredAt": rfc3339(event.timestamp),
+            "pool": pool.name,
+            "redeemable": False,
+            "reason": event.reason,
+            "version": event.originator_version,
+            "audit": {
+                "createdAt": rfc3339(pool.created_on),
+                "updatedAt": rfc3339(event.timestamp),
+                "updatedBy": event.cause.actor,
+                "causationId": event.cause.causation_id,
+                "correlationId": event.cause.correlation_id,
+            },
+        }
+    )
+    return Publication(key=pool.name, event_id=event_id, status="ISSUE_BLOCKED", value=value)
+
+
+_EMPTY_CERTIFICATE_KEYS: Final = (
+    "certificateId", "number", "maskedNumber", "state", "channel", "orderId", "clientId",
+    "amount", "currency", "remainingBalance", "issuedAt", "expiresAt", "recipient",
+    "reservation", "notification", "lock", "refund", "operation",
+)  # fmt: skip
+
+
+def publication(aggregate: object, event: Any) -> Publication | None:
+    """The stream message for any stored event of the application, if it publishes one."""
+    if isinstance(aggregate, GiftCertificate):
+        return certificate_publication(aggregate, event)
+    if isinstance(aggregate, CertificatePool):
+        return pool_publication(aggregate, event)
+    return None

@@ -1,0 +1,63 @@
+"""The business's words for where a certificate rests and what can happen to it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CertificateState(StrEnum):
+    """Where a certificate rests (the stream's `state`)."""
+
+    AVAILABLE = "AVAILABLE"
+    RESERVED = "RESERVED"
+    ACTIVE = "ACTIVE"
+    LOCKED = "LOCKED"
+    REFUND_PENDING = "REFUND_PENDING"
+    REDEEMED = "REDEEMED"
+    REFUNDED = "REFUNDED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+ISSUED_STATES = frozenset(CertificateState) - {
+    CertificateState.AVAILABLE,
+    CertificateState.RESERVED,
+}
+FINAL_STATES = frozenset(
+    {CertificateState.REFUNDED, CertificateState.EXPIRED, CertificateState.CANCELLED}
+)
+
+
+class NotificationChannel(StrEnum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    NONE = "NONE"
+
+
+class NotificationStatus(StrEnum):
+    REQUESTED = "REQUESTED"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "PENDING"
+    PENDING_DETAILS = "PENDING_DETAILS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class RejectionReason(StrEnum):
+    """Why a redemption did not take money (the stream's `reason` on REDEMPTION_REJECTED)."""
+
+    NOT_ISSUED = "NOT_ISSUED"
+    LOCKED = "LOCKED"
+    EXPIRED = "EXPIRED"
+    REFUND_PENDING = "REFUND_PENDING"
+    REFUNDED = "REFUNDED"
+    CANCELLED = "CANCELLED"
+    FULLY_REDEEMED = "FULLY_REDEEMED"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
