@@ -823,7 +823,10 @@ class GiftCertificate(Aggregate):
         _require_aware(at, "at")
         if self.issue_terms is None or at < self.issue_terms.expires_at:
             return False
-        if self.state not in (S.ACTIVE, S.LOCKED):
+        # A locked certificate expires only if it was locked while ACTIVE: a fully redeemed
+        # one does not expire, locked or not.
+        working = self.lock.previous_state if self.lock else self.state
+        if self.state not in (S.ACTIVE, S.LOCKED) or working is not S.ACTIVE:
             return False
         self._expire(cause=cause)
         return True

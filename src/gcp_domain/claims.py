@@ -7,6 +7,7 @@ as the certificate that makes the claim. No extra table, and correct across proc
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -39,7 +40,7 @@ class NumberClaim(Aggregate):
 
 
 class ReservationKey(Aggregate):
-    """One reservation per (channel, Idempotency-Key): a retry gets the same certificate."""
+    """One reservation per (channel, Idempotency-Key): a retry gets the same answer back."""
 
     TOPIC = "gcp:ReservationKey"
 
@@ -49,6 +50,7 @@ class ReservationKey(Aggregate):
         key: str
         certificate_id: UUID
         pool: str
+        reserved_until: datetime
         cause: Cause
 
     @staticmethod
@@ -56,9 +58,18 @@ class ReservationKey(Aggregate):
         return reservation_key_id(owner, key)
 
     @event(Created)
-    def __init__(self, owner: str, key: str, certificate_id: UUID, pool: str, cause: Cause) -> None:
+    def __init__(
+        self,
+        owner: str,
+        key: str,
+        certificate_id: UUID,
+        pool: str,
+        reserved_until: datetime,
+        cause: Cause,
+    ) -> None:
         self.certificate_id = certificate_id
         self.pool = pool
+        self.reserved_until = reserved_until
 
 
 def number_claim_id(number: str) -> UUID:

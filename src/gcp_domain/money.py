@@ -65,10 +65,14 @@ class Money:
             raise InvalidMoney(f"amount must not be negative, got {amount}")
         digits = minor_digits(currency)
         quantum = Decimal(1).scaleb(-digits)
-        quantized = amount.quantize(quantum)
+        try:
+            quantized = amount.quantize(quantum)
+        except InvalidOperation:
+            raise InvalidMoney(f"amount is too large: {amount}") from None
         if quantized != amount:
             raise InvalidMoney(f"{currency} has {digits} minor digits; {amount} has more")
-        object.__setattr__(self, "amount", quantized)
+        # copy_abs: "-0" is zero, never a negative-looking "-0.00" on the wire.
+        object.__setattr__(self, "amount", quantized.copy_abs())
 
     @classmethod
     def of(cls, amount: object, currency: str = DEFAULT_CURRENCY) -> Money:

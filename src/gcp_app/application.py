@@ -1,0 +1,586 @@
+"""The GCP application: one eventsourcing Application with a command per lifecycle transition,
+the pool operations, and the queries (get, find by number, history, state at a past point).
+
+Adapters (HTTP, Kafka, CLI) call this and nothing deeper. Every command takes a `Cause`, so the
+stored events say who did what and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final, NoReturn, TypeVar
+from uuid import UUID, uuid4
+
+import attrs
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from gcp_app.audit import HistoryEntry, history_entry, replay
+from gcp_app.clock import Clock, SystemClock
+from gcp_app.errors import (
+    CertificateNotFound,
+    ConcurrentUpdate,
+    PoolExhausted,
+    PoolNotFound,
+    ReservationContention,
+    VendorImportRejected,
+)
+from gcp_app.persistence import event_store_env
+from gcp_app.pool_index import PoolIndex
+from gcp_app.sealing import CvcSealer, load_or_create_key
+from gcp_app.settings import Settings
+from gcp_app.stock import VendorRow, draw_cvc, draw_number
+from gcp_domain.cause import Cause
+from gcp_domain.certificate import GiftCertificate, Recipient, RedemptionOutcome
+from gcp_domain.claims import NumberClaim, ReservationKey, number_claim_id, reservation_key_id
+from gcp_domain.money import Money
+from gcp_domain.numbers import CertificateNumber
+from gcp_domain.pool import CertificatePool, check_pool_name, pool_id
+from gcp_domain.stream import CREATED_STATUS, certificate_object, certificate_status
+from gcp_domain.vocabulary import CertificateState, NotificationChannel, RejectionReason
+
+T = TypeVar("T")
+
+# How often a command re-reads and retries after a concurrent writer changed the same aggregate.
+CONFLICT_RETRIES: Final = 5
+# How many candidates a reservation tries before giving up under contention.
+RESERVATION_ATTEMPTS: Final = 16
+GENERATE_BATCH: Final = 1000
+
+
+class CauseAsList(Transcoding):
+    type = Cause
+    name = "cause"
+
+    def encode(self, obj: Cause) -> list[str]:
+        return [obj.actor, obj.causation_id, obj.correlation_id]
+
+    def decode(self, data: list[str]) -> Cause:
+        actor, causation_id, correlation_id = data
+        return Cause(actor, causation_id, correlation_id)
+
+
+@attrs.frozen
+class ReservationGranted:
+    certificate_id: UUID
+    number: str
+    pool: str
+    reserved_until: datetime
+
+
+@attrs.frozen
+class PoolStatus:
+    pool: str
+    available: int
+    reserved: int
+    issued: int
+    cancelled: int
+    low_watermark: int
+
+    @property
+    def below_low_watermark(self) -> bool:
+        return self.available < self.low_watermark
+
+
+class GiftCertificates(Application[UUID]):
+    name = "gcp"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        super().__init__(env={**event_store_env(self.settings), **(env or {})})
+        self.clock: Clock = clock or SystemClock()
+        key = load_or_create_key(self.settings.cipher_key, self.settings.var_dir)
+        self.sealer = CvcSealer(key)
+        self.pool_index = PoolIndex(self.recorder, self.mapper)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(CauseAsList())
+
+    # ================================================================== queries
+
+    def get_certificate(self, certificate_id: UUID) -> GiftCertificate:
+        try:
+            certificate: object = self.repository.get(certificate_id)
+        except AggregateNotFoundError:
+            raise CertificateNotFound("no such certificate") from None
+        if not isinstance(certificate, GiftCertificate):
+            raise CertificateNotFound("no such certificate")
+        return certificate
+
+    def find_by_number(self, number: str) -> UUID | None:
+        """The certificate with this printed number, in any pool."""
+        try:
+            claim: object = self.repository.get(
+                number_claim_id(CertificateNumber.parse(number).value)
+            )
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(claim, NumberClaim)
+        return claim.certificate_id
+
+    def history(self, certificate_id: UUID) -> list[HistoryEntry]:
+        return [history_entry(e) for e in self._events_of(certificate_id)]
+
+    def state_at(
+        self, certificate_id: UUID, *, version: int | None = None, at: datetime | None = None
+    ) -> GiftCertificate:
+        """The certificate as it was at `version` or at the instant `at` (for audits)."""
+        certificate = replay(self._events_of(certificate_id), version=version, at=at)
+        if certificate is None:
+            raise CertificateNotFound("the certificate did not exist yet")
+        return certificate
+
+    def current_object(self, certificate_id: UUID) -> dict[str, Any]:
+        """The stream object of the certificate's latest publication (what the compacted topic
+        holds for its key); a certificate never published yet shows status CREATED."""
+        certificate: GiftCertificate | None = None
+        shown: tuple[Any, str] | None = None
+        for event in self._events_of(certificate_id):
+            certificate = event.mutate(certificate)
+            assert certificate is not None
+            status = certificate_status(certificate, event)
+            if status is not None or shown is None:
+                shown = (event, status or CREATED_STATUS)
+        assert shown is not None
+        event, status = shown
+        # The state is taken as of that publication, so the object equals the stream's message.
+        published = replay(self._events_of(certificate_id), version=event.originator_version)
+        assert published is not None
+        return certificate_object(published, event, status)
+
+    def _events_of(self, certificate_id: UUID) -> list[Any]:
+        events = list(self.events.get(certificate_id))
+        if not events or not isinstance(events[0], GiftCertificate.Created):
+            raise CertificateNotFound("no such certificate")
+        return events
+
+    # ================================================================== pools
+
+    def create_pool(self, name: str, *, low_watermark: int | None = None, cause: Cause) -> bool:
+        """Creates the pool if it does not exist yet. Returns True if it was created."""
+        check_pool_name(name)
+        if self._find_pool(name) is not None:
+            return False
+        pool = CertificatePool.create(
+            name=name,
+            low_watermark=self.settings.pool_low_watermark
+            if low_watermark is None
+            else low_watermark,
+            cause=cause,
+        )
+        try:
+            self.save(pool)
+        except IntegrityError:
+            return False  # Created concurrently: same outcome.
+        return True
+
+    def pool_status(self, name: str) -> PoolStatus:
+        pool = self._require_pool(name)
+        self.pool_index.catch_up()
+        levels = self.pool_index.levels(name)
+        return PoolStatus(
+            pool=name,
+            available=levels.available,
+            reserved=levels.reserved,
+            issued=levels.issued,
+            cancelled=levels.cancelled,
+            low_watermark=pool.low_watermark,
+        )
+
+    def pool_names(self) -> list[str]:
+        self.pool_index.catch_up()
+        return self.pool_index.pools()
+
+    def generate_certificates(
+        self,
+        pool: str,
+        count: int,
+        *,
+        cause: Cause,
+        progress: Callable[[int], None] | None = None,
+        batch_size: int = GENERATE_BATCH,
+    ) -> int:
+        """Pre-creates `count` certificates with fresh numbers and sealed CVCs, in batches."""
+        if count <= 0:
+            raise ValueError("count must be positive")
+        self.create_pool(pool, cause=cause)
+        done = 0
+        while done < count:
+            size = min(batch_size, count - done)
+            for _ in range(CONFLICT_RETRIES):
+                batch = [(draw_number(), draw_cvc(self.settings.cvc_digits)) for _ in range(size)]
+                if len({number for number, _ in batch}) < size:
+                    continue  # A number drawn twice in one batch: draw the batch again.
+                try:
+                    self._stock(pool, batch, source="generated", cause=cause)
+                    break
+                except IntegrityError:
+                    continue  # A number already taken, or the pool changed: draw again.
+            else:
+                raise ConcurrentUpdate("could not store a batch of new certificates")
+            done += size
+            if progress is not None:
+                progress(size)
+        return done
+
+    def import_certificates(
+        self, pool: str, rows: list[VendorRow], *, source: str, cause: Cause
+    ) -> int:
+        """Loads a vendor's numbers and CVCs: all rows in one transaction, or none."""
+        if not rows:
+            raise VendorImportRejected([(1, "the file has no certificates")])
+        self.create_pool(pool, cause=cause)
+        try:
+            self._stock(pool, [(r.number, r.cvc) for r in rows], source=source, cause=cause)
+        except IntegrityError:
+            taken = [
+                (r.line, "the number belongs to an existing certificate")
+                for r in rows
+                if number_claim_id(r.number.value) in self.repository
+            ]
+            if not taken:
+                raise  # Not a duplicate number: a concurrent change of the pool; let it surface.
+            raise VendorImportRejected(taken) from None
+        return len(rows)
+
+    def _stock(
+        self,
+        pool_name: str,
+        batch: list[tuple[CertificateNumber, str]],
+        *,
+        source: str,
+        cause: Cause,
+    ) -> None:
+        pool = self._require_pool(pool_name)
+        aggregates: list[Any] = []
+        certificates = []
+        for number, cvc in batch:
+            certificate = GiftCertificate.create(
+                pool=pool_name, number=number, sealed_cvc=self.sealer.seal(cvc), cause=cause
+            )
+            certificates.append(certificate)
+            aggregates.append(certificate)
+            aggregates.append(
+                NumberClaim(number=number.value, certificate_id=certificate.id, cause=cause)
+            )
+        pool.record_added(count=len(batch), source=source, cause=cause)
+        self.save(*aggregates, pool)
+        self.pool_index.observe_all(certificates)
+
+    def _find_pool(self, name: str) -> CertificatePool | None:
+        try:
+            pool: object = self.repository.get(pool_id(name))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(pool, CertificatePool)
+        return pool
+
+    def _require_pool(self, name: str) -> CertificatePool:
+        pool = self._find_pool(name)
+        if pool is None:
+            raise PoolNotFound(f"no pool named {name!r}")
+        return pool
+
+    # ================================================================== reservation
+
+    def reserve_next(
+        self,
+        pool: str,
+        *,
+        channel: str,
+        order_id: str | None = None,
+        idempotency_key: str | None = None,
+        cause: Cause,
+    ) -> ReservationGranted:
+        """Reserves a pre-created certificate of `pool` for a channel.
+
+        Safe under concurrency in and across processes: the store refuses a second reservation
+        of the same certificate (optimistic concurrency), and the loser tries another candidate.
+        The same (channel, idempotency key) always gets the first answer back.
+        """
+        if idempotency_key:
+            earlier = self._earlier_reservation(channel, idempotency_key)
+            if earlier is not None:
+                return earlier
+        self.pool_index.refresh_if_stale()
+        for _ in range(RESERVATION_ATTEMPTS):
+            candidate = self.pool_index.take_available(pool)
+            if candidate is None:
+                self.pool_index.catch_up()
+                candidate = self.pool_index.take_available(pool)
+            if candidate is None:
+                self._pool_exhausted(pool, cause)
+            try:
+                granted = self._try_reserve(candidate, channel, order_id, idempotency_key, cause)
+            except BaseException:
+                self.pool_index.give_back(candidate)
+                raise
+            if granted is not None:
+                return granted
+            if idempotency_key:
+                earlier = self._earlier_reservation(channel, idempotency_key)
+                if earlier is not None:
+                    return earlier
+        raise ReservationContention("every candidate was taken concurrently; try again")
+
+    def _try_reserve(
+        self,
+        candidate: UUID,
+        channel: str,
+        order_id: str | None,
+        idempotency_key: str | None,
+        cause: Cause,
+    ) -> ReservationGranted | None:
+        certificate = self.get_certificate(candidate)
+        if certificate.state is not CertificateState.AVAILABLE:
+            self.pool_index.observe(certificate)  # The index was stale.
+            return None
+        until = self.clock.now() + self.settings.reservation_ttl
+        certificate.reserve(
+            by=channel, until=until, idempotency_key=idempotency_key, order_id=order_id, cause=cause
+        )
+        key = (
+            ReservationKey(
+                owner=channel,
+                key=idempotency_key,
+                certificate_id=certificate.id,
+                pool=certificate.pool,
+                reserved_until=until,
+                cause=cause,
+            )
+            if idempotency_key
+            else None
+        )
+        try:
+            self.save(certificate, key)
+        except IntegrityError:
+            return None  # Taken by a concurrent reserver (or the key was just used).
+        self.pool_index.observe(certificate)
+        return ReservationGranted(certificate.id, certificate.number, certificate.pool, until)
+
+    def _earlier_reservation(self, channel: str, idempotency_key: str) -> ReservationGranted | None:
+        try:
+            key: object = self.repository.get(reservation_key_id(channel, idempotency_key))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(key, ReservationKey)
+        certificate = self.get_certificate(key.certificate_id)
+        return ReservationGranted(
+            key.certificate_id, certificate.number, key.pool, key.reserved_until
+        )
+
+    def _pool_exhausted(self, name: str, cause: Cause) -> NoReturn:
+        pool = self._require_pool(name)
+        if pool.report_exhausted(at=self.clock.now(), cause=cause):
+            # A conflict means another process recorded the shortage (or stocked the pool).
+            with contextlib.suppress(IntegrityError):
+                self.save(pool)
+        raise PoolExhausted(f"pool {name!r} has no certificate left")
+
+    def release_reservation(self, certificate_id: UUID, *, reason: str, cause: Cause) -> bool:
+        return self._change(
+            certificate_id, lambda c: c.release_reservation(reason=reason, cause=cause)
+        )
+
+    # ================================================================== issue and notification
+
+    def issue(
+        self,
+        certificate_id: UUID,
+        *,
+        amount: Money,
+        channel: str,
+        order_id: str,
+        payment_ids: list[str],
+        client_id: str | None,
+        recipient: Recipient,
+        notification_channel: NotificationChannel = NotificationChannel.EMAIL,
+        validity: timedelta | None = None,
+        cause: Cause,
+    ) -> bool:
+        def command(certificate: GiftCertificate) -> bool:
+            issued_at = self.clock.now()
+            return certificate.issue(
+                amount=amount,
+                channel=channel,
+                order_id=order_id,
+                payment_ids=payment_ids,
+                client_id=client_id,
+                recipient=recipient,
+                notification_channel=notification_channel,
+                issued_at=issued_at,
+                expires_at=issued_at + (validity or self.settings.default_validity),
+                cause=cause,
+            )
+
+        return self._change(certificate_id, command)
+
+    def request_notification(
+        self,
+        certificate_id: UUID,
+        *,
+        notification_id: str | None = None,
+        channel: NotificationChannel | None = None,
+        cause: Cause,
+    ) -> str:
+        """Opens a notification request for CRM; returns its notificationId."""
+        wanted = notification_id or str(uuid4())
+        self._change(
+            certificate_id,
+            lambda c: c.request_notification(notification_id=wanted, channel=channel, cause=cause),
+        )
+        return wanted
+
+    def disclose_cvc(self, certificate_id: UUID, *, notification_id: str, cause: Cause) -> str:
+        """The plain CVC, once per notification request. The caller must not log it."""
+        sealed = self._change(
+            certificate_id, lambda c: c.disclose_cvc(notification_id=notification_id, cause=cause)
+        )
+        return self.sealer.unseal(sealed)
+
+    def record_notification_result(
+        self,
+        certificate_id: UUID,
+        *,
+        notification_id: str,
+        sent: bool,
+        error: str | None = None,
+        cause: Cause,
+    ) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.record_notification_result(
+                notification_id=notification_id, sent=sent, error=error, cause=cause
+            ),
+        )
+
+    # ================================================================== money
+
+    def redeem(
+        self,
+        certificate_id: UUID,
+        *,
+        payment_id: str,
+        order_id: str | None,
+        amount: Money,
+        cause: Cause,
+    ) -> RedemptionOutcome:
+        return self._change(
+            certificate_id,
+            lambda c: c.redeem(
+                payment_id=payment_id,
+                order_id=order_id,
+                amount=amount,
+                at=self.clock.now(),
+                cause=cause,
+            ),
+        )
+
+    def reject_redemption(
+        self,
+        certificate_id: UUID,
+        *,
+        payment_id: str,
+        order_id: str | None,
+        amount: Money,
+        reason: RejectionReason,
+        cause: Cause,
+    ) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.reject_redemption(
+                payment_id=payment_id, order_id=order_id, amount=amount, reason=reason, cause=cause
+            ),
+        )
+
+    def reverse_redemption(
+        self,
+        certificate_id: UUID,
+        *,
+        refund_payment_id: str,
+        redemption_payment_id: str,
+        amount: Money,
+        cause: Cause,
+    ) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.reverse_redemption(
+                refund_payment_id=refund_payment_id,
+                redemption_payment_id=redemption_payment_id,
+                amount=amount,
+                cause=cause,
+            ),
+        )
+
+    def start_refund(
+        self, certificate_id: UUID, *, payment_id: str, amount: Money | None, cause: Cause
+    ) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.start_refund(payment_id=payment_id, amount=amount, cause=cause),
+        )
+
+    def refund_needs_details(self, certificate_id: UUID, *, payment_id: str, cause: Cause) -> bool:
+        return self._change(
+            certificate_id, lambda c: c.refund_needs_details(payment_id=payment_id, cause=cause)
+        )
+
+    def complete_refund(
+        self, certificate_id: UUID, *, payment_id: str, amount: Money, cause: Cause
+    ) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.complete_refund(payment_id=payment_id, amount=amount, cause=cause),
+        )
+
+    def fail_refund(
+        self, certificate_id: UUID, *, payment_id: str, reason: str | None, cause: Cause
+    ) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.fail_refund(payment_id=payment_id, reason=reason, cause=cause),
+        )
+
+    # ================================================================== support and timers
+
+    def lock(self, certificate_id: UUID, *, reason: str, by: str, cause: Cause) -> bool:
+        return self._change(
+            certificate_id,
+            lambda c: c.lock_for(reason=reason, by=by, at=self.clock.now(), cause=cause),
+        )
+
+    def unlock(self, certificate_id: UUID, *, reason: str | None, by: str, cause: Cause) -> bool:
+        return self._change(certificate_id, lambda c: c.unlock(reason=reason, by=by, cause=cause))
+
+    def expire(self, certificate_id: UUID, *, cause: Cause) -> bool:
+        return self._change(certificate_id, lambda c: c.expire(at=self.clock.now(), cause=cause))
+
+    def cancel(self, certificate_id: UUID, *, reason: str, cause: Cause) -> bool:
+        return self._change(certificate_id, lambda c: c.cancel(reason=reason, cause=cause))
+
+    # ================================================================== plumbing
+
+    def _change(self, certificate_id: UUID, command: Callable[[GiftCertificate], T]) -> T:
+        """Load, command, save; on a concurrent write to the same certificate, do it again on
+        the fresh state (so the rules are checked against what is really stored)."""
+        for _ in range(CONFLICT_RETRIES):
+            certificate = self.get_certificate(certificate_id)
+            result = command(certificate)
+            if not certificate.pending_events:
+                return result
+            try:
+                self.save(certificate)
+            except IntegrityError:
+                continue
+            self.pool_index.observe(certificate)
+            return result
+        raise ConcurrentUpdate("the certificate kept changing; try again")

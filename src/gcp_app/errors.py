@@ -1,0 +1,47 @@
+"""What the application refuses, beyond the domain's own rules."""
+
+from __future__ import annotations
+
+from gcp_domain.errors import DomainError
+
+
+class CertificateNotFound(DomainError):
+    code = "certificate-not-found"
+
+
+class PoolNotFound(DomainError):
+    code = "pool-not-found"
+
+
+class PoolExhausted(DomainError):
+    """No certificate left to reserve (ISSUE_BLOCKED has been published)."""
+
+    code = "pool-exhausted"
+
+
+class ReservationContention(DomainError):
+    """Every candidate was taken by a concurrent reserver within the bounded retries."""
+
+    code = "reservation-contention"
+
+
+class ConcurrentUpdate(DomainError):
+    """The certificate kept changing under us within the bounded retries."""
+
+    code = "concurrent-update"
+
+
+class VendorImportRejected(DomainError):
+    """The vendor file had bad rows; nothing was imported."""
+
+    code = "vendor-import-rejected"
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in problems[:20])
+        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        super().__init__(f"{len(problems)} bad rows, nothing imported: {shown}{more}")
+        self.problems = problems
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or malformed."""

@@ -1,0 +1,111 @@
+"""Configuration by environment: every setting, its default and what it means, in one place.
+
+`gcp --help` prints SETTINGS, so this table is the operator's reference too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from gcp_app.errors import ConfigurationError
+
+
+@attrs.frozen
+class Setting:
+    env: str
+    default: str | None
+    help: str
+
+
+SETTINGS: Final = (
+    Setting("GCP_VAR_DIR", "./var", "Directory for the SQLite store, the CVC key and local state."),
+    Setting(
+        "GCP_DATABASE_URL",
+        None,
+        "sqlite:///path or postgresql://user:pass@host:port/db[?schema=name]; "
+        "default: sqlite:///<GCP_VAR_DIR>/gcp.sqlite.",
+    ),
+    Setting(
+        "GCP_CIPHER_KEY",
+        None,
+        "AES key (base64, 16/24/32 bytes) that seals CVCs; default: generated once into "
+        "<GCP_VAR_DIR>/cipher.key with owner-only permissions.",
+    ),
+    Setting("GCP_DB_POOL_SIZE", "8", "Database connections kept open (PostgreSQL)."),
+    Setting("GCP_DB_MAX_OVERFLOW", "8", "Extra connections allowed under load (PostgreSQL)."),
+    Setting("GCP_DB_CONNECT_TIMEOUT", "5", "Seconds to wait for a database connection."),
+    Setting("GCP_DB_MAX_WAITING", "64", "Requests that may queue for a connection before error."),
+    Setting("GCP_DB_LOCK_TIMEOUT", "5", "Seconds a write waits for the event table's lock."),
+    Setting(
+        "GCP_RESERVATION_TTL_SECONDS", "900", "How long an unissued reservation is held (15 min)."
+    ),
+    Setting(
+        "GCP_DEFAULT_VALIDITY_DAYS", "365", "Validity of a certificate when an order omits it."
+    ),
+    Setting("GCP_DEFAULT_CURRENCY", "RUB", "Currency when a message omits it (ISO 4217)."),
+    Setting("GCP_POOL_LOW_WATERMARK", "100", "Pool level under which operators should refill."),
+    Setting("GCP_CVC_DIGITS", "4", "Digits of a generated CVC (3 to 8)."),
+)
+
+_DEFAULTS: Final = {s.env: s.default for s in SETTINGS}
+
+
+@attrs.frozen
+class Settings:
+    var_dir: Path
+    database_url: str
+    cipher_key: str | None
+    db_pool_size: int
+    db_max_overflow: int
+    db_connect_timeout: int
+    db_max_waiting: int
+    db_lock_timeout: int
+    reservation_ttl: timedelta
+    default_validity: timedelta
+    default_currency: str
+    pool_low_watermark: int
+    cvc_digits: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            value = env.get(name) or _DEFAULTS[name]
+            if value is None:
+                raise ConfigurationError(f"{name} is not set")
+            return value
+
+        def integer(name: str, low: int = 0, high: int = 1_000_000_000) -> int:
+            raw = get(name)
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+            if not low <= value <= high:
+                raise ConfigurationError(f"{name} must be between {low} and {high}")
+            return value
+
+        var_dir = Path(get("GCP_VAR_DIR"))
+        database_url = env.get("GCP_DATABASE_URL") or f"sqlite:///{var_dir / 'gcp.sqlite'}"
+        return cls(
+            var_dir=var_dir,
+            database_url=database_url,
+            cipher_key=env.get("GCP_CIPHER_KEY") or None,
+            db_pool_size=integer("GCP_DB_POOL_SIZE", 1, 1000),
+            db_max_overflow=integer("GCP_DB_MAX_OVERFLOW", 0, 1000),
+            db_connect_timeout=integer("GCP_DB_CONNECT_TIMEOUT", 1, 600),
+            db_max_waiting=integer("GCP_DB_MAX_WAITING", 0, 100_000),
+            db_lock_timeout=integer("GCP_DB_LOCK_TIMEOUT", 1, 600),
+            reservation_ttl=timedelta(seconds=integer("GCP_RESERVATION_TTL_SECONDS", 1)),
+            default_validity=timedelta(days=integer("GCP_DEFAULT_VALIDITY_DAYS", 1, 36_500)),
+            default_currency=get("GCP_DEFAULT_CURRENCY"),
+            pool_low_watermark=integer("GCP_POOL_LOW_WATERMARK"),
+            cvc_digits=integer("GCP_CVC_DIGITS", 3, 8),
+        )
