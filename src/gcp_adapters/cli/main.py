@@ -1,0 +1,237 @@
+"""`gcp`: the operator's command line (pools, certificates, audits, serving)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+from gcp_adapters.bootstrap import build_application
+from gcp_adapters.cli.progress import ProgressBar
+from gcp_app.application import GiftCertificates, PoolStatus
+from gcp_app.errors import ConfigurationError
+from gcp_app.persistence import describe
+from gcp_app.settings import SETTINGS, Settings
+from gcp_app.stock import read_vendor_csv
+from gcp_domain.cause import Cause
+from gcp_domain.errors import DomainError
+from gcp_domain.stream import rfc3339
+
+EXIT_REFUSED = 2
+
+
+def _settings_epilog() -> str:
+    lines = ["configuration (environment variables):"]
+    for setting in SETTINGS:
+        default = f" [default: {setting.default}]" if setting.default else ""
+        lines.append(f"  {setting.env}{default}\n      {setting.help}")
+    return "\n".join(lines)
+
+
+def _cli_cause() -> Cause:
+    request = f"cli-{uuid4()}"
+    return Cause(actor=f"cli:{getpass.getuser()}", causation_id=request, correlation_id=request)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _status_line(status: PoolStatus) -> str:
+    warning = "  (below low watermark: refill)" if status.below_low_watermark else ""
+    return (
+        f"{status.pool}: available {status.available}, reserved {status.reserved}, "
+        f"issued {status.issued}, cancelled {status.cancelled}, "
+        f"low watermark {status.low_watermark}{warning}"
+    )
+
+
+def _status_json(status: PoolStatus) -> dict[str, Any]:
+    return {
+        "pool": status.pool,
+        "available": status.available,
+        "reserved": status.reserved,
+        "issued": status.issued,
+        "cancelled": status.cancelled,
+        "lowWatermark": status.low_watermark,
+    }
+
+
+# ---------------------------------------------------------------------- commands
+
+
+def pool_generate(app: GiftCertificates, args: argparse.Namespace) -> int:
+    bar = ProgressBar(args.count, f"generating {args.pool}")
+    app.generate_certificates(args.pool, args.count, cause=_cli_cause(), progress=bar.advance)
+    bar.finish()
+    print(_status_line(app.pool_status(args.pool)))
+    return 0
+
+
+def pool_import(app: GiftCertificates, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    with path.open(newline="", encoding="utf-8") as file:
+        rows, problems = read_vendor_csv(file)
+    if problems:
+        print(f"{path}: {len(problems)} bad rows, nothing imported:", file=sys.stderr)
+        for line, reason in problems:
+            print(f"  line {line}: {reason}", file=sys.stderr)
+        return EXIT_REFUSED
+    count = app.import_certificates(
+        args.pool, rows, source=f"vendor:{path.name}", cause=_cli_cause()
+    )
+    print(f"imported {count} certificates into {args.pool}")
+    print(_status_line(app.pool_status(args.pool)))
+    return 0
+
+
+def pool_status(app: GiftCertificates, args: argparse.Namespace) -> int:
+    names = [args.pool] if args.pool else app.pool_names()
+    statuses = [app.pool_status(name) for name in names]
+    if args.json:
+        _print_json([_status_json(s) for s in statuses])
+    elif not statuses:
+        print("no pools yet: gcp pool generate --pool default --count 1000")
+    else:
+        for status in statuses:
+            print(_status_line(status))
+    return 0
+
+
+def _certificate_id(app: GiftCertificates, reference: str) -> UUID:
+    try:
+        return UUID(reference)
+    except ValueError:
+        found = app.find_by_number(reference)
+        if found is None:
+            raise DomainError("no certificate with that id or number") from None
+        return found
+
+
+def certificate_show(app: GiftCertificates, args: argparse.Namespace) -> int:
+    _print_json(app.current_object(_certificate_id(app, args.certificate)))
+    return 0
+
+
+def certificate_history(app: GiftCertificates, args: argparse.Namespace) -> int:
+    _print_json([entry.as_json() for entry in app.history(_certificate_id(app, args.certificate))])
+    return 0
+
+
+def certificate_at(app: GiftCertificates, args: argparse.Namespace) -> int:
+    """The certificate as it was at a version or an instant: an audit's question."""
+    certificate_id = _certificate_id(app, args.certificate)
+    at = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else None
+    if at is not None and at.tzinfo is None:
+        raise DomainError("--at needs a timezone (say 2026-11-26T10:00:00Z)")
+    certificate = app.state_at(certificate_id, version=args.version, at=at)
+    history = app.history(certificate_id)
+    last = history[certificate.version - 1]
+    summary = {
+        "certificateId": str(certificate.id),
+        "version": certificate.version,
+        "asOf": rfc3339(last.at),
+        "lastEvent": last.event,
+        "state": str(certificate.state),
+        "remainingBalance": str(certificate.balance) if certificate.is_issued else None,
+        "currency": certificate.currency,
+    }
+    _print_json(summary)
+    return 0
+
+
+def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
+    """Prepares the store and a stocked pool. The HTTP API, the Kafka consumers, the relay and
+    the timers join this command as their adapters land."""
+    cause = _cli_cause()
+    app.create_pool(args.pool, cause=cause)
+    status = app.pool_status(args.pool)
+    missing = args.stock - status.available
+    if missing > 0:
+        bar = ProgressBar(missing, f"stocking {args.pool}")
+        app.generate_certificates(args.pool, missing, cause=cause, progress=bar.advance)
+        bar.finish()
+    print(f"store: {describe(app.settings.database_url)}")
+    print(_status_line(app.pool_status(args.pool)))
+    print("ready: the store and the pool are prepared (HTTP and Kafka adapters come next)")
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gcp",
+        description="GCP, the Gift Certificate Platform.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        parent: Any,
+        name: str,
+        handler: Callable[[GiftCertificates, argparse.Namespace], int],
+        **kw: Any,
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(name, **kw)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    pool = commands.add_parser("pool", help="pre-created certificates").add_subparsers(
+        dest="pool_command", required=True
+    )
+    generate = command(pool, "generate", pool_generate, help="pre-create certificates")
+    generate.add_argument("--pool", default="default")
+    generate.add_argument("--count", type=int, required=True)
+    imported = command(pool, "import", pool_import, help="load a card vendor's CSV (number,cvc)")
+    imported.add_argument("file")
+    imported.add_argument("--pool", default="default")
+    status = command(pool, "status", pool_status, help="pool levels")
+    status.add_argument("--pool")
+    status.add_argument("--json", action="store_true")
+
+    certificate = commands.add_parser("certificate", help="look up and audit").add_subparsers(
+        dest="certificate_command", required=True
+    )
+    show = command(certificate, "show", certificate_show, help="current state object")
+    show.add_argument("certificate", help="certificate id or printed number")
+    history = command(certificate, "history", certificate_history, help="every event")
+    history.add_argument("certificate")
+    at = command(certificate, "at", certificate_at, help="state at a version or an instant")
+    at.add_argument("certificate")
+    at.add_argument("--version", type=int)
+    at.add_argument("--at", help="RFC 3339 instant, e.g. 2026-11-26T10:00:00Z")
+
+    served = command(commands, "serve", serve, help="run the service")
+    served.add_argument("--pool", default="default")
+    served.add_argument("--stock", type=int, default=1000, help="keep at least this many available")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        app = build_application(Settings.from_env())
+    except ConfigurationError as error:
+        print(f"gcp: configuration: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        code: int = args.handler(app, args)
+        return code
+    except DomainError as error:
+        print(f"gcp: {error.message}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
