@@ -1,0 +1,127 @@
+"""The `gcp` command on SQLite and PostgreSQL: what an operator types and sees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gcp_adapters.cli.main import main
+from gcp_domain.numbers import CertificateNumber
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def operator_env(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The environment an operator's shell would have: a var dir and a database URL."""
+    url = (
+        f"sqlite:///{tmp_path / 'var' / 'gcp.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    monkeypatch.setenv("GCP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GCP_DATABASE_URL", url)
+    return tmp_path
+
+
+def test_pool_generate_shows_progress_and_the_levels(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pool", "generate", "--pool", "default", "--count", "2500"]) == 0
+    out, err = capsys.readouterr()
+    assert "2500/2500 100%" in err  # the progress bar reached the end
+    assert "default: available 2500, reserved 0, issued 0" in out
+
+
+def test_pool_status_reports_every_pool_as_json(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pool", "generate", "--pool", "web", "--count", "30"]) == 0
+    assert main(["pool", "generate", "--pool", "pos", "--count", "20"]) == 0
+    capsys.readouterr()
+    assert main(["pool", "status", "--json"]) == 0
+    levels = {p["pool"]: p for p in json.loads(capsys.readouterr().out)}
+    assert levels["web"]["available"] == 30
+    assert levels["pos"] == {
+        "pool": "pos",
+        "available": 20,
+        "reserved": 0,
+        "issued": 0,
+        "cancelled": 0,
+        "lowWatermark": 100,
+    }
+
+
+def test_pool_import_loads_a_vendor_file(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    numbers = [CertificateNumber.from_body(f"{700000000000000 + i}").value for i in range(3)]
+    vendor = operator_env / "vendor.csv"
+    vendor.write_text("number,cvc\n" + "".join(f"{n},{123 + i}\n" for i, n in enumerate(numbers)))
+    assert main(["pool", "import", str(vendor), "--pool", "vendor"]) == 0
+    assert "imported 3 certificates into vendor" in capsys.readouterr().out
+    assert main(["certificate", "show", numbers[1]]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["number"], shown["status"], shown["state"]) == (
+        numbers[1],
+        "CREATED",
+        "AVAILABLE",
+    )
+
+
+def test_a_bad_vendor_file_is_refused_whole_with_its_lines(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = CertificateNumber.from_body("700000000000001").value
+    vendor = operator_env / "vendor.csv"
+    vendor.write_text(f"number,cvc\n{good},5551\n1234567890123456,5552\n{good},5553\n")
+    assert main(["pool", "import", str(vendor), "--pool", "vendor"]) == 2
+    err = capsys.readouterr().err
+    assert "line 3:" in err
+    assert "line 4: the number repeats line 2" in err
+    assert "5552" not in err
+    assert "5553" not in err
+    assert main(["pool", "status", "--pool", "vendor"]) == 2  # the pool was never created
+
+
+def test_certificate_history_and_audit_at_a_version(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    number = CertificateNumber.from_body("700000000000002").value
+    vendor = operator_env / "vendor.csv"
+    vendor.write_text(f"number,cvc\n{number},4321\n")
+    assert main(["pool", "import", str(vendor)]) == 0
+    capsys.readouterr()
+    assert main(["certificate", "history", number]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [e["event"] for e in history] == ["Created"]
+    assert history[0]["actor"].startswith("cli:")
+    assert "4321" not in json.dumps(history)
+    assert main(["certificate", "at", number, "--version", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "AVAILABLE"
+
+
+def test_an_unknown_certificate_is_a_clear_refusal(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certificate", "show", CertificateNumber.from_body("700000000000003").value]) == 2
+    assert "no certificate" in capsys.readouterr().err
+
+
+def test_serve_prepares_the_store_and_stocks_the_pool(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--stock", "150"]) == 0
+    assert "default: available 150" in capsys.readouterr().out
+    assert main(["serve", "--stock", "150"]) == 0  # already stocked: nothing more generated
+    assert "default: available 150" in capsys.readouterr().out
+
+
+def test_bad_configuration_is_reported_not_raised(
+    operator_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GCP_DATABASE_URL", "mysql://nowhere/db")
+    assert main(["pool", "status"]) == 2
+    assert "GCP_DATABASE_URL" in capsys.readouterr().err
