@@ -1,0 +1,292 @@
+"""GiftCertificate: refund of the purchase (pending, pending details, completed, failed)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pytest
+
+from gcp_domain import Cause, CertificateState, GiftCertificate, Money, RefundStatus
+from gcp_domain.errors import InvalidCommand, RefundRejected, TransitionNotAllowed
+
+S = CertificateState
+Recorded = Callable[[GiftCertificate], list[str]]
+
+
+def test_a_refund_starts_pending(make, rub, cause: Cause) -> None:
+    cert = make.active()
+    assert cert.start_refund(payment_id="REF-1", amount=rub("5000.00"), cause=cause) is True
+    assert cert.state is S.REFUND_PENDING
+    assert cert.refund is not None
+    assert cert.refund.status is RefundStatus.PENDING
+    assert cert.refund.payment_id == "REF-1"
+    assert cert.refund.amount == Decimal("5000.00")
+    assert cert.balance == Decimal("5000.00")
+    [pending] = cert.collect_events()
+    assert isinstance(pending, GiftCertificate.RefundPending)
+    assert pending.cause == cause
+
+
+def test_a_refund_may_start_without_an_amount(make, cause: Cause) -> None:
+    cert = make.active()
+    assert cert.start_refund(payment_id="REF-1", amount=None, cause=cause) is True
+    assert cert.refund is not None
+    assert cert.refund.amount is None
+
+
+def test_a_certificate_is_not_redeemable_while_a_refund_is_pending(make, rub) -> None:
+    cert = make.refund_pending()
+    assert not cert.is_redeemable(make.during)
+
+
+def test_starting_the_same_refund_twice_records_one_event(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.active()
+    assert cert.start_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is True
+    assert cert.start_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is False
+    assert recorded(cert) == ["RefundPending"]
+
+
+def test_a_second_refund_while_one_is_pending_is_rejected(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    with pytest.raises(RefundRejected):
+        cert.start_refund(payment_id="REF-2", amount=rub("1"), cause=cause)
+    assert recorded(cert) == []
+    assert cert.refund is not None
+    assert cert.refund.payment_id == "REF-1"
+
+
+def test_a_refund_larger_than_the_remaining_balance_is_rejected(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.partially_redeemed(taken="1500.00")
+    with pytest.raises(RefundRejected):
+        cert.start_refund(payment_id="REF-1", amount=rub("3500.01"), cause=cause)
+    assert recorded(cert) == []
+    assert cert.state is S.ACTIVE
+
+
+def test_a_refund_of_the_remaining_balance_is_accepted(make, rub, cause: Cause) -> None:
+    cert = make.partially_redeemed(taken="1500.00")
+    assert cert.start_refund(payment_id="REF-1", amount=rub("3500.00"), cause=cause)
+    assert cert.state is S.REFUND_PENDING
+
+
+def test_a_refund_in_another_currency_is_rejected(make, cause: Cause, recorded: Recorded) -> None:
+    cert = make.active()
+    with pytest.raises(RefundRejected):
+        cert.start_refund(payment_id="REF-1", amount=Money.of("1", "USD"), cause=cause)
+    assert recorded(cert) == []
+
+
+def test_a_refund_needs_its_payment_id(make, rub, cause: Cause, recorded: Recorded) -> None:
+    cert = make.active()
+    with pytest.raises(InvalidCommand):
+        cert.start_refund(payment_id="", amount=rub("1"), cause=cause)
+    assert recorded(cert) == []
+
+
+@pytest.mark.parametrize("amount", [None, "1.00"], ids=["no-amount", "with-amount"])
+@pytest.mark.parametrize(
+    "state",
+    ["available", "reserved", "redeemed", "locked", "refunded", "expired", "cancelled"],
+)
+def test_only_an_active_certificate_starts_a_refund(
+    state: str, amount: str | None, make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.in_state(state)
+    version, before = cert.version, cert.state
+    with pytest.raises(TransitionNotAllowed):
+        cert.start_refund(
+            payment_id="REF-9",
+            amount=Money.of(amount) if amount is not None else None,
+            cause=cause,
+        )
+    assert recorded(cert) == []
+    assert cert.version == version
+    assert cert.state is before
+
+
+# ------------------------------------------------------------------ pending details
+
+
+def test_a_pending_refund_may_need_payment_details(make, cause: Cause) -> None:
+    cert = make.refund_pending()
+    assert cert.refund_needs_details(payment_id="REF-1", cause=cause) is True
+    assert cert.state is S.REFUND_PENDING
+    assert cert.refund is not None
+    assert cert.refund.status is RefundStatus.PENDING_DETAILS
+    assert cert.refund.amount == Decimal("5000.00")  # kept from the pending refund
+    [details] = cert.collect_events()
+    assert isinstance(details, GiftCertificate.RefundPendingDetails)
+    assert details.cause == cause
+
+
+def test_pending_details_may_arrive_before_pending(make, cause: Cause) -> None:
+    cert = make.active()
+    assert cert.refund_needs_details(payment_id="REF-1", cause=cause) is True
+    assert cert.state is S.REFUND_PENDING
+    assert cert.refund is not None
+    assert cert.refund.status is RefundStatus.PENDING_DETAILS
+    assert cert.refund.amount is None
+
+
+def test_pending_details_twice_records_one_event(make, cause: Cause, recorded: Recorded) -> None:
+    cert = make.refund_pending()
+    assert cert.refund_needs_details(payment_id="REF-1", cause=cause) is True
+    assert cert.refund_needs_details(payment_id="REF-1", cause=cause) is False
+    assert recorded(cert) == ["RefundPendingDetails"]
+
+
+def test_pending_details_of_another_refund_are_rejected(
+    make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    with pytest.raises(RefundRejected):
+        cert.refund_needs_details(payment_id="REF-2", cause=cause)
+    assert recorded(cert) == []
+
+
+# ------------------------------------------------------------------ completed
+
+
+@pytest.mark.parametrize("state", ["refund_pending", "refund_pending_details"])
+def test_a_completed_refund_empties_the_balance_for_good(
+    state: str, make, rub, cause: Cause
+) -> None:
+    cert = make.in_state(state)
+    assert cert.complete_refund(payment_id="REF-1", amount=rub("5000.00"), cause=cause) is True
+    assert cert.state is S.REFUNDED
+    assert cert.balance == 0
+    assert cert.refund is not None
+    assert cert.refund.status is RefundStatus.COMPLETED
+    assert cert.refund.amount == Decimal("5000.00")
+    [completed] = cert.collect_events()
+    assert isinstance(completed, GiftCertificate.RefundCompleted)
+    assert completed.cause == cause
+
+
+def test_a_completed_refund_may_arrive_before_pending(make, rub, cause: Cause) -> None:
+    cert = make.active()
+    assert cert.complete_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is True
+    assert cert.state is S.REFUNDED
+
+
+def test_completing_the_same_refund_twice_records_one_event(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    assert cert.complete_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is True
+    assert cert.complete_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is False
+    assert recorded(cert) == ["RefundCompleted"]
+
+
+def test_a_refunded_certificate_is_final(make, rub, cause: Cause, recorded: Recorded) -> None:
+    cert = make.refunded()
+    with pytest.raises(TransitionNotAllowed):
+        cert.start_refund(payment_id="REF-2", amount=None, cause=cause)
+    with pytest.raises(TransitionNotAllowed):
+        cert.complete_refund(payment_id="REF-2", amount=rub("1"), cause=cause)
+    with pytest.raises(TransitionNotAllowed):
+        cert.fail_refund(payment_id="REF-1", reason="late", cause=cause)
+    with pytest.raises(TransitionNotAllowed):
+        cert.lock_for(reason="fraud check", by="support:bob", at=make.during, cause=cause)
+    assert recorded(cert) == []
+    assert cert.state is S.REFUNDED
+    assert cert.balance == 0
+
+
+def test_a_completed_refund_larger_than_the_balance_is_rejected(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.partially_redeemed(taken="1500.00")
+    with pytest.raises(RefundRejected):
+        cert.complete_refund(payment_id="REF-1", amount=rub("5000.00"), cause=cause)
+    assert recorded(cert) == []
+    assert cert.balance == Decimal("3500.00")
+
+
+def test_a_completed_refund_returns_a_positive_amount(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    with pytest.raises(RefundRejected):
+        cert.complete_refund(payment_id="REF-1", amount=rub("0"), cause=cause)
+    assert recorded(cert) == []
+
+
+def test_completing_another_refund_than_the_pending_one_is_rejected(
+    make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    with pytest.raises(RefundRejected):
+        cert.complete_refund(payment_id="REF-2", amount=rub("1"), cause=cause)
+    assert recorded(cert) == []
+    assert cert.state is S.REFUND_PENDING
+
+
+# ------------------------------------------------------------------ failed
+
+
+@pytest.mark.parametrize("state", ["refund_pending", "refund_pending_details"])
+def test_a_failed_refund_returns_the_certificate_to_active(state: str, make, cause: Cause) -> None:
+    cert = make.in_state(state)
+    assert cert.fail_refund(payment_id="REF-1", reason="card closed", cause=cause) is True
+    assert cert.state is S.ACTIVE
+    assert cert.balance == Decimal("5000.00")
+    assert cert.refund is not None
+    assert cert.refund.status is RefundStatus.FAILED
+    assert cert.refund.reason == "card closed"
+    assert cert.is_redeemable(make.during)
+    [failed] = cert.collect_events()
+    assert isinstance(failed, GiftCertificate.RefundFailed)
+    assert failed.cause == cause
+
+
+def test_failing_the_same_refund_twice_records_one_event(
+    make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    assert cert.fail_refund(payment_id="REF-1", reason=None, cause=cause) is True
+    assert cert.fail_refund(payment_id="REF-1", reason=None, cause=cause) is False
+    assert recorded(cert) == ["RefundFailed"]
+
+
+def test_failing_another_refund_than_the_pending_one_is_rejected(
+    make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    with pytest.raises(RefundRejected):
+        cert.fail_refund(payment_id="REF-2", reason=None, cause=cause)
+    assert recorded(cert) == []
+    assert cert.state is S.REFUND_PENDING
+
+
+def test_a_failure_without_a_pending_refund_is_not_allowed(
+    make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.active()
+    with pytest.raises(TransitionNotAllowed):
+        cert.fail_refund(payment_id="REF-1", reason=None, cause=cause)
+    assert recorded(cert) == []
+
+
+def test_a_completed_refund_cannot_fail_afterwards(make, cause: Cause, recorded: Recorded) -> None:
+    cert = make.refunded()
+    with pytest.raises(TransitionNotAllowed, match="completed"):
+        cert.fail_refund(payment_id="REF-1", reason=None, cause=cause)
+    assert recorded(cert) == []
+    assert cert.state is S.REFUNDED
+
+
+def test_a_new_refund_may_start_after_a_failed_one(make, rub, cause: Cause) -> None:
+    cert = make.refund_pending()
+    cert.fail_refund(payment_id="REF-1", reason=None, cause=cause)
+    assert cert.start_refund(payment_id="REF-2", amount=rub("5000"), cause=cause) is True
+    assert cert.state is S.REFUND_PENDING
+    assert cert.refund is not None
+    assert cert.refund.payment_id == "REF-2"
