@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
@@ -30,17 +31,22 @@ def check_currency(currency: object) -> str:
     return currency
 
 
+_DECIMAL_TEXT: Final = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def parse_amount(value: object) -> Decimal:
     """Reads an amount exactly from a Decimal, an int or a string; a float is refused."""
     if isinstance(value, bool | float):
         raise InvalidMoney(f"amount must be exact (a string or a Decimal), got {value!r}")
     if isinstance(value, Decimal):
         amount = value
-    elif isinstance(value, int | str):
-        try:
-            amount = Decimal(value.strip() if isinstance(value, str) else value)
-        except InvalidOperation:
-            raise InvalidMoney(f"amount is not a decimal number: {value!r}") from None
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        # The JSON number grammar, in ASCII: Decimal alone would take "1_000" or full-width digits.
+        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+            raise InvalidMoney(f"amount is not a decimal number: {value!r}")
+        amount = Decimal(value.strip())
     else:
         raise InvalidMoney(f"amount must be a decimal number, got {type(value).__name__}")
     if not amount.is_finite():

@@ -170,3 +170,11 @@ def test_invalid_money_is_a_domain_error_with_a_stable_code() -> None:
     with pytest.raises(DomainError) as raised:
         Money.of("-1")
     assert raised.value.code == "invalid-money"
+
+
+@pytest.mark.parametrize(
+    "text", ["1_000", "\uff15\uff10", "5.", ".5", "0x10", "12 34", "", "NaN", "Infinity"]
+)
+def test_amount_text_follows_the_json_number_grammar_in_ascii(text: str) -> None:
+    with pytest.raises(InvalidMoney):
+        Money.of(text)
