@@ -716,7 +716,9 @@ class GiftCertificate(Aggregate):
     def _refund_amount(self, amount: Money | None) -> Decimal | None:
         if amount is None:
             return None
-        assert self.issue_terms is not None
+        if self.issue_terms is None:
+            # Checked before `_check_refund`, so a not-yet-issued certificate must refuse here.
+            raise TransitionNotAllowed(f"cannot refund a certificate in {self.state}")
         if amount.currency != self.issue_terms.amount.currency:
             raise RefundRejected("the refund's currency differs from the certificate's")
         return amount.amount
@@ -740,7 +742,9 @@ class GiftCertificate(Aggregate):
 
     @event(RefundPendingDetails)
     def _refund_pending_details(self, payment_id: str, cause: Cause) -> None:
-        amount = self.refund.amount if self.refund else None
+        # The amount is a fact of this refund payment: never carried over from another one.
+        same_payment = self.refund and self.refund.payment_id == payment_id
+        amount = self.refund.amount if self.refund and same_payment else None
         self.state = S.REFUND_PENDING
         self.refund = Refund(payment_id, RefundStatus.PENDING_DETAILS, amount)
         self.last_cause = cause
