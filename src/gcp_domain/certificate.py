@@ -263,6 +263,8 @@ class GiftCertificate(Aggregate):
         self.rejected_payments: set[str] = set()
         self.reversals: set[str] = set()
         self.notification: Notification | None = None
+        self.notification_results: dict[str, NotificationStatus] = {}
+        self.decided_refunds: set[str] = set()
         self.lock: Lock | None = None
         self.refund: Refund | None = None
         self.last_cause = cause
@@ -494,15 +496,17 @@ class GiftCertificate(Aggregate):
     def record_notification_result(
         self, *, notification_id: str, sent: bool, error: str | None, cause: Cause
     ) -> bool:
-        """CRM's delivery result. Returns False for a repeat of the result already recorded."""
+        """CRM's delivery result. Returns False for a repeat of the result already recorded,
+        also for an earlier request's (a late redelivery after a new request was opened)."""
+        wanted = NotificationStatus.SENT if sent else NotificationStatus.FAILED
+        recorded = self.notification_results.get(notification_id)
+        if recorded is wanted:
+            return False
+        if recorded is not None:
+            raise TransitionNotAllowed(f"the notification was already recorded as {recorded}")
         note = self.notification
         if note is None or note.notification_id != notification_id:
             raise InvalidCommand("no notification request with that id")
-        wanted = NotificationStatus.SENT if sent else NotificationStatus.FAILED
-        if note.status is wanted:
-            return False
-        if note.status is not NotificationStatus.REQUESTED:
-            raise TransitionNotAllowed(f"the notification was already recorded as {note.status}")
         if sent:
             self._notification_sent(notification_id=notification_id, cause=cause)
         else:
@@ -513,6 +517,7 @@ class GiftCertificate(Aggregate):
     def _notification_sent(self, notification_id: str, cause: Cause) -> None:
         assert self.notification is not None
         self.notification = attrs.evolve(self.notification, status=NotificationStatus.SENT)
+        self.notification_results[notification_id] = NotificationStatus.SENT
         self.last_cause = cause
 
     @event(NotificationFailed)
@@ -521,6 +526,7 @@ class GiftCertificate(Aggregate):
         self.notification = attrs.evolve(
             self.notification, status=NotificationStatus.FAILED, error=error
         )
+        self.notification_results[notification_id] = NotificationStatus.FAILED
         self.last_cause = cause
 
     # ------------------------------------------------------------------ redemption
@@ -574,6 +580,8 @@ class GiftCertificate(Aggregate):
     ) -> bool:
         """Records a redemption the matcher refused before it reached the balance
         (say, the order line and the payment disagree on the amount)."""
+        if not payment_id:
+            raise InvalidCommand("a redemption is identified by its paymentId")
         if payment_id in self.redemptions or payment_id in self.rejected_payments:
             return False
         self._reject_redemption(
@@ -706,7 +714,12 @@ class GiftCertificate(Aggregate):
             raise RefundRejected("a refund larger than the remaining balance is rejected")
 
     def start_refund(self, *, payment_id: str, amount: Money | None, cause: Cause) -> bool:
-        """REFUND_PENDING: not redeemable until the refund completes or fails."""
+        """REFUND_PENDING: not redeemable until the refund completes or fails.
+
+        Returns False for the pending refund again, and for a refund that has already failed
+        or completed: a late redelivery must not reopen it."""
+        if payment_id in self.decided_refunds:
+            return False
         if self.refund and self.refund.payment_id == payment_id and self.state is S.REFUND_PENDING:
             return False
         self._check_refund(payment_id, self._refund_amount(amount))
@@ -730,6 +743,8 @@ class GiftCertificate(Aggregate):
         self.last_cause = cause
 
     def refund_needs_details(self, *, payment_id: str, cause: Cause) -> bool:
+        if payment_id in self.decided_refunds:
+            return False
         if (
             self.refund
             and self.refund.payment_id == payment_id
@@ -763,6 +778,7 @@ class GiftCertificate(Aggregate):
     def _refund_completed(self, payment_id: str, amount: Decimal, cause: Cause) -> None:
         self.state = S.REFUNDED
         self.refund = Refund(payment_id, RefundStatus.COMPLETED, amount)
+        self.decided_refunds.add(payment_id)
         self.balance = Decimal(0)
         self.last_cause = cause
 
@@ -785,6 +801,7 @@ class GiftCertificate(Aggregate):
         assert self.refund is not None
         self.state = S.ACTIVE
         self.refund = attrs.evolve(self.refund, status=RefundStatus.FAILED, reason=reason)
+        self.decided_refunds.add(payment_id)
         self.last_cause = cause
 
     # ------------------------------------------------------------------ lock and unlock

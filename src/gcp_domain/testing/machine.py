@@ -151,8 +151,10 @@ class LifecycleModel:
     rejected: set[str] = attrs.Factory(set)
     reversals: set[str] = attrs.Factory(set)
     notification: ModelNotification | None = None
+    notification_results: dict[str, NotificationStatus] = attrs.Factory(dict)
     locked_from: CertificateState | None = None
     refund: ModelRefund | None = None
+    decided_refunds: set[str] = attrs.Factory(set)
     # amount == balance + redeemed - reversed holds until a refund completes or a cancel.
     conserved: bool = True
 
@@ -266,15 +268,16 @@ class LifecycleModel:
         return Expect.RECORDS
 
     def notification_result(self, notification_id: str, *, sent: bool) -> Expect:
+        wanted = NotificationStatus.SENT if sent else NotificationStatus.FAILED
+        if self.notification_results.get(notification_id) is wanted:
+            return Expect.NOTHING  # A repeat, of this request's result or an earlier one's.
         note = self.notification
         if note is None or note.notification_id != notification_id:
             return Expect.REFUSED
-        wanted = NotificationStatus.SENT if sent else NotificationStatus.FAILED
-        if note.status is wanted:
-            return Expect.NOTHING
         if note.status is not NotificationStatus.REQUESTED:
             return Expect.REFUSED
         note.status = wanted
+        self.notification_results[notification_id] = wanted
         return Expect.RECORDS
 
     # ---------------------------------------------------------------- redemption
@@ -340,6 +343,8 @@ class LifecycleModel:
         return amount is not None and amount.amount > self.balance
 
     def start_refund(self, payment_id: str, amount: Money | None) -> Expect:
+        if payment_id in self.decided_refunds:
+            return Expect.NOTHING  # A failed or completed refund is never reopened.
         refund = self.refund
         if refund and refund.payment_id == payment_id and self.state is S.REFUND_PENDING:
             return Expect.NOTHING
@@ -352,6 +357,8 @@ class LifecycleModel:
         return Expect.RECORDS
 
     def refund_needs_details(self, payment_id: str) -> Expect:
+        if payment_id in self.decided_refunds:
+            return Expect.NOTHING
         refund = self.refund
         if (
             refund
@@ -375,6 +382,7 @@ class LifecycleModel:
             return Expect.REFUSED
         self.state, self.balance, self.conserved = S.REFUNDED, ZERO, False
         self.refund = ModelRefund(payment_id, RefundStatus.COMPLETED, amount.amount)
+        self.decided_refunds.add(payment_id)
         return Expect.RECORDS
 
     def fail_refund(self, payment_id: str) -> Expect:
@@ -390,6 +398,7 @@ class LifecycleModel:
             return Expect.REFUSED
         self.state = S.ACTIVE
         refund.status = RefundStatus.FAILED
+        self.decided_refunds.add(payment_id)
         return Expect.RECORDS
 
     # ---------------------------------------------------------------- lock, expiry, cancel
@@ -995,3 +1004,5 @@ class GiftCertificateMachine(RuleBasedStateMachine):
                 model_refund.status,
                 model_refund.amount,
             ), f"{refund} != model {model_refund}"
+        assert certificate.notification_results == model.notification_results
+        assert certificate.decided_refunds == model.decided_refunds

@@ -273,3 +273,16 @@ def test_a_result_is_recorded_on_a_locked_certificate(make, cause: Cause) -> Non
     cert = make.lock(requested(make))
     assert result(cert, cause, sent=True) is True
     assert cert.state is S.LOCKED
+
+
+def test_a_late_repeat_of_an_earlier_requests_result_records_nothing(
+    make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = requested(make, "N-1")
+    result(cert, cause, sent=False, nid="N-1")
+    cert.request_notification(notification_id="N-2", cause=cause)
+    cert.collect_events()
+    assert result(cert, cause, sent=False, nid="N-1") is False
+    assert recorded(cert) == []
+    with pytest.raises(TransitionNotAllowed):
+        result(cert, cause, sent=True, nid="N-1")  # contradicts what was recorded for N-1

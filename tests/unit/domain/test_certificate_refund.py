@@ -290,3 +290,20 @@ def test_a_new_refund_may_start_after_a_failed_one(make, rub, cause: Cause) -> N
     assert cert.state is S.REFUND_PENDING
     assert cert.refund is not None
     assert cert.refund.payment_id == "REF-2"
+
+
+@pytest.mark.parametrize("outcome", ["failed", "completed"])
+def test_a_decided_refund_is_never_reopened_by_a_late_redelivery(
+    outcome: str, make, rub, cause: Cause, recorded: Recorded
+) -> None:
+    cert = make.refund_pending()
+    if outcome == "failed":
+        cert.fail_refund(payment_id="REF-1", reason="card closed", cause=cause)
+    else:
+        cert.complete_refund(payment_id="REF-1", amount=rub("5000"), cause=cause)
+    state = cert.state
+    cert.collect_events()
+    assert cert.start_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is False
+    assert cert.refund_needs_details(payment_id="REF-1", cause=cause) is False
+    assert recorded(cert) == []
+    assert cert.state is state
