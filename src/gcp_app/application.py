@@ -329,6 +329,9 @@ class GiftCertificates(Application[UUID]):
             if idempotency_key:
                 earlier = self._earlier_reservation(channel, idempotency_key)
                 if earlier is not None:
+                    # A concurrent retry with this key won: the candidate is untouched, so it
+                    # goes back to the index (else it stays unreservable in this process).
+                    self.pool_index.give_back(candidate)
                     return earlier
         raise ReservationContention("every candidate was taken concurrently; try again")
 

@@ -1,0 +1,248 @@
+"""Pools: generating certificates, the levels, running dry (ISSUE_BLOCKED) and finding numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from gcp_app.application import GiftCertificates
+from gcp_app.errors import PoolExhausted, PoolNotFound
+from gcp_app.stock import draw_number
+from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
+from gcp_domain.errors import InvalidCommand
+from gcp_domain.numbers import luhn_valid
+
+ADMIN = Cause("admin:ops", "req-generate", "req-generate")
+WEB = Cause("channel:web", "req-next", "WEB-1")
+
+DURABLE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+
+
+def certificates_of(app: GiftCertificates, pool: str) -> list[GiftCertificate]:
+    notifications = app.recorder.select_notifications(
+        start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
+    )
+    found = [app.get_certificate(UUID(str(n.originator_id))) for n in notifications]
+    return [c for c in found if c.pool == pool]
+
+
+def topics(app: GiftCertificates) -> list[str]:
+    return [n.topic for n in app.recorder.select_notifications(start=1, limit=100_000)]
+
+
+def levels(app: GiftCertificates, pool: str) -> tuple[int, int, int, int]:
+    status = app.pool_status(pool)
+    return status.available, status.reserved, status.issued, status.cancelled
+
+
+def test_generated_numbers_are_unique_luhn_valid_16_digits(app: GiftCertificates) -> None:
+    assert app.generate_certificates("default", 300, cause=ADMIN) == 300
+
+    certificates = certificates_of(app, "default")
+    numbers = [c.number for c in certificates]
+
+    assert len(certificates) == 300
+    assert len(set(numbers)) == 300
+    for number in numbers:
+        assert len(number) == 16
+        assert number.isascii()
+        assert number.isdigit()
+        assert number[0] != "0"
+        assert luhn_valid(number)
+    assert len({c.sealed_cvc for c in certificates}) == 300
+    assert all(c.state == "AVAILABLE" for c in certificates)
+    assert levels(app, "default") == (300, 0, 0, 0)
+
+
+def test_generation_runs_in_batches_and_reports_progress(app: GiftCertificates) -> None:
+    progress: list[int] = []
+
+    done = app.generate_certificates(
+        "default", 20, cause=ADMIN, progress=progress.append, batch_size=7
+    )
+
+    assert done == 20
+    assert progress == [7, 7, 6]
+    added = [t for t in topics(app) if t == CertificatePool.CertificatesAdded.TOPIC]
+    assert len(added) == 3
+    assert app.pool_status("default").available == 20
+
+
+def test_generation_refuses_a_bad_count_or_pool_name(app: GiftCertificates) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        app.generate_certificates("default", 0, cause=ADMIN)
+    with pytest.raises(InvalidCommand):
+        app.generate_certificates("no spaces", 1, cause=ADMIN)
+    assert app.pool_names() == []
+
+
+def test_pools_are_created_once_with_their_low_watermark(app: GiftCertificates) -> None:
+    assert app.create_pool("gifts", low_watermark=5, cause=ADMIN)
+    assert not app.create_pool("gifts", low_watermark=50, cause=ADMIN)
+    app.generate_certificates("gifts", 4, cause=ADMIN)
+    app.generate_certificates("default", 2, cause=ADMIN)
+
+    gifts = app.pool_status("gifts")
+
+    assert gifts.low_watermark == 5
+    assert gifts.below_low_watermark
+    assert app.pool_status("default").low_watermark == 100  # the setting's default
+    assert app.pool_names() == ["default", "gifts"]
+    app.generate_certificates("gifts", 1, cause=ADMIN)
+    assert not app.pool_status("gifts").below_low_watermark
+
+
+def test_levels_move_with_reserve_issue_release_and_cancel(app: GiftCertificates) -> None:
+    app.generate_certificates("default", 10, cause=ADMIN)
+    reserved = [
+        app.reserve_next("default", channel="WEB", cause=WEB).certificate_id for _ in range(3)
+    ]
+    assert levels(app, "default") == (7, 3, 0, 0)
+
+    app.issue(
+        reserved[0],
+        amount=Money.of("100.00"),
+        channel="WEB",
+        order_id="WEB-1",
+        payment_ids=["PAY-1"],
+        client_id=None,
+        recipient=Recipient(),
+        cause=WEB,
+    )
+    assert levels(app, "default") == (7, 2, 1, 0)
+
+    app.release_reservation(reserved[1], reason="lapsed", cause=WEB)
+    assert levels(app, "default") == (8, 1, 1, 0)
+
+    app.cancel(reserved[0], reason="ORDER_CANCELLED", cause=WEB)
+    assert levels(app, "default") == (8, 1, 0, 1)
+
+    never_handed_out = next(c.id for c in certificates_of(app, "default") if c.state == "AVAILABLE")
+    app.cancel(never_handed_out, reason="misprint", cause=ADMIN)
+    assert levels(app, "default") == (7, 1, 0, 2)
+
+    status = app.pool_status("default")
+    assert status.pool == "default"
+    assert status.available + status.reserved + status.issued + status.cancelled == 10
+
+
+def test_an_unknown_pool_is_not_found(app: GiftCertificates) -> None:
+    app.generate_certificates("default", 1, cause=ADMIN)
+
+    with pytest.raises(PoolNotFound):
+        app.pool_status("nowhere")
+    with pytest.raises(PoolNotFound):
+        app.reserve_next("nowhere", channel="WEB", cause=WEB)
+    assert CertificatePool.IssueBlocked.TOPIC not in topics(app)
+
+
+def test_an_exhausted_pool_blocks_once_per_shortage(app: GiftCertificates, clock: Any) -> None:
+    app.generate_certificates("default", 3, cause=ADMIN)
+    for _ in range(3):
+        app.reserve_next("default", channel="WEB", cause=WEB)
+
+    for _ in range(25):
+        with pytest.raises(PoolExhausted):
+            app.reserve_next("default", channel="WEB", cause=WEB)
+
+    blocked = [
+        n
+        for n in app.recorder.select_notifications(start=1, limit=100_000)
+        if n.topic == CertificatePool.IssueBlocked.TOPIC
+    ]
+    assert len(blocked) == 1
+    event = app.mapper.to_domain_event(blocked[0])
+    assert isinstance(event, CertificatePool.IssueBlocked)
+    assert event.reason == "POOL_EXHAUSTED"
+    assert event.blocked_at == clock.now()
+    assert event.cause == WEB
+    assert levels(app, "default") == (0, 3, 0, 0)
+
+    # Still short a while later: published again, once.
+    clock.advance(timedelta(minutes=2))
+    for _ in range(5):
+        with pytest.raises(PoolExhausted):
+            app.reserve_next("default", channel="WEB", cause=WEB)
+    assert topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
+
+
+def test_stocking_an_exhausted_pool_lets_reservations_work_again(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates("default", 1, cause=ADMIN)
+    first = app.reserve_next("default", channel="WEB", cause=WEB)
+    with pytest.raises(PoolExhausted):
+        app.reserve_next("default", channel="WEB", cause=WEB)
+
+    app.generate_certificates("default", 2, cause=ADMIN)
+    later = [app.reserve_next("default", channel="WEB", cause=WEB) for _ in range(2)]
+
+    assert len({first.certificate_id, *(g.certificate_id for g in later)}) == 3
+    assert levels(app, "default") == (0, 3, 0, 0)
+    # A new shortage (after the refill) is a new fact: published again at once.
+    with pytest.raises(PoolExhausted):
+        app.reserve_next("default", channel="WEB", cause=WEB)
+    assert topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
+
+
+def test_two_pools_never_share_a_number_and_keep_their_own_levels(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates("web", 150, cause=ADMIN)
+    app.generate_certificates("pos", 150, cause=ADMIN)
+
+    web = {c.number for c in certificates_of(app, "web")}
+    pos = {c.number for c in certificates_of(app, "pos")}
+    granted = app.reserve_next("pos", channel="POS", cause=WEB)
+
+    assert len(web) == len(pos) == 150
+    assert not web & pos
+    assert granted.pool == "pos"
+    assert granted.number in pos
+    assert levels(app, "web") == (150, 0, 0, 0)
+    assert levels(app, "pos") == (149, 1, 0, 0)
+
+
+def test_find_by_number_works_across_pools(app: GiftCertificates) -> None:
+    app.generate_certificates("web", 5, cause=ADMIN)
+    app.generate_certificates("pos", 5, cause=ADMIN)
+    everyone = certificates_of(app, "web") + certificates_of(app, "pos")
+    known = {c.number for c in everyone}
+    unknown = next(n.value for n in iter(draw_number, None) if n.value not in known)
+
+    for certificate in everyone:
+        assert app.find_by_number(certificate.number) == certificate.id
+    printed = everyone[-1].number
+    spaced = " ".join(printed[i : i + 4] for i in range(0, 16, 4))
+    assert app.find_by_number(spaced) == everyone[-1].id
+    assert app.find_by_number(f"{printed[:4]}-{printed[4:]}") == everyone[-1].id
+    assert app.find_by_number(unknown) is None
+
+
+@DURABLE
+def test_a_second_instance_sees_the_same_pools(
+    app: GiftCertificates, make_app: Callable[[], GiftCertificates]
+) -> None:
+    app.generate_certificates("default", 6, cause=ADMIN)
+    other = make_app()
+
+    assert other.pool_status("default") == app.pool_status("default")
+    mine = {app.reserve_next("default", channel="WEB", cause=WEB).certificate_id for _ in range(2)}
+    theirs = {
+        other.reserve_next("default", channel="POS", cause=WEB).certificate_id for _ in range(4)
+    }
+
+    assert not mine & theirs
+    assert levels(app, "default") == levels(other, "default") == (0, 6, 0, 0)
+    with pytest.raises(PoolExhausted):
+        app.reserve_next("default", channel="WEB", cause=WEB)
+    with pytest.raises(PoolExhausted):
+        other.reserve_next("default", channel="POS", cause=WEB)
