@@ -8,7 +8,7 @@ stored events say who did what and why.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn, TypeVar
 from uuid import UUID, uuid4
@@ -25,16 +25,18 @@ from gcp_app.errors import (
     PoolExhausted,
     PoolNotFound,
     ReservationContention,
+    ReservationLapsed,
     VendorImportRejected,
 )
 from gcp_app.persistence import event_store_env
 from gcp_app.pool_index import PoolIndex
 from gcp_app.sealing import CvcSealer, load_or_create_key
 from gcp_app.settings import Settings
-from gcp_app.stock import VendorRow, draw_cvc, draw_number
+from gcp_app.stock import draw_cvc, draw_number, read_vendor_csv
 from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate, Recipient, RedemptionOutcome
 from gcp_domain.claims import NumberClaim, ReservationKey, number_claim_id, reservation_key_id
+from gcp_domain.errors import InvalidCertificateNumber
 from gcp_domain.money import Money
 from gcp_domain.numbers import CertificateNumber
 from gcp_domain.pool import CertificatePool, check_pool_name, pool_id
@@ -95,10 +97,10 @@ class GiftCertificates(Application[UUID]):
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
+        # The key first: a bad key must not leave a store's connections open behind it.
+        self.sealer = CvcSealer(load_or_create_key(self.settings.cipher_key, self.settings.var_dir))
         super().__init__(env={**event_store_env(self.settings), **(env or {})})
         self.clock: Clock = clock or SystemClock()
-        key = load_or_create_key(self.settings.cipher_key, self.settings.var_dir)
-        self.sealer = CvcSealer(key)
         self.pool_index = PoolIndex(self.recorder, self.mapper)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -122,8 +124,8 @@ class GiftCertificates(Application[UUID]):
             claim: object = self.repository.get(
                 number_claim_id(CertificateNumber.parse(number).value)
             )
-        except AggregateNotFoundError:
-            return None
+        except (AggregateNotFoundError, InvalidCertificateNumber):
+            return None  # A malformed number is simply not found: the answer says no more.
         assert isinstance(claim, NumberClaim)
         return claim.certificate_id
 
@@ -233,11 +235,14 @@ class GiftCertificates(Application[UUID]):
         return done
 
     def import_certificates(
-        self, pool: str, rows: list[VendorRow], *, source: str, cause: Cause
+        self, pool: str, lines: Iterable[str], *, source: str, cause: Cause
     ) -> int:
-        """Loads a vendor's numbers and CVCs: all rows in one transaction, or none."""
-        if not rows:
-            raise VendorImportRejected([(1, "the file has no certificates")])
+        """Loads a card vendor's CSV (`number,cvc`): every row in one transaction, or none.
+
+        Any bad row refuses the whole file with every bad line and why (never the CVC)."""
+        rows, problems = read_vendor_csv(lines)
+        if problems:
+            raise VendorImportRejected(problems)
         self.create_pool(pool, cause=cause)
         try:
             self._stock(pool, [(r.number, r.cvc) for r in rows], source=source, cause=cause)
@@ -377,6 +382,12 @@ class GiftCertificates(Application[UUID]):
             return None
         assert isinstance(key, ReservationKey)
         certificate = self.get_certificate(key.certificate_id)
+        if not certificate.is_issued:
+            held = certificate.reservation
+            if held is None or (held.by, held.idempotency_key) != (channel, idempotency_key):
+                # Released since (timed out, payment failed) and maybe held by someone else
+                # now: the first answer would hand out a certificate that is not ours.
+                raise ReservationLapsed("that reservation was released; reserve with a new key")
         return ReservationGranted(
             key.certificate_id, certificate.number, key.pool, key.reserved_until
         )

@@ -25,6 +25,12 @@ class ReservationContention(DomainError):
     code = "reservation-contention"
 
 
+class ReservationLapsed(DomainError):
+    """An Idempotency-Key whose reservation was released: its answer is no longer ours."""
+
+    code = "reservation-lapsed"
+
+
 class ConcurrentUpdate(DomainError):
     """The certificate kept changing under us within the bounded retries."""
 

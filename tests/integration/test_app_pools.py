@@ -246,3 +246,8 @@ def test_a_second_instance_sees_the_same_pools(
         app.reserve_next("default", channel="WEB", cause=WEB)
     with pytest.raises(PoolExhausted):
         other.reserve_next("default", channel="POS", cause=WEB)
+
+
+@pytest.mark.parametrize("malformed", ["", "1234", "4000 1234 1234 123X", "1234567890123456"])
+def test_a_malformed_number_is_simply_not_found(app: GiftCertificates, malformed: str) -> None:
+    assert app.find_by_number(malformed) is None

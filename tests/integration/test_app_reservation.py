@@ -11,8 +11,15 @@ from uuid import UUID
 import pytest
 
 from gcp_app.application import GiftCertificates, ReservationGranted
-from gcp_app.errors import PoolExhausted
-from gcp_domain import Cause, CertificateState, GiftCertificate, ReservationKey
+from gcp_app.errors import PoolExhausted, ReservationLapsed
+from gcp_domain import (
+    Cause,
+    CertificateState,
+    GiftCertificate,
+    Money,
+    Recipient,
+    ReservationKey,
+)
 from gcp_domain.stream import rfc3339
 
 S = CertificateState
@@ -231,3 +238,33 @@ def test_a_released_certificate_can_be_reserved_again(app: GiftCertificates) -> 
     reservation = app.get_certificate(second.certificate_id).reservation
     assert reservation is not None
     assert (reservation.by, reservation.order_id) == ("POS", "POS-1")
+
+
+def test_a_key_whose_reservation_was_released_is_refused_not_answered(
+    app: GiftCertificates,
+) -> None:
+    """The first answer would name a certificate that is back in the pool (or someone else's)."""
+    app.generate_certificates(POOL, 2, cause=ADMIN)
+    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-9", cause=WEB)
+    app.release_reservation(first.certificate_id, reason="RESERVATION_TIMEOUT", cause=ADMIN)
+
+    with pytest.raises(ReservationLapsed):
+        app.reserve_next(POOL, channel="WEB", idempotency_key="k-9", cause=WEB)
+    assert app.get_certificate(first.certificate_id).state is S.AVAILABLE
+    assert app.reserve_next(POOL, channel="WEB", idempotency_key="k-10", cause=WEB)
+
+
+def test_a_key_whose_certificate_was_issued_still_gets_its_answer(app: GiftCertificates) -> None:
+    app.generate_certificates(POOL, 2, cause=ADMIN)
+    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=WEB)
+    app.issue(
+        first.certificate_id,
+        amount=Money.of("5000.00"),
+        channel="WEB",
+        order_id="WEB-100045",
+        payment_ids=["PAY-77"],
+        client_id="C-1",
+        recipient=Recipient(name="Anna"),
+        cause=WEB,
+    )
+    assert app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=WEB) == first

@@ -1,7 +1,7 @@
 """Loading a card vendor's CSV: every row or none, every bad line named, no CVC in any message.
 
-`gcp pool import FILE` reads the file with `read_vendor_csv` and refuses it whole if any line is
-bad (`VendorImportRejected` with every bad line); otherwise `import_certificates` stores all rows
+`import_certificates` (behind `gcp pool import FILE`) refuses a file whole if any line is
+bad (`VendorImportRejected` with every bad line); otherwise it stores all rows
 in one transaction, and refuses them all if any number already exists.
 """
 
@@ -14,7 +14,6 @@ import pytest
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import VendorImportRejected
 from gcp_app.stock import draw_number as fresh_number
-from gcp_app.stock import read_vendor_csv
 from gcp_domain import Cause, CertificatePool, GiftCertificate
 
 ADMIN = Cause("admin:ops", "req-import", "vendor-batch-7")
@@ -22,11 +21,9 @@ POOL = "vendor"
 
 
 def import_file(app: GiftCertificates, pool: str, text: str) -> int:
-    """What the CLI does with a vendor file."""
-    rows, problems = read_vendor_csv(text.splitlines(keepends=True))
-    if problems:
-        raise VendorImportRejected(problems)
-    return app.import_certificates(pool, rows, source="vendor.csv", cause=ADMIN)
+    return app.import_certificates(
+        pool, text.splitlines(keepends=True), source="vendor.csv", cause=ADMIN
+    )
 
 
 def grouped(number: str) -> str:
@@ -118,8 +115,6 @@ def test_a_file_without_the_header_is_refused(app: GiftCertificates) -> None:
 
     with pytest.raises(VendorImportRejected, match="no certificates"):
         import_file(app, POOL, "number,cvc\n")
-    with pytest.raises(VendorImportRejected, match="no certificates"):
-        app.import_certificates(POOL, [], source="empty.csv", cause=ADMIN)
     assert app.find_by_number(number) is None
     assert POOL not in app.pool_names()
 

@@ -15,10 +15,9 @@ from uuid import UUID, uuid4
 from gcp_adapters.bootstrap import build_application
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_app.application import GiftCertificates, PoolStatus
-from gcp_app.errors import ConfigurationError
+from gcp_app.errors import ConfigurationError, VendorImportRejected
 from gcp_app.persistence import describe
 from gcp_app.settings import SETTINGS, Settings
-from gcp_app.stock import read_vendor_csv
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.stream import rfc3339
@@ -76,16 +75,16 @@ def pool_generate(app: GiftCertificates, args: argparse.Namespace) -> int:
 
 def pool_import(app: GiftCertificates, args: argparse.Namespace) -> int:
     path = Path(args.file)
-    with path.open(newline="", encoding="utf-8") as file:
-        rows, problems = read_vendor_csv(file)
-    if problems:
-        print(f"{path}: {len(problems)} bad rows, nothing imported:", file=sys.stderr)
-        for line, reason in problems:
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            count = app.import_certificates(
+                args.pool, file, source=f"vendor:{path.name}", cause=_cli_cause()
+            )
+    except VendorImportRejected as rejected:
+        print(f"{path}: {len(rejected.problems)} bad rows, nothing imported:", file=sys.stderr)
+        for line, reason in rejected.problems:
             print(f"  line {line}: {reason}", file=sys.stderr)
         return EXIT_REFUSED
-    count = app.import_certificates(
-        args.pool, rows, source=f"vendor:{path.name}", cause=_cli_cause()
-    )
     print(f"imported {count} certificates into {args.pool}")
     print(_status_line(app.pool_status(args.pool)))
     return 0
