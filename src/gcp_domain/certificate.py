@@ -208,6 +208,7 @@ class GiftCertificate(Aggregate):
     class RefundPendingDetails(Event):
         TOPIC = "gcp:GiftCertificate.RefundPendingDetails"
         payment_id: str
+        amount: Decimal | None = None
 
     class RefundCompleted(Event):
         TOPIC = "gcp:GiftCertificate.RefundCompleted"
@@ -742,7 +743,11 @@ class GiftCertificate(Aggregate):
         self.refund = Refund(payment_id, RefundStatus.PENDING, amount)
         self.last_cause = cause
 
-    def refund_needs_details(self, *, payment_id: str, cause: Cause) -> bool:
+    def refund_needs_details(
+        self, *, payment_id: str, amount: Money | None = None, cause: Cause
+    ) -> bool:
+        """REFUND_PENDING_DETAILS: the refund waits for the buyer's payment details. It may
+        arrive before the refund's REFUND_PENDING; the amount is then taken from here."""
         if payment_id in self.decided_refunds:
             return False
         if (
@@ -751,15 +756,18 @@ class GiftCertificate(Aggregate):
             and self.refund.status is RefundStatus.PENDING_DETAILS
         ):
             return False
-        self._check_refund(payment_id, None)
-        self._refund_pending_details(payment_id=payment_id, cause=cause)
+        known = self._refund_amount(amount)
+        self._check_refund(payment_id, known)
+        self._refund_pending_details(payment_id=payment_id, amount=known, cause=cause)
         return True
 
     @event(RefundPendingDetails)
-    def _refund_pending_details(self, payment_id: str, cause: Cause) -> None:
+    def _refund_pending_details(
+        self, payment_id: str, amount: Decimal | None, cause: Cause
+    ) -> None:
         # The amount is a fact of this refund payment: never carried over from another one.
-        same_payment = self.refund and self.refund.payment_id == payment_id
-        amount = self.refund.amount if self.refund and same_payment else None
+        if amount is None and self.refund and self.refund.payment_id == payment_id:
+            amount = self.refund.amount
         self.state = S.REFUND_PENDING
         self.refund = Refund(payment_id, RefundStatus.PENDING_DETAILS, amount)
         self.last_cause = cause
@@ -783,24 +791,28 @@ class GiftCertificate(Aggregate):
         self.last_cause = cause
 
     def fail_refund(self, *, payment_id: str, reason: str | None, cause: Cause) -> bool:
-        """The refund did not happen: back to the working state (ACTIVE)."""
-        if self.refund and self.refund.payment_id == payment_id:
-            if self.refund.status is RefundStatus.FAILED:
-                return False
-            if self.refund.status is RefundStatus.COMPLETED:
+        """The refund did not happen: back to the working state (ACTIVE).
+
+        A failure that arrives before its refund was seen pending is recorded all the same
+        (on an ACTIVE certificate), so that the pending, arriving later, records nothing."""
+        if payment_id in self.decided_refunds:
+            if self.state is S.REFUNDED and self.refund and self.refund.payment_id == payment_id:
                 raise TransitionNotAllowed("the refund has completed")
-        self._require(S.REFUND_PENDING, action="fail the refund of")
-        assert self.refund is not None
-        if self.refund.payment_id != payment_id:
-            raise RefundRejected("that is not the pending refund's paymentId")
+            return False
+        if self.state is S.REFUND_PENDING:
+            if self.refund is None or self.refund.payment_id != payment_id:
+                raise RefundRejected("that is not the pending refund's paymentId")
+        else:
+            self._require(S.ACTIVE, S.REFUND_PENDING, action="fail the refund of")
         self._refund_failed(payment_id=payment_id, reason=reason, cause=cause)
         return True
 
     @event(RefundFailed)
     def _refund_failed(self, payment_id: str, reason: str | None, cause: Cause) -> None:
-        assert self.refund is not None
+        same_payment = self.refund is not None and self.refund.payment_id == payment_id
+        amount = self.refund.amount if self.refund is not None and same_payment else None
         self.state = S.ACTIVE
-        self.refund = attrs.evolve(self.refund, status=RefundStatus.FAILED, reason=reason)
+        self.refund = Refund(payment_id, RefundStatus.FAILED, amount, reason)
         self.decided_refunds.add(payment_id)
         self.last_cause = cause
 

@@ -246,9 +246,12 @@ class StartRefund:
 @attrs.frozen
 class RefundNeedsDetails:
     payment_id: str
+    amount: Money | None = None
 
     def apply(self, certificate: GiftCertificate, *, clock: SimulatedClock, cause: Cause) -> bool:
-        return certificate.refund_needs_details(payment_id=self.payment_id, cause=cause)
+        return certificate.refund_needs_details(
+            payment_id=self.payment_id, amount=self.amount, cause=cause
+        )
 
 
 @attrs.frozen

@@ -356,7 +356,7 @@ class LifecycleModel:
         )
         return Expect.RECORDS
 
-    def refund_needs_details(self, payment_id: str) -> Expect:
+    def refund_needs_details(self, payment_id: str, amount: Money | None = None) -> Expect:
         if payment_id in self.decided_refunds:
             return Expect.NOTHING
         refund = self.refund
@@ -366,12 +366,14 @@ class LifecycleModel:
             and refund.status is RefundStatus.PENDING_DETAILS
         ):
             return Expect.NOTHING
-        if self._refund_refused(payment_id, None):
+        if self._refund_refused(payment_id, amount):
             return Expect.REFUSED
-        # The amount is a fact of this refund payment: known only if it said so earlier.
-        amount = refund.amount if refund and refund.payment_id == payment_id else None
+        # The amount is a fact of this refund payment: given here, or known from its pending.
+        known = amount.amount if amount else None
+        if known is None and refund and refund.payment_id == payment_id:
+            known = refund.amount
         self.state = S.REFUND_PENDING
-        self.refund = ModelRefund(payment_id, RefundStatus.PENDING_DETAILS, amount)
+        self.refund = ModelRefund(payment_id, RefundStatus.PENDING_DETAILS, known)
         return Expect.RECORDS
 
     def complete_refund(self, payment_id: str, amount: Money) -> Expect:
@@ -386,18 +388,20 @@ class LifecycleModel:
         return Expect.RECORDS
 
     def fail_refund(self, payment_id: str) -> Expect:
-        refund = self.refund
-        if refund and refund.payment_id == payment_id:
-            if refund.status is RefundStatus.FAILED:
-                return Expect.NOTHING
-            if refund.status is RefundStatus.COMPLETED:
+        if payment_id in self.decided_refunds:
+            refund = self.refund
+            completed = self.state is S.REFUNDED and refund and refund.payment_id == payment_id
+            return Expect.REFUSED if completed else Expect.NOTHING
+        if self.state is S.REFUND_PENDING:
+            if self.refund is None or self.refund.payment_id != payment_id:
                 return Expect.REFUSED
-        if self.state is not S.REFUND_PENDING or refund is None:
+        elif self.state is not S.ACTIVE:
             return Expect.REFUSED
-        if refund.payment_id != payment_id:
-            return Expect.REFUSED
+        # A failure may overtake its pending: recorded on the ACTIVE certificate all the same.
+        same = self.refund is not None and self.refund.payment_id == payment_id
+        amount = self.refund.amount if self.refund is not None and same else None
         self.state = S.ACTIVE
-        refund.status = RefundStatus.FAILED
+        self.refund = ModelRefund(payment_id, RefundStatus.FAILED, amount)
         self.decided_refunds.add(payment_id)
         return Expect.RECORDS
 
@@ -847,11 +851,16 @@ class GiftCertificateMachine(RuleBasedStateMachine):
         amount = self._refund_amount(percent)
         self.execute(StartRefund(payment_id, amount), self.model.start_refund(payment_id, amount))
 
-    @rule(which=REFUND_PAYMENTS)
-    def refund_pending_details(self, which: str) -> None:
+    @rule(
+        which=REFUND_PAYMENTS,
+        percent=st.one_of(st.none(), st.integers(1, 100), st.integers(-1, 110)),
+    )
+    def refund_pending_details(self, which: str, percent: int | None) -> None:
+        """REFUND_PENDING_DETAILS, with or without the refund's amount."""
         payment_id = self._refund_payment(which)
-        expect = self.model.refund_needs_details(payment_id)
-        self.execute(RefundNeedsDetails(payment_id), expect)
+        amount = self._refund_amount(percent)
+        expect = self.model.refund_needs_details(payment_id, amount)
+        self.execute(RefundNeedsDetails(payment_id, amount), expect)
 
     @rule(which=REFUND_PAYMENTS, percent=st.integers(-1, 110), chance=CHANCE)
     def refund_completed(self, which: str, percent: int, chance: int) -> None:

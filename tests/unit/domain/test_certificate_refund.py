@@ -266,13 +266,40 @@ def test_failing_another_refund_than_the_pending_one_is_rejected(
     assert cert.state is S.REFUND_PENDING
 
 
-def test_a_failure_without_a_pending_refund_is_not_allowed(
-    make, cause: Cause, recorded: Recorded
+def test_a_failure_that_overtook_its_pending_is_recorded_and_closes_the_refund(
+    make, rub, cause: Cause, recorded: Recorded
 ) -> None:
+    """Arrival order never matters: FAILED then PENDING ends where PENDING then FAILED does."""
     cert = make.active()
+    assert cert.fail_refund(payment_id="REF-1", reason="card closed", cause=cause) is True
+    assert cert.start_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is False
+    assert recorded(cert) == ["RefundFailed"]
+    assert cert.state is S.ACTIVE
+    assert cert.refund is not None
+    assert (cert.refund.payment_id, cert.refund.status) == ("REF-1", RefundStatus.FAILED)
+
+
+@pytest.mark.parametrize("state", ["reserved", "redeemed", "locked", "expired", "cancelled"])
+def test_a_failure_outside_a_working_certificate_is_not_allowed(
+    state: str, make, cause: Cause, recorded: Recorded
+) -> None:
+    cert = getattr(make, state)()
     with pytest.raises(TransitionNotAllowed):
         cert.fail_refund(payment_id="REF-1", reason=None, cause=cause)
     assert recorded(cert) == []
+
+
+def test_details_may_carry_the_amount_when_they_overtake_the_pending(
+    make, rub, cause: Cause
+) -> None:
+    cert = make.active()
+    cert.refund_needs_details(payment_id="REF-1", amount=rub("5000"), cause=cause)
+    assert cert.start_refund(payment_id="REF-1", amount=rub("5000"), cause=cause) is False
+    assert cert.refund is not None
+    assert (cert.refund.status, cert.refund.amount) == (
+        RefundStatus.PENDING_DETAILS,
+        Decimal("5000.00"),
+    )
 
 
 def test_a_completed_refund_cannot_fail_afterwards(make, cause: Cause, recorded: Recorded) -> None:
