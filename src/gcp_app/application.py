@@ -15,7 +15,8 @@ from uuid import UUID, uuid4
 
 import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Transcoding
+from eventsourcing.popo import POPOFactory
 
 from gcp_app.audit import HistoryEntry, history_entry, replay
 from gcp_app.clock import Clock, SystemClock
@@ -30,6 +31,7 @@ from gcp_app.errors import (
 )
 from gcp_app.persistence import event_store_env
 from gcp_app.pool_index import PoolIndex
+from gcp_app.recorders import MemoryInboxRecorder
 from gcp_app.sealing import CvcSealer, load_or_create_key
 from gcp_app.settings import Settings
 from gcp_app.stock import draw_cvc, draw_number, read_vendor_csv
@@ -102,6 +104,17 @@ class GiftCertificates(Application[UUID]):
         super().__init__(env={**event_store_env(self.settings), **(env or {})})
         self.clock: Clock = clock or SystemClock()
         self.pool_index = PoolIndex(self.recorder, self.mapper)
+
+    def construct_recorder(self) -> ProcessRecorder:
+        """A process recorder: consumed positions are recorded with the effects they caused."""
+        if isinstance(self.factory, POPOFactory):
+            return MemoryInboxRecorder()
+        return self.factory.process_recorder()
+
+    @property
+    def inbox(self) -> ProcessRecorder:
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -42,6 +42,7 @@ def _sqlite_env(url: str, settings: Settings) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": str(settings.db_lock_timeout),
+        "PROCESS_RECORDER_TOPIC": "gcp_app.recorders:SQLiteInboxRecorder",
         "CREATE_TABLE": "y",
     }
 
@@ -68,6 +69,7 @@ def _postgres_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": str(settings.db_max_overflow),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "POSTGRES_PRE_PING": "y",
+        "PROCESS_RECORDER_TOPIC": "gcp_app.recorders:PostgresInboxRecorder",
         "CREATE_TABLE": "y",
         # POSTGRES_ENABLE_DB_FUNCTIONS stays unset on purpose: with it, subscriptions can skip
         # events written by concurrent writers.

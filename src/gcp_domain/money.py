@@ -31,7 +31,7 @@ def check_currency(currency: object) -> str:
     return currency
 
 
-_DECIMAL_TEXT: Final = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_DECIMAL_TEXT: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
 
 def parse_amount(value: object) -> Decimal:
@@ -44,9 +44,9 @@ def parse_amount(value: object) -> Decimal:
         amount = Decimal(value)
     elif isinstance(value, str):
         # The JSON number grammar, in ASCII: Decimal alone would take "1_000" or full-width digits.
-        if not _DECIMAL_TEXT.fullmatch(value.strip()):
+        if not _DECIMAL_TEXT.fullmatch(value):
             raise InvalidMoney(f"amount is not a decimal number: {value!r}")
-        amount = Decimal(value.strip())
+        amount = Decimal(value)
     else:
         raise InvalidMoney(f"amount must be a decimal number, got {type(value).__name__}")
     if not amount.is_finite():

@@ -15,6 +15,7 @@ from eventsourcing.cryptography import AESCipher
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConfigurationError
 from gcp_app.persistence import describe, event_store_env
+from gcp_app.recorders import PostgresInboxRecorder, SQLiteInboxRecorder
 from gcp_app.sealing import KEY_FILE, CvcSealer, load_or_create_key
 from gcp_app.settings import SETTINGS, Settings
 from gcp_domain import Cause, Money, Recipient
@@ -153,6 +154,7 @@ def test_sqlite_store(tmp_path: Path) -> None:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(path),
         "SQLITE_LOCK_TIMEOUT": "9",
+        "PROCESS_RECORDER_TOPIC": "gcp_app.recorders:SQLiteInboxRecorder",
         "CREATE_TABLE": "y",
     }
     assert path.parent.is_dir()
@@ -185,6 +187,7 @@ def test_postgres_store_sets_its_timeouts_explicitly() -> None:
     assert env["POSTGRES_POOL_SIZE"] == "6"
     assert env["POSTGRES_MAX_OVERFLOW"] == "2"
     assert env["CREATE_TABLE"] == "y"
+    assert env["PROCESS_RECORDER_TOPIC"] == "gcp_app.recorders:PostgresInboxRecorder"
     assert "POSTGRES_ENABLE_DB_FUNCTIONS" not in env
 
 
@@ -222,10 +225,10 @@ def test_the_application_opens_the_store_the_url_names(
     app.generate_certificates("default", 2, cause=ADMIN)
 
     if settings.database_url.startswith("sqlite"):
-        assert app.recorder.__class__.__module__ == "eventsourcing.sqlite"
+        assert isinstance(app.recorder, SQLiteInboxRecorder)
         assert (tmp_path / "gcp.sqlite").stat().st_size > 0
     else:
-        assert app.recorder.__class__.__module__ == "eventsourcing.postgres"
+        assert isinstance(app.recorder, PostgresInboxRecorder)
         assert app.env["POSTGRES_SCHEMA"] in settings.database_url
         assert app.env.get("POSTGRES_ENABLE_DB_FUNCTIONS") is None
     assert app.pool_status("default").available == 2

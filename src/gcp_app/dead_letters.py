@@ -1,0 +1,130 @@
+"""Dead letters: inbound messages GCP could not understand or act on, kept with their bytes.
+
+A dead letter is recorded in the event store, in the same transaction as the consumed position,
+and the relay publishes it to GiftCertificates.DLQ from the notification log (the store is the
+outbox). So a crash between "decided it is bad" and "told the DLQ" loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Final
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import attrs
+from eventsourcing.domain import Aggregate, event
+
+from gcp_domain.cause import Cause
+from gcp_domain.stream import rfc3339
+
+DEAD_LETTER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:dead-letter")
+SCHEMA_VERSION: Final = 1
+
+
+def dead_letter_id(topic: str, partition: int, offset: int) -> UUID:
+    return uuid5(DEAD_LETTER_NAMESPACE, f"{topic}/{partition}/{offset}")
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+class DeadLetter(Aggregate):
+    TOPIC = "gcp:DeadLetter"
+
+    class Created(Aggregate.Created):
+        TOPIC = "gcp:DeadLetter.Created"
+        source_topic: str
+        source_partition: int
+        source_offset: int
+        source_key: str | None
+        source_value: str | None
+        message_id: str | None
+        reason_code: str
+        reason: str
+        cause: Cause
+
+    @staticmethod
+    def create_id(source_topic: str, source_partition: int, source_offset: int) -> UUID:
+        return dead_letter_id(source_topic, source_partition, source_offset)
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        message_id: str | None,
+        reason_code: str,
+        reason: str,
+        cause: Cause,
+    ) -> DeadLetter:
+        return cls(
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            source_key=_b64(key),
+            source_value=_b64(value),
+            message_id=message_id,
+            reason_code=reason_code,
+            reason=reason,
+            cause=cause,
+        )
+
+    @event(Created)
+    def __init__(
+        self,
+        source_topic: str,
+        source_partition: int,
+        source_offset: int,
+        source_key: str | None,
+        source_value: str | None,
+        message_id: str | None,
+        reason_code: str,
+        reason: str,
+        cause: Cause,
+    ) -> None:
+        self.source_topic = source_topic
+        self.source_partition = source_partition
+        self.source_offset = source_offset
+        self.source_key = source_key
+        self.source_value = source_value
+        self.message_id = message_id
+        self.reason_code = reason_code
+        self.reason = reason
+
+
+@attrs.frozen
+class DeadLetterMessage:
+    """One message for GiftCertificates.DLQ: keyed like the original, with its bytes."""
+
+    key: bytes | None
+    value: dict[str, Any]
+    headers: dict[str, str]
+
+
+def dead_letter_message(letter: DeadLetter, detected_at: datetime) -> DeadLetterMessage:
+    value = {
+        "schemaVersion": SCHEMA_VERSION,
+        "deadLetterId": str(letter.id),
+        "reason": letter.reason,
+        "reasonCode": letter.reason_code,
+        "sourceTopic": letter.source_topic,
+        "sourcePartition": letter.source_partition,
+        "sourceOffset": letter.source_offset,
+        "sourceKey": letter.source_key,
+        "sourceValue": letter.source_value,
+        "messageId": letter.message_id,
+        "detectedAt": rfc3339(detected_at),
+    }
+    key = base64.b64decode(letter.source_key) if letter.source_key is not None else None
+    headers = {
+        "reasonCode": letter.reason_code,
+        "sourceTopic": letter.source_topic,
+        "deadLetterId": str(letter.id),
+    }
+    return DeadLetterMessage(key=key, value=value, headers=headers)

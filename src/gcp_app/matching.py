@@ -1,0 +1,656 @@
+"""Matching inbound facts into certificate changes, exactly once, a batch per transaction.
+
+A batch of consumed messages (one poll) is handled in one unit of work: every aggregate it
+touches is loaded once and changed in arrival order, then everything is saved in ONE
+transaction together with the consumed positions (`trackings`). A crash before the commit
+applies nothing; after it, the positions say so and nothing is applied again. A message the
+service cannot act on becomes a dead letter in that same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Final
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import attrs
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from gcp_app.dead_letters import DeadLetter
+from gcp_app.errors import ConcurrentUpdate
+from gcp_app.messages import (
+    ClientMessage,
+    InboundMessage,
+    PaymentMessage,
+    SalesOrderMessage,
+)
+from gcp_domain.cause import Cause
+from gcp_domain.certificate import GiftCertificate, Recipient
+from gcp_domain.claims import NumberClaim, number_claim_id
+from gcp_domain.errors import DomainError
+from gcp_domain.money import Money
+from gcp_domain.numbers import CertificateNumber
+from gcp_domain.order import (
+    CANCEL,
+    DONE,
+    ISSUE,
+    PAYMENT_TYPES,
+    REDEEM,
+    REFUND,
+    REFUND_COMPLETED,
+    REFUND_FAILED,
+    REFUND_PENDING,
+    RELEASE,
+    REVERSE,
+    CancelDue,
+    CertificateLine,
+    Due,
+    IssueDue,
+    RedemptionDue,
+    RefundStepDue,
+    ReleaseDue,
+    ReversalDue,
+    SalesOrder,
+    sales_order_id,
+)
+from gcp_domain.vocabulary import NotificationChannel, RejectionReason
+
+if TYPE_CHECKING:
+    from gcp_app.application import GiftCertificates
+
+NOTIFICATION_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:notification")
+INBOX_PREFIX: Final = "inbox:"
+# Rounds of `due()` per message: an effect can make another due (a redemption applied lets a
+# parked reversal of it go), never more than a couple of times.
+SETTLE_ROUNDS: Final = 4
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead-lettered"
+    ALREADY_CONSUMED = "already-consumed"
+
+
+@attrs.frozen
+class Problem:
+    """Why a message cannot be used: a stable code and a sentence (never a CVC)."""
+
+    code: str
+    reason: str
+
+
+@attrs.frozen
+class Envelope:
+    """One consumed message: where it was read, its bytes, and what it decoded to
+    (`message`), or why it could not be decoded (`problem`); neither: not about certificates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    message: InboundMessage | None = None
+    problem: Problem | None = None
+
+    @property
+    def source(self) -> str:
+        return inbox_source(self.topic, self.partition)
+
+
+@attrs.frozen
+class Handled:
+    envelope: Envelope
+    outcome: Outcome
+    problem: Problem | None = None
+
+
+def inbox_source(topic: str, partition: int) -> str:
+    return f"{INBOX_PREFIX}{topic}/{partition}"
+
+
+def notification_id_for(certificate_id: UUID, attempt: int) -> str:
+    """Deterministic, so that re-running a batch after a crash opens the same request."""
+    return str(uuid5(NOTIFICATION_NAMESPACE, f"{certificate_id}/{attempt}"))
+
+
+class Refusal(Exception):
+    """A message the service cannot act on: it becomes a dead letter."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.problem = Problem(code, reason)
+
+
+class UnitOfWork:
+    """The aggregates one batch touches, each loaded once; what changed is saved together."""
+
+    def __init__(self, app: GiftCertificates) -> None:
+        self._app = app
+        self._loaded: dict[UUID, Any] = {}
+        self.dead_letters: list[DeadLetter] = []
+
+    def _get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self._loaded:
+            try:
+                self._loaded[aggregate_id] = self._app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                self._loaded[aggregate_id] = None
+        return self._loaded[aggregate_id]
+
+    def certificate(self, certificate_id: UUID) -> GiftCertificate | None:
+        found = self._get(certificate_id)
+        return found if isinstance(found, GiftCertificate) else None
+
+    def certificate_by_number(self, number: str | None) -> GiftCertificate | None:
+        try:
+            value = CertificateNumber.parse(number or "").value
+        except DomainError:
+            return None
+        claim = self._get(number_claim_id(value))
+        return self.certificate(claim.certificate_id) if isinstance(claim, NumberClaim) else None
+
+    def order(self, order_id: str, cause: Cause) -> SalesOrder:
+        order = self._get(sales_order_id(order_id))
+        if order is None:
+            order = SalesOrder(order_id=order_id, cause=cause)
+            self._loaded[order.id] = order
+        assert isinstance(order, SalesOrder)
+        return order
+
+    def known_order(self, order_id: str) -> SalesOrder | None:
+        order = self._get(sales_order_id(order_id))
+        return order if isinstance(order, SalesOrder) else None
+
+    def changed(self) -> list[Any]:
+        touched = [a for a in self._loaded.values() if a is not None and a.pending_events]
+        return [*touched, *self.dead_letters]
+
+    def certificates(self) -> list[GiftCertificate]:
+        return [a for a in self._loaded.values() if isinstance(a, GiftCertificate)]
+
+
+class Matcher:
+    """Handles batches of consumed messages for one application."""
+
+    def __init__(self, app: GiftCertificates) -> None:
+        self.app = app
+        self._positions: dict[str, int | None] = {}
+
+    def position(self, topic: str, partition: int) -> int | None:
+        """The last offset of (topic, partition) whose effects are recorded (None: none yet)."""
+        return self.app.inbox.max_tracking_id(inbox_source(topic, partition))
+
+    def handle(self, envelopes: Sequence[Envelope]) -> list[Handled]:
+        """Applies a batch exactly once: all its effects and positions in one transaction."""
+        for _ in range(5):
+            work = UnitOfWork(self.app)
+            handled = []
+            last: dict[str, int] = {}
+            for envelope in envelopes:
+                recorded = self._recorded_position(envelope.source)
+                if recorded is not None and envelope.offset <= recorded:
+                    handled.append(Handled(envelope, Outcome.ALREADY_CONSUMED))
+                    continue
+                handled.append(self._handle_one(work, envelope))
+                last[envelope.source] = max(envelope.offset, last.get(envelope.source, -1))
+            trackings = [Tracking(source, offset) for source, offset in last.items()]
+            if not trackings:
+                return handled
+            try:
+                self.app.save(*work.changed(), trackings=trackings)
+            except IntegrityError:
+                # A concurrent writer changed a certificate, or another consumer recorded
+                # these positions: read again and redo the batch against what is stored.
+                self._positions.clear()
+                continue
+            self._positions.update(last)
+            self.app.pool_index.observe_all(work.certificates())
+            return handled
+        raise ConcurrentUpdate("the batch kept conflicting with concurrent writers")
+
+    def _recorded_position(self, source: str) -> int | None:
+        if source not in self._positions:
+            self._positions[source] = self.app.inbox.max_tracking_id(source)
+        return self._positions[source]
+
+    # ------------------------------------------------------------------ one message
+
+    def _handle_one(self, work: UnitOfWork, envelope: Envelope) -> Handled:
+        if envelope.problem is not None:
+            return self._dead_letter(work, envelope, envelope.problem)
+        message = envelope.message
+        try:
+            if isinstance(message, SalesOrderMessage):
+                outcome = self._order_message(work, envelope, message)
+            elif isinstance(message, PaymentMessage):
+                outcome = self._payment_message(work, envelope, message)
+            elif isinstance(message, ClientMessage):
+                outcome = self._client_message(work, envelope, message)
+            else:
+                outcome = Outcome.IGNORED
+        except Refusal as refusal:
+            return self._dead_letter(work, envelope, refusal.problem)
+        return Handled(envelope, outcome)
+
+    def _dead_letter(self, work: UnitOfWork, envelope: Envelope, problem: Problem) -> Handled:
+        message_id = getattr(envelope.message, "message_id", None)
+        work.dead_letters.append(
+            DeadLetter.record(
+                topic=envelope.topic,
+                partition=envelope.partition,
+                offset=envelope.offset,
+                key=envelope.key,
+                value=envelope.value,
+                message_id=message_id,
+                reason_code=problem.code,
+                reason=problem.reason,
+                cause=self._cause(envelope, message_id or f"offset-{envelope.offset}", None),
+            )
+        )
+        return Handled(envelope, Outcome.DEAD_LETTERED, problem)
+
+    @staticmethod
+    def _cause(envelope: Envelope, message_id: str, correlation: str | None) -> Cause:
+        return Cause(f"kafka:{envelope.topic}", message_id, correlation or message_id)
+
+    def _currency(self, currency: str | None) -> str:
+        return currency or self.app.settings.default_currency
+
+    def _money(self, amount: Decimal, currency: str | None) -> Money:
+        try:
+            return Money(amount, self._currency(currency))
+        except DomainError as error:
+            raise Refusal("invalid-money", error.message) from None
+
+    # ------------------------------------------------------------------ All_SalesOrder
+
+    def _order_message(
+        self, work: UnitOfWork, envelope: Envelope, message: SalesOrderMessage
+    ) -> Outcome:
+        cause = self._cause(envelope, message.message_id, message.order_id)
+        if not message.is_about_certificates:
+            # A cancellation may omit the lines of an order we know: it still counts.
+            known = work.known_order(message.order_id)
+            if known is None or message.event_type != "ORDER_CANCELLED":
+                return Outcome.IGNORED
+        currency = self._currency(message.currency)
+        lines, unknown = [], []
+        for line in message.gift_certificates:
+            money = self._money(line.amount, currency)
+            if money.is_zero:
+                raise Refusal("invalid-money", "a certificate line needs a positive amount")
+            if work.certificate(line.certificate_id) is None:
+                unknown.append(str(line.certificate_id))
+                continue
+            recipient = line.recipient
+            lines.append(
+                CertificateLine(
+                    certificate_id=str(line.certificate_id),
+                    amount=money.amount,
+                    validity_days=line.validity_days,
+                    notification_channel=_channel(line.notification_channel),
+                    recipient=(
+                        {"name": recipient.name, "email": recipient.email, "phone": recipient.phone}
+                        if recipient
+                        else None
+                    ),
+                )
+            )
+        redemptions = []
+        for redemption in message.redemptions:
+            try:
+                number = CertificateNumber.parse(redemption.certificate_number).value
+            except DomainError as error:
+                raise Refusal("invalid-message", f"redemptions: {error.message}") from None
+            redemptions.append((number, self._money(redemption.amount, currency).amount))
+        order = work.order(message.order_id, cause)
+        if not order.receive_order_message(
+            message_id=message.message_id,
+            event_type=message.event_type,
+            channel=message.channel,
+            client_id=message.customer.client_id if message.customer else None,
+            customer=(
+                {"name": None, "email": message.customer.email, "phone": message.customer.phone}
+                if message.customer
+                else None
+            ),
+            currency=currency,
+            certificate_lines=lines,
+            redemption_lines=redemptions,
+            refund_lines=[(str(r.certificate_id), r.reason) for r in message.refunds],
+            cause=cause,
+        ):
+            return Outcome.DUPLICATE
+        problems = self._settle(work, order, cause)
+        if unknown:
+            problems.insert(
+                0,
+                Problem(
+                    "unknown-certificate",
+                    f"giftCertificates names an unknown certificate: {', '.join(unknown)}",
+                ),
+            )
+        if problems:
+            raise Refusal(problems[0].code, "; ".join(p.reason for p in problems))
+        return Outcome.APPLIED
+
+    # ------------------------------------------------------------------ All_Payments
+
+    def _payment_message(
+        self, work: UnitOfWork, envelope: Envelope, message: PaymentMessage
+    ) -> Outcome:
+        if message.event_type not in PAYMENT_TYPES:
+            return Outcome.IGNORED
+        cause = self._cause(envelope, message.message_id, message.order_id)
+        money = self._money(message.amount, message.currency)
+        order = work.order(message.order_id, cause)
+        if not order.receive_payment(
+            message_id=message.message_id,
+            payment_id=message.payment_id,
+            event_type=message.event_type,
+            method=message.method or "",
+            amount=money.amount,
+            currency=money.currency,
+            certificate_number=message.certificate_number,
+            refund_of=message.refund_of,
+            cause=cause,
+        ):
+            return Outcome.DUPLICATE
+        problems = self._settle(work, order, cause)
+        if problems:
+            raise Refusal(problems[0].code, "; ".join(p.reason for p in problems))
+        return Outcome.APPLIED
+
+    # ------------------------------------------------------------------ All_Clients
+
+    def _client_message(
+        self, work: UnitOfWork, envelope: Envelope, message: ClientMessage
+    ) -> Outcome:
+        result = message.gift_certificate_notification
+        if result is None:
+            return Outcome.IGNORED
+        if result.result not in ("SENT", "FAILED"):
+            raise Refusal("invalid-message", "result must be SENT or FAILED")
+        cause = self._cause(envelope, message.message_id, message.client_id)
+        certificate = work.certificate(result.certificate_id)
+        if certificate is None:
+            raise Refusal("unknown-certificate", "the notification names an unknown certificate")
+        try:
+            changed = certificate.record_notification_result(
+                notification_id=result.notification_id,
+                sent=result.sent,
+                error=result.error,
+                cause=cause,
+            )
+        except DomainError as error:
+            raise Refusal("notification-refused", error.message) from None
+        return Outcome.APPLIED if changed else Outcome.DUPLICATE
+
+    # ------------------------------------------------------------------ settling an order
+
+    def _settle(self, work: UnitOfWork, order: SalesOrder, cause: Cause) -> list[Problem]:
+        """Carries out what the order's facts call for; returns what this message is at fault
+        for (a dead letter), after recording every decision on the order."""
+        problems: list[Problem] = []
+        for _ in range(SETTLE_ROUNDS):
+            due = order.due()
+            if not due:
+                break
+            for item in due:
+                problem = self._carry_out(work, order, item, cause)
+                if problem is not None:
+                    problems.append(problem)
+        return problems
+
+    def _carry_out(
+        self, work: UnitOfWork, order: SalesOrder, item: Due, cause: Cause
+    ) -> Problem | None:
+        if isinstance(item, IssueDue):
+            return self._issue(work, order, item.line, cause)
+        if isinstance(item, ReleaseDue):
+            return self._release(work, order, item, cause)
+        if isinstance(item, CancelDue):
+            return self._cancel(work, order, item, cause)
+        if isinstance(item, RedemptionDue):
+            return self._redeem(work, order, item, cause)
+        if isinstance(item, RefundStepDue):
+            return self._refund_step(work, order, item, cause)
+        return self._reverse(work, order, item, cause)
+
+    def _issue(
+        self, work: UnitOfWork, order: SalesOrder, line: CertificateLine, cause: Cause
+    ) -> Problem | None:
+        certificate = work.certificate(UUID(line.certificate_id))
+        assert certificate is not None  # Unknown lines are never recorded.
+        now = self.app.clock.now()
+        days = line.validity_days or self.app.settings.default_validity.days
+        contact = line.recipient or order.customer  # The recipient defaults to the buyer.
+        channel = NotificationChannel(line.notification_channel)
+        payments = sorted(
+            p.payment_id for p in order.payments.values() if p.succeeded and not p.by_certificate
+        )
+        try:
+            certificate.issue(
+                amount=Money(line.amount, order.currency or self.app.settings.default_currency),
+                channel=order.channel or "",
+                order_id=order.order_id,
+                payment_ids=payments,
+                client_id=order.client_id,
+                recipient=Recipient(**contact) if contact else Recipient(),
+                notification_channel=channel,
+                issued_at=now,
+                expires_at=now + timedelta(days=days),
+                cause=cause,
+            )
+        except DomainError as error:
+            order.decide(
+                ISSUE,
+                line.certificate_id,
+                outcome="refused",
+                reason=error.message,
+                certificate_id=line.certificate_id,
+                cause=cause,
+            )
+            return Problem("issue-refused", f"certificate {line.certificate_id}: {error.message}")
+        if channel is not NotificationChannel.NONE:
+            certificate.request_notification(
+                notification_id=notification_id_for(certificate.id, 1), cause=cause
+            )
+        order.decide(
+            ISSUE,
+            line.certificate_id,
+            outcome=DONE,
+            certificate_id=line.certificate_id,
+            cause=cause,
+        )
+        return None
+
+    def _release(
+        self, work: UnitOfWork, order: SalesOrder, item: ReleaseDue, cause: Cause
+    ) -> Problem | None:
+        certificate = work.certificate(UUID(item.certificate_id))
+        assert certificate is not None
+        reason = "ORDER_CANCELLED" if order.cancelled else "PAYMENT_FAILED"
+        try:
+            certificate.release_reservation(reason=reason, cause=cause)
+        except DomainError as error:
+            order.decide(
+                RELEASE,
+                item.certificate_id,
+                outcome="refused",
+                reason=error.message,
+                certificate_id=item.certificate_id,
+                cause=cause,
+            )
+            return None
+        order.decide(
+            RELEASE,
+            item.certificate_id,
+            outcome=DONE,
+            certificate_id=item.certificate_id,
+            cause=cause,
+        )
+        return None
+
+    def _cancel(
+        self, work: UnitOfWork, order: SalesOrder, item: CancelDue, cause: Cause
+    ) -> Problem | None:
+        certificate = work.certificate(UUID(item.certificate_id))
+        assert certificate is not None
+        try:
+            certificate.cancel(reason=item.reason, cause=cause)
+        except DomainError as error:
+            # Not the message's fault (say, the certificate was already used): recorded on the
+            # order for support and audit, not dead-lettered.
+            order.decide(
+                CANCEL,
+                item.certificate_id,
+                outcome="refused",
+                reason=error.message,
+                certificate_id=item.certificate_id,
+                cause=cause,
+            )
+            return None
+        order.decide(
+            CANCEL,
+            item.certificate_id,
+            outcome=DONE,
+            certificate_id=item.certificate_id,
+            cause=cause,
+        )
+        return None
+
+    def _redeem(
+        self, work: UnitOfWork, order: SalesOrder, item: RedemptionDue, cause: Cause
+    ) -> Problem | None:
+        payment = item.payment
+        certificate = work.certificate_by_number(payment.certificate_number)
+        if certificate is None:
+            order.decide(
+                REDEEM,
+                payment.payment_id,
+                outcome="refused",
+                reason="UNKNOWN_CERTIFICATE",
+                cause=cause,
+            )
+            return Problem(
+                "unknown-certificate", f"payment {payment.payment_id} names an unknown certificate"
+            )
+        amount = Money(payment.amount, payment.currency)
+        if item.matched:
+            outcome = certificate.redeem(
+                payment_id=payment.payment_id,
+                order_id=order.order_id,
+                amount=amount,
+                at=self.app.clock.now(),
+                cause=cause,
+            )
+            reason = outcome.reason.value if outcome.reason else None
+        else:
+            certificate.reject_redemption(
+                payment_id=payment.payment_id,
+                order_id=order.order_id,
+                amount=amount,
+                reason=RejectionReason.AMOUNT_MISMATCH,
+                cause=cause,
+            )
+            reason = RejectionReason.AMOUNT_MISMATCH.value
+        order.decide(
+            REDEEM,
+            payment.payment_id,
+            outcome=DONE,
+            reason=reason,
+            certificate_id=str(certificate.id),
+            cause=cause,
+        )
+        return None
+
+    def _refund_step(
+        self, work: UnitOfWork, order: SalesOrder, item: RefundStepDue, cause: Cause
+    ) -> Problem | None:
+        payment = item.payment
+        subject = f"{payment.payment_id}/{item.step}"
+        certificate = work.certificate(UUID(item.certificate_id))
+        if certificate is None:
+            order.decide(
+                REFUND,
+                subject,
+                outcome="refused",
+                reason="UNKNOWN_CERTIFICATE",
+                certificate_id=item.certificate_id,
+                cause=cause,
+            )
+            return Problem("unknown-certificate", "refunds names an unknown certificate")
+        sold_by = certificate.issue_terms.order_id if certificate.issue_terms else None
+        amount = Money(payment.amount, payment.currency)
+        try:
+            if sold_by != order.order_id:
+                raise Refusal("refund-refused", "the certificate was not sold by this order")
+            if item.step == REFUND_PENDING:
+                certificate.start_refund(payment_id=payment.payment_id, amount=amount, cause=cause)
+            elif item.step == REFUND_COMPLETED:
+                certificate.complete_refund(
+                    payment_id=payment.payment_id, amount=amount, cause=cause
+                )
+            elif item.step == REFUND_FAILED:
+                certificate.fail_refund(payment_id=payment.payment_id, reason=None, cause=cause)
+            else:
+                certificate.refund_needs_details(
+                    payment_id=payment.payment_id, amount=amount, cause=cause
+                )
+        except (DomainError, Refusal) as error:
+            reason = error.problem.reason if isinstance(error, Refusal) else error.message
+            order.decide(
+                REFUND,
+                subject,
+                outcome="refused",
+                reason=reason,
+                certificate_id=item.certificate_id,
+                cause=cause,
+            )
+            return Problem("refund-refused", f"refund {payment.payment_id}: {reason}")
+        order.decide(REFUND, subject, outcome=DONE, certificate_id=item.certificate_id, cause=cause)
+        return None
+
+    def _reverse(
+        self, work: UnitOfWork, order: SalesOrder, item: ReversalDue, cause: Cause
+    ) -> Problem | None:
+        payment = item.payment
+        certificate = work.certificate_by_number(payment.certificate_number)
+        problem: Problem | None = None
+        if certificate is None:
+            problem = Problem("unknown-certificate", "the refund names an unknown certificate")
+        elif not payment.refund_of:
+            problem = Problem("invalid-message", "a refund to a certificate needs refundOf")
+        else:
+            try:
+                certificate.reverse_redemption(
+                    refund_payment_id=payment.payment_id,
+                    redemption_payment_id=payment.refund_of,
+                    amount=Money(payment.amount, payment.currency),
+                    cause=cause,
+                )
+            except DomainError as error:
+                problem = Problem("reversal-refused", error.message)
+        order.decide(
+            REVERSE,
+            payment.payment_id,
+            outcome="refused" if problem else DONE,
+            reason=problem.reason if problem else None,
+            certificate_id=str(certificate.id) if certificate else None,
+            cause=cause,
+        )
+        return problem
+
+
+def _channel(value: str | None) -> str:
+    try:
+        return NotificationChannel(value or NotificationChannel.EMAIL).value
+    except ValueError:
+        raise Refusal("invalid-message", "notificationChannel must be EMAIL, SMS or NONE") from None

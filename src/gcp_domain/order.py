@@ -1,0 +1,505 @@
+"""The sale order as GCP sees it: the facts that arrived about it, the decisions taken, and the
+matching rules that say which certificate changes are due.
+
+Channels tell GCP about an order in pieces that arrive in any order, any number of times: the
+order's full state after each change (All_SalesOrder) and its payments (All_Payments). This
+aggregate keeps every fact once (by messageId), merges them so that arrival order does not
+matter (unions and maxima, never "the last one wins"), and records each decision taken, so that
+matching survives restarts, never acts twice, and can be replayed for an audit.
+
+`due()` is pure: it lists the certificate changes the facts call for and no decision has settled
+yet. The application carries them out on the certificates and records the outcome with
+`decide()`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from typing import Any, Final
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import attrs
+from eventsourcing.domain import Aggregate, event
+
+from gcp_domain.cause import Cause
+
+ORDER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:sales-order")
+
+GIFT_CERTIFICATE: Final = "GIFT_CERTIFICATE"
+ORDER_CANCELLED: Final = "ORDER_CANCELLED"
+SUCCESS: Final = frozenset({"PAYMENT_AUTHORIZED", "PAYMENT_CAPTURED"})
+FAILURE: Final = frozenset({"PAYMENT_FAILED", "PAYMENT_VOIDED"})
+REDEMPTION: Final = "REDEMPTION"
+REFUND_PENDING: Final = "REFUND_PENDING"
+REFUND_PENDING_DETAILS: Final = "REFUND_PENDING_DETAILS"
+REFUND_COMPLETED: Final = "REFUND_COMPLETED"
+REFUND_FAILED: Final = "REFUND_FAILED"
+# The steps of a refund in the order they happen, whatever order they arrive in.
+REFUND_STEPS: Final = (REFUND_PENDING, REFUND_PENDING_DETAILS, REFUND_COMPLETED, REFUND_FAILED)
+PAYMENT_TYPES: Final = SUCCESS | FAILURE | {REDEMPTION, *REFUND_STEPS}
+
+# Decision kinds and outcomes.
+ISSUE: Final = "issue"
+RELEASE: Final = "release"
+CANCEL: Final = "cancel"
+REDEEM: Final = "redemption"
+REFUND: Final = "refund"
+REVERSE: Final = "reversal"
+DONE: Final = "done"
+REFUSED: Final = "refused"
+
+
+def sales_order_id(order_id: str) -> UUID:
+    return uuid5(ORDER_NAMESPACE, order_id)
+
+
+@attrs.frozen
+class CertificateLine:
+    """A certificate sold by the order (its `giftCertificates` line)."""
+
+    certificate_id: str
+    amount: Decimal
+    validity_days: int | None
+    notification_channel: str
+    recipient: dict[str, str | None] | None
+
+    def as_fact(self) -> dict[str, Any]:
+        return {
+            "certificateId": self.certificate_id,
+            "amount": str(self.amount),
+            "validityDays": self.validity_days,
+            "notificationChannel": self.notification_channel,
+            "recipient": self.recipient,
+        }
+
+    @classmethod
+    def from_fact(cls, fact: dict[str, Any]) -> CertificateLine:
+        return cls(
+            certificate_id=fact["certificateId"],
+            amount=Decimal(fact["amount"]),
+            validity_days=fact["validityDays"],
+            notification_channel=fact["notificationChannel"],
+            recipient=fact["recipient"],
+        )
+
+
+@attrs.frozen
+class Payment:
+    """What the order knows of one payment: every event type reported for its paymentId."""
+
+    payment_id: str
+    method: str
+    amount: Decimal
+    currency: str
+    certificate_number: str | None
+    refund_of: str | None
+    types: frozenset[str]
+
+    @property
+    def by_certificate(self) -> bool:
+        return self.method == GIFT_CERTIFICATE
+
+    @property
+    def succeeded(self) -> bool:
+        # A failure or void of the paymentId outranks its success, whichever arrived first.
+        return bool(self.types & SUCCESS) and not self.types & FAILURE
+
+
+# ---------------------------------------------------------------------- what is due
+
+
+@attrs.frozen
+class IssueDue:
+    line: CertificateLine
+
+
+@attrs.frozen
+class ReleaseDue:
+    certificate_id: str
+
+
+@attrs.frozen
+class CancelDue:
+    certificate_id: str
+    reason: str
+
+
+@attrs.frozen
+class RedemptionDue:
+    payment: Payment
+    matched: bool  # False: the order's lines name this certificate for other amounts only
+
+
+@attrs.frozen
+class RefundStepDue:
+    payment: Payment
+    certificate_id: str
+    step: str
+
+
+@attrs.frozen
+class ReversalDue:
+    payment: Payment
+
+
+Due = IssueDue | ReleaseDue | CancelDue | RedemptionDue | RefundStepDue | ReversalDue
+
+
+@attrs.frozen
+class Decision:
+    outcome: str
+    reason: str | None
+    certificate_id: str | None
+
+
+class SalesOrder(Aggregate):
+    TOPIC = "gcp:SalesOrder"
+
+    class Event(Aggregate.Event):
+        cause: Cause
+
+    class Opened(Event, Aggregate.Created):
+        TOPIC = "gcp:SalesOrder.Opened"
+        order_id: str
+
+    class OrderMessageReceived(Event):
+        TOPIC = "gcp:SalesOrder.OrderMessageReceived"
+        message_id: str
+        event_type: str
+        channel: str | None
+        client_id: str | None
+        customer: dict[str, str | None] | None
+        currency: str
+        certificate_lines: list[dict[str, Any]]
+        redemption_lines: list[list[str]]
+        refund_lines: list[dict[str, str | None]]
+
+    class PaymentReceived(Event):
+        TOPIC = "gcp:SalesOrder.PaymentReceived"
+        message_id: str
+        payment_id: str
+        event_type: str
+        method: str
+        amount: Decimal
+        currency: str
+        certificate_number: str | None
+        refund_of: str | None
+
+    class Decided(Event):
+        TOPIC = "gcp:SalesOrder.Decided"
+        kind: str
+        subject: str
+        outcome: str
+        reason: str | None
+        certificate_id: str | None
+
+    @staticmethod
+    def create_id(order_id: str) -> UUID:
+        return sales_order_id(order_id)
+
+    @event(Opened)
+    def __init__(self, order_id: str, cause: Cause) -> None:
+        self.order_id = order_id
+        self.messages: set[str] = set()
+        self.channel: str | None = None
+        self.client_id: str | None = None
+        self.customer: dict[str, str | None] | None = None
+        self.currency: str | None = None
+        self.cancelled = False
+        self.lines: dict[str, CertificateLine] = {}
+        self.redemption_lines: Counter[tuple[str, Decimal]] = Counter()
+        self.refund_lines: dict[str, str | None] = {}
+        self.payments: dict[str, Payment] = {}
+        self.decisions: dict[tuple[str, str], Decision] = {}
+
+    # ------------------------------------------------------------------ facts
+
+    def knows(self, message_id: str) -> bool:
+        return message_id in self.messages
+
+    def receive_order_message(
+        self,
+        *,
+        message_id: str,
+        event_type: str,
+        channel: str | None,
+        client_id: str | None,
+        customer: dict[str, str | None] | None,
+        currency: str,
+        certificate_lines: list[CertificateLine],
+        redemption_lines: list[tuple[str, Decimal]],
+        refund_lines: list[tuple[str, str | None]],
+        cause: Cause,
+    ) -> bool:
+        """Records the order's state from one All_SalesOrder message (once per messageId)."""
+        if message_id in self.messages:
+            return False
+        self._receive_order_message(
+            message_id=message_id,
+            event_type=event_type,
+            channel=channel,
+            client_id=client_id,
+            customer=customer,
+            currency=currency,
+            certificate_lines=[line.as_fact() for line in certificate_lines],
+            redemption_lines=[[number, str(amount)] for number, amount in redemption_lines],
+            refund_lines=[{"certificateId": cid, "reason": reason} for cid, reason in refund_lines],
+            cause=cause,
+        )
+        return True
+
+    @event(OrderMessageReceived)
+    def _receive_order_message(
+        self,
+        message_id: str,
+        event_type: str,
+        channel: str | None,
+        client_id: str | None,
+        customer: dict[str, str | None] | None,
+        currency: str,
+        certificate_lines: list[dict[str, Any]],
+        redemption_lines: list[list[str]],
+        refund_lines: list[dict[str, str | None]],
+        cause: Cause,
+    ) -> None:
+        self.messages.add(message_id)
+        self.channel = self.channel or channel
+        self.client_id = self.client_id or client_id
+        self.customer = self.customer or customer
+        self.currency = self.currency or currency
+        self.cancelled = self.cancelled or event_type == ORDER_CANCELLED
+        for fact in certificate_lines:
+            line = CertificateLine.from_fact(fact)
+            self.lines.setdefault(line.certificate_id, line)
+        # Every message repeats the whole order: a line seen again is the same line, so the
+        # order has as many lines of (number, amount) as the most any one message listed.
+        seen = Counter((number, Decimal(amount)) for number, amount in redemption_lines)
+        for key, count in seen.items():
+            self.redemption_lines[key] = max(self.redemption_lines[key], count)
+        for fact in refund_lines:
+            self.refund_lines.setdefault(str(fact["certificateId"]), fact["reason"])
+
+    def receive_payment(
+        self,
+        *,
+        message_id: str,
+        payment_id: str,
+        event_type: str,
+        method: str,
+        amount: Decimal,
+        currency: str,
+        certificate_number: str | None,
+        refund_of: str | None,
+        cause: Cause,
+    ) -> bool:
+        """Records one All_Payments message (once per messageId)."""
+        if message_id in self.messages:
+            return False
+        self._receive_payment(
+            message_id=message_id,
+            payment_id=payment_id,
+            event_type=event_type,
+            method=method,
+            amount=amount,
+            currency=currency,
+            certificate_number=certificate_number,
+            refund_of=refund_of,
+            cause=cause,
+        )
+        return True
+
+    @event(PaymentReceived)
+    def _receive_payment(
+        self,
+        message_id: str,
+        payment_id: str,
+        event_type: str,
+        method: str,
+        amount: Decimal,
+        currency: str,
+        certificate_number: str | None,
+        refund_of: str | None,
+        cause: Cause,
+    ) -> None:
+        self.messages.add(message_id)
+        known = self.payments.get(payment_id)
+        if known is None:
+            self.payments[payment_id] = Payment(
+                payment_id=payment_id,
+                method=method,
+                amount=amount,
+                currency=currency,
+                certificate_number=certificate_number,
+                refund_of=refund_of,
+                types=frozenset({event_type}),
+            )
+        else:
+            self.payments[payment_id] = attrs.evolve(known, types=known.types | {event_type})
+
+    # ------------------------------------------------------------------ decisions
+
+    def decision(self, kind: str, subject: str) -> Decision | None:
+        return self.decisions.get((kind, subject))
+
+    def decide(
+        self,
+        kind: str,
+        subject: str,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        certificate_id: str | None = None,
+        cause: Cause,
+    ) -> None:
+        if (kind, subject) in self.decisions:
+            return
+        self._decide(
+            kind=kind,
+            subject=subject,
+            outcome=outcome,
+            reason=reason,
+            certificate_id=certificate_id,
+            cause=cause,
+        )
+
+    @event(Decided)
+    def _decide(
+        self,
+        kind: str,
+        subject: str,
+        outcome: str,
+        reason: str | None,
+        certificate_id: str | None,
+        cause: Cause,
+    ) -> None:
+        self.decisions[(kind, subject)] = Decision(outcome, reason, certificate_id)
+
+    def _done(self, kind: str, subject: str) -> bool:
+        decided = self.decisions.get((kind, subject))
+        return decided is not None and decided.outcome == DONE
+
+    # ------------------------------------------------------------------ the matching rules
+
+    @property
+    def required(self) -> Decimal:
+        """What the certificates sold by this order are worth."""
+        return sum((line.amount for line in self.lines.values()), Decimal(0))
+
+    @property
+    def paid(self) -> Decimal:
+        """Successful payments in the order's currency, other than by gift certificate."""
+        return sum(
+            (
+                p.amount
+                for p in self.payments.values()
+                if p.succeeded and not p.by_certificate and p.currency == self.currency
+            ),
+            Decimal(0),
+        )
+
+    @property
+    def payment_failed(self) -> bool:
+        return any(p.types & FAILURE and not p.by_certificate for p in self.payments.values())
+
+    def due(self) -> list[Due]:
+        """The certificate changes the facts call for that no decision has settled yet."""
+        return [*self._issues_due(), *self._redemptions_due(), *self._refunds_due()]
+
+    def _issues_due(self) -> list[Due]:
+        """Rule 1: issue when paid; release or cancel on failure, void or cancellation."""
+        due: list[Due] = []
+        paid_in_full = bool(self.lines) and self.paid >= self.required
+        for certificate_id, line in self.lines.items():
+            issued = self._done(ISSUE, certificate_id)
+            settled = self.decision(CANCEL, certificate_id) is not None or (
+                self.decision(ISSUE, certificate_id) is not None and not issued
+            )
+            if settled:
+                continue  # Cancelled, or its issue was refused: nothing more to do.
+            if self.cancelled or (self.payment_failed and not paid_in_full):
+                reason = "ORDER_CANCELLED" if self.cancelled else "PAYMENT_FAILED"
+                if issued:
+                    due.append(CancelDue(certificate_id, reason))
+                elif self.decision(RELEASE, certificate_id) is None:
+                    due.append(ReleaseDue(certificate_id))
+            elif paid_in_full and not issued:
+                due.append(IssueDue(line))
+        return due
+
+    def _redemptions_due(self) -> list[Due]:
+        """Rule 2: an order line (number, amount) and a REDEMPTION payment make a redemption."""
+        due: list[Due] = []
+        consumed: Counter[tuple[str, Decimal]] = Counter()
+        for payment in self.payments.values():
+            if REDEMPTION in payment.types and self.decision(REDEEM, payment.payment_id):
+                consumed[(payment.certificate_number or "", payment.amount)] += 1
+        for payment in self.payments.values():
+            if REDEMPTION not in payment.types or self.decision(REDEEM, payment.payment_id):
+                continue
+            number = payment.certificate_number or ""
+            key = (number, payment.amount)
+            amounts = {amount for (n, amount) in self.redemption_lines if n == number}
+            if not amounts:
+                continue  # The order line has not arrived yet.
+            if consumed[key] < self.redemption_lines[key]:
+                consumed[key] += 1
+                due.append(RedemptionDue(payment, matched=True))
+            elif payment.amount not in amounts:
+                due.append(RedemptionDue(payment, matched=False))
+        return due
+
+    def _refunds_due(self) -> list[Due]:
+        """Rule 3 (refund of a certificate's purchase) and rule 4 (reversal of a redemption)."""
+        due: list[Due] = []
+        for payment in self.payments.values():
+            steps = [step for step in REFUND_STEPS if step in payment.types]
+            if not steps:
+                continue
+            if payment.by_certificate:
+                if REFUND_COMPLETED in payment.types and not self.decision(
+                    REVERSE, payment.payment_id
+                ):
+                    waiting = self._redemption_awaited(payment.refund_of)
+                    if not waiting:
+                        due.append(ReversalDue(payment))
+                continue
+            certificate_id = self._refunded_certificate(payment)
+            if certificate_id is None:
+                continue  # The order's refunds line has not arrived yet.
+            for step in steps:
+                if not self.decision(REFUND, f"{payment.payment_id}/{step}"):
+                    due.append(RefundStepDue(payment, certificate_id, step))
+        return due
+
+    def _redemption_awaited(self, redemption_payment_id: str | None) -> bool:
+        """A reversal waits while the redemption it returns is known here but not yet applied."""
+        if redemption_payment_id is None:
+            return False
+        payment = self.payments.get(redemption_payment_id)
+        return (
+            payment is not None
+            and REDEMPTION in payment.types
+            and self.decision(REDEEM, redemption_payment_id) is None
+        )
+
+    def _refunded_certificate(self, payment: Payment) -> str | None:
+        """Which refunds line a refund payment is for: the one it was paired with before; the
+        only line; the line whose certificate sold for the refunded amount; else the first line
+        not yet paired."""
+        paired = {
+            decision.certificate_id: subject.split("/", 1)[0]
+            for (kind, subject), decision in self.decisions.items()
+            if kind == REFUND and decision.certificate_id
+        }
+        for certificate_id, payment_id in paired.items():
+            if payment_id == payment.payment_id:
+                return certificate_id
+        candidates = [cid for cid in self.refund_lines if cid not in paired]
+        if len(self.refund_lines) == 1:
+            return next(iter(self.refund_lines))
+        for certificate_id in candidates:
+            line = self.lines.get(certificate_id)
+            if line is not None and line.amount == payment.amount:
+                return certificate_id
+        return candidates[0] if candidates else None

@@ -1,0 +1,93 @@
+"""Mock clusters, embedded brokers and real confluent-kafka clients, torn down in the right order.
+
+Clients are closed before the brokers they talk to (otherwise librdkafka logs connection
+errors while the test process shuts down): the client factories depend on `started_brokers`, so
+pytest tears them down first.
+"""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from gcp_adapters.kafka.embedded import EmbeddedBroker
+from gcp_adapters.kafka.mock_cluster import MockCluster
+
+# Short reconnect backoff: a broker that comes back up is reached in well under a second.
+FAST_RECONNECT = {"reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 250}
+
+
+@pytest.fixture
+def started_brokers() -> Iterator[list[MockCluster | EmbeddedBroker]]:
+    started: list[MockCluster | EmbeddedBroker] = []
+    yield started
+    for broker in reversed(started):
+        broker.close()
+
+
+@pytest.fixture
+def mock_cluster(started_brokers: list[MockCluster | EmbeddedBroker]) -> Callable[..., MockCluster]:
+    def start(numstarted_brokers: int = 1) -> MockCluster:
+        cluster = MockCluster(numstarted_brokers)
+        started_brokers.append(cluster)
+        return cluster
+
+    return start
+
+
+@pytest.fixture
+def embedded_broker(
+    started_brokers: list[MockCluster | EmbeddedBroker],
+) -> Callable[..., EmbeddedBroker]:
+    def start(*args: Any, **kwargs: Any) -> EmbeddedBroker:
+        broker = EmbeddedBroker(*args, **kwargs)
+        started_brokers.append(broker)
+        return broker
+
+    return start
+
+
+@pytest.fixture
+def producer(
+    started_brokers: list[MockCluster | EmbeddedBroker],
+) -> Iterator[Callable[..., Producer]]:
+    made: list[Producer] = []
+
+    def make(bootstrap_servers: str, **config: Any) -> Producer:
+        made.append(Producer({"bootstrap.servers": bootstrap_servers, **FAST_RECONNECT, **config}))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.purge()
+        client.flush(0)
+    made.clear()
+    gc.collect()  # a Producer has no close(): its handle is destroyed with the object
+
+
+@pytest.fixture
+def consumer(
+    started_brokers: list[MockCluster | EmbeddedBroker],
+) -> Iterator[Callable[..., Consumer]]:
+    made: list[Consumer] = []
+
+    def make(bootstrap_servers: str, **config: Any) -> Consumer:
+        settings = {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            **FAST_RECONNECT,
+            **config,
+        }
+        made.append(Consumer(settings))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
