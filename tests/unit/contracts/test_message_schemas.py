@@ -291,7 +291,7 @@ def test_the_event_type_vocabularies() -> None:
         "ORDER_REFUNDED",
     ]
     assert all(name in order_types["description"] for name in known)
-    assert load_schema(PAYMENT)["properties"]["eventType"]["enum"] == [
+    assert load_schema(PAYMENT)["properties"]["eventType"]["examples"] == [
         "PAYMENT_AUTHORIZED",
         "PAYMENT_CAPTURED",
         "PAYMENT_FAILED",
@@ -492,7 +492,7 @@ def test_money_outside_the_json_number_grammar_fails(amount: object) -> None:
             changed(ORDER_MESSAGE, "giftCertificates", "0", "notificationChannel", value="PUSH"),
         ),
         (ORDER, {**ORDER_MESSAGE, "occurredAt": "yesterday"}),
-        (PAYMENT, {**PAYMENT_MESSAGE, "eventType": "PAYMENT_REVERSED"}),
+        (PAYMENT, {**PAYMENT_MESSAGE, "eventType": ""}),
         (PAYMENT, {**PAYMENT_MESSAGE, "method": "GIFT_CERTIFICATE"}),
         (PAYMENT, {**REDEMPTION_PAYMENT, "certificateNumber": None}),
         (CLIENT, changed(CLIENT_MESSAGE, "giftCertificateNotification", "result", value="OK")),
@@ -509,7 +509,7 @@ def test_money_outside_the_json_number_grammar_fails(amount: object) -> None:
         "order-validityDays-string",
         "order-notificationChannel-PUSH",
         "order-occurredAt-not-a-timestamp",
-        "payment-unknown-eventType",
+        "payment-empty-eventType",
         "payment-gift-certificate-without-number",
         "payment-redemption-without-number",
         "client-unknown-result",
