@@ -159,8 +159,8 @@ class SalesOrder(Aggregate):
     class Event(Aggregate.Event):
         cause: Cause
 
-    class Opened(Event, Aggregate.Created):
-        TOPIC = "gcp:SalesOrder.Opened"
+    class Created(Event, Aggregate.Created):
+        TOPIC = "gcp:SalesOrder.Created"
         order_id: str
 
     class OrderMessageReceived(Event):
@@ -198,7 +198,7 @@ class SalesOrder(Aggregate):
     def create_id(order_id: str) -> UUID:
         return sales_order_id(order_id)
 
-    @event(Opened)
+    @event(Created)
     def __init__(self, order_id: str, cause: Cause) -> None:
         self.order_id = order_id
         self.messages: set[str] = set()
