@@ -119,6 +119,9 @@ class _Library:
             [_P, ctypes.c_int16, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)],
         ),
         "rd_kafka_mock_clear_request_errors": (None, [_P, ctypes.c_int16]),
+    }
+    # Request tracking came later than the rest (librdkafka 2.4+ / 2.5+): optional.
+    _TRACKING: Final[dict[str, tuple[object, list[object]]]] = {
         "rd_kafka_mock_start_request_tracking": (None, [_P]),
         "rd_kafka_mock_stop_request_tracking": (None, [_P]),
         "rd_kafka_mock_get_requests": (ctypes.POINTER(_P), [_P, ctypes.POINTER(ctypes.c_size_t)]),
@@ -138,13 +141,17 @@ class _Library:
                 f"{path} lacks librdkafka's mock cluster API ({', '.join(missing)}); "
                 "install confluent-kafka>=2.6 from its wheel"
             )
-        for name, (restype, argtypes) in self._SIGNATURES.items():
+        self.tracking = all(hasattr(self._cdll, name) for name in self._TRACKING)
+        declared = {**self._SIGNATURES, **(self._TRACKING if self.tracking else {})}
+        for name, (restype, argtypes) in declared.items():
             function = getattr(self._cdll, name)
             function.restype = restype
             function.argtypes = argtypes
+        self._declared = frozenset(declared)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if name not in self._SIGNATURES:  # only the declared functions, never a guessed one
+        # Only the declared functions, never a guessed one (nor anything before __init__ ends).
+        if name not in self.__dict__.get("_declared", ()):
             raise AttributeError(name)
         function: Callable[..., Any] = getattr(self._cdll, name)
         return function
@@ -318,16 +325,22 @@ class MockCluster:
     # -- request tracking ------------------------------------------------------------------
 
     def start_request_tracking(self) -> None:
-        """Record every request the brokers receive, for `requests()`."""
+        """Record every request the brokers receive, for `requests()`.
+
+        Raises MockClusterError where the librdkafka predates request tracking.
+        """
+        self._check_tracking()
         with self._lock:
             self._library.rd_kafka_mock_start_request_tracking(self._live())
 
     def stop_request_tracking(self) -> None:
+        self._check_tracking()
         with self._lock:
             self._library.rd_kafka_mock_stop_request_tracking(self._live())
 
     def requests(self) -> list[MockRequest]:
         """The requests recorded since tracking started (or the last `clear_requests`)."""
+        self._check_tracking()
         library = self._library
         count = ctypes.c_size_t(0)
         with self._lock:
@@ -347,6 +360,7 @@ class MockCluster:
             library.rd_kafka_mock_request_destroy_array(array, count.value)
 
     def clear_requests(self) -> None:
+        self._check_tracking()
         with self._lock:
             self._library.rd_kafka_mock_clear_requests(self._live())
 
@@ -392,6 +406,10 @@ class MockCluster:
         with self._lock:
             err = getattr(self._library, function)(self._live(), broker_id)
         self._check(err, f"{function.removeprefix('rd_kafka_mock_')}({broker_id})")
+
+    def _check_tracking(self) -> None:
+        if not self._library.tracking:
+            raise MockClusterError(f"{self._library.path} has no mock request tracking")
 
     @staticmethod
     def _check_api_key(api_key: int) -> None:
