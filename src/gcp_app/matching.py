@@ -9,7 +9,8 @@ service cannot act on becomes a dead letter in that same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -127,21 +128,55 @@ class Refusal(Exception):
         self.problem = Problem(code, reason)
 
 
+class AggregateCache:
+    """Aggregates as the last committed batch left them, so that a hot certificate or order is
+    not read again for every batch. Safe because every change a batch makes is a write that the
+    store checks against the version: if another writer got there first, the save fails, the
+    cache is dropped and the batch is redone from the store."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[UUID, Any] = OrderedDict()
+
+    def get(self, aggregate_id: UUID) -> Any:
+        found = self._items.get(aggregate_id)
+        if found is not None:
+            self._items.move_to_end(aggregate_id)
+        return found
+
+    def keep(self, aggregates: Iterable[Any]) -> None:
+        for aggregate in aggregates:
+            self._items[aggregate.id] = aggregate
+            self._items.move_to_end(aggregate.id)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
 class UnitOfWork:
     """The aggregates one batch touches, each loaded once; what changed is saved together."""
 
-    def __init__(self, app: GiftCertificates) -> None:
+    def __init__(self, app: GiftCertificates, cache: AggregateCache) -> None:
         self._app = app
+        self._cache = cache
         self._loaded: dict[UUID, Any] = {}
         self.dead_letters: list[DeadLetter] = []
 
     def _get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self._loaded:
-            try:
-                self._loaded[aggregate_id] = self._app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                self._loaded[aggregate_id] = None
+            found = self._cache.get(aggregate_id)
+            if found is None:
+                try:
+                    found = self._app.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    found = None  # Not remembered: it may be created elsewhere meanwhile.
+            self._loaded[aggregate_id] = found
         return self._loaded[aggregate_id]
+
+    def loaded(self) -> list[Any]:
+        return [a for a in self._loaded.values() if a is not None]
 
     def certificate(self, certificate_id: UUID) -> GiftCertificate | None:
         found = self._get(certificate_id)
@@ -178,9 +213,10 @@ class UnitOfWork:
 class Matcher:
     """Handles batches of consumed messages for one application."""
 
-    def __init__(self, app: GiftCertificates) -> None:
+    def __init__(self, app: GiftCertificates, *, cache_size: int = 20_000) -> None:
         self.app = app
         self._positions: dict[str, int | None] = {}
+        self._cache = AggregateCache(cache_size)
 
     def position(self, topic: str, partition: int) -> int | None:
         """The last offset of (topic, partition) whose effects are recorded (None: none yet)."""
@@ -189,30 +225,38 @@ class Matcher:
     def handle(self, envelopes: Sequence[Envelope]) -> list[Handled]:
         """Applies a batch exactly once: all its effects and positions in one transaction."""
         for _ in range(5):
-            work = UnitOfWork(self.app)
-            handled = []
-            last: dict[str, int] = {}
-            for envelope in envelopes:
-                recorded = self._recorded_position(envelope.source)
-                if recorded is not None and envelope.offset <= recorded:
-                    handled.append(Handled(envelope, Outcome.ALREADY_CONSUMED))
-                    continue
-                handled.append(self._handle_one(work, envelope))
-                last[envelope.source] = max(envelope.offset, last.get(envelope.source, -1))
-            trackings = [Tracking(source, offset) for source, offset in last.items()]
-            if not trackings:
-                return handled
             try:
-                self.app.save(*work.changed(), trackings=trackings)
+                handled = self._attempt(envelopes)
             except IntegrityError:
-                # A concurrent writer changed a certificate, or another consumer recorded
-                # these positions: read again and redo the batch against what is stored.
+                # A concurrent writer changed an aggregate, or another consumer recorded these
+                # positions: forget what we held and redo the batch against what is stored.
                 self._positions.clear()
+                self._cache.clear()
                 continue
-            self._positions.update(last)
-            self.app.pool_index.observe_all(work.certificates())
+            except BaseException:
+                self._cache.clear()  # Cached aggregates may have been changed but not stored.
+                raise
             return handled
         raise ConcurrentUpdate("the batch kept conflicting with concurrent writers")
+
+    def _attempt(self, envelopes: Sequence[Envelope]) -> list[Handled]:
+        work = UnitOfWork(self.app, self._cache)
+        handled = []
+        last: dict[str, int] = {}
+        for envelope in envelopes:
+            recorded = self._recorded_position(envelope.source)
+            if recorded is not None and envelope.offset <= recorded:
+                handled.append(Handled(envelope, Outcome.ALREADY_CONSUMED))
+                continue
+            handled.append(self._handle_one(work, envelope))
+            last[envelope.source] = max(envelope.offset, last.get(envelope.source, -1))
+        if last:
+            trackings = [Tracking(source, offset) for source, offset in last.items()]
+            self.app.save(*work.changed(), trackings=trackings)
+            self._positions.update(last)
+            self._cache.keep(work.loaded())
+            self.app.pool_index.observe_all(work.certificates())
+        return handled
 
     def _recorded_position(self, source: str) -> int | None:
         if source not in self._positions:
