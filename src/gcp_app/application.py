@@ -52,6 +52,8 @@ CONFLICT_RETRIES: Final = 5
 # How many candidates a reservation tries before giving up under contention.
 RESERVATION_ATTEMPTS: Final = 16
 GENERATE_BATCH: Final = 1000
+# The release reason of a reservation that was not issued in time.
+RESERVATION_TIMEOUT: Final = "RESERVATION_TIMEOUT"
 
 
 class CauseAsList(Transcoding):
@@ -417,6 +419,24 @@ class GiftCertificates(Application[UUID]):
         return self._change(
             certificate_id, lambda c: c.release_reservation(reason=reason, cause=cause)
         )
+
+    def release_lapsed_reservation(self, certificate_id: UUID, *, cause: Cause) -> bool:
+        """The reservation timer's command: releases the reservation (RESERVATION_TIMEOUT) only
+        if the certificate is still RESERVED and its reservedUntil has passed on the clock.
+        Returns False otherwise (released or issued meanwhile, or reserved again since), so a
+        second timer instance, or a stale deadline, records nothing."""
+
+        def command(certificate: GiftCertificate) -> bool:
+            held = certificate.reservation
+            if (
+                certificate.state is not CertificateState.RESERVED
+                or held is None
+                or held.until > self.clock.now()
+            ):
+                return False
+            return certificate.release_reservation(reason=RESERVATION_TIMEOUT, cause=cause)
+
+        return self._change(certificate_id, command)
 
     # ================================================================== issue and notification
 

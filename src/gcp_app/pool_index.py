@@ -4,23 +4,31 @@ It follows the application's notification log by polling (SQLite cannot subscrib
 the few events that move a certificate in or out of a pool. It may lag behind other processes;
 that is safe, because a reservation is decided by the event store's optimistic concurrency, not by
 this index: a stale candidate costs one retry, never a duplicate.
+
+It also keeps the timers' deadlines (`gcp_app.timers`): the `reservedUntil` of each RESERVED
+certificate and the `expiresAt` of each issued certificate that is not final yet, in heaps, so
+that "what is due at T" costs the due entries, not a scan. The same lag applies: a timer's
+command re-reads the certificate and the store decides.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
-from typing import Final
+from datetime import datetime
+from enum import Enum
+from typing import Final, Literal
 from uuid import UUID
 
 import attrs
 from eventsourcing.persistence import ApplicationRecorder, Mapper
 
 from gcp_domain.certificate import GiftCertificate
-from gcp_domain.vocabulary import CertificateState
+from gcp_domain.vocabulary import FINAL_STATES, CertificateState
 
 AVAILABLE: Final = "available"
 RESERVED: Final = "reserved"
@@ -36,6 +44,18 @@ _MOVES: Final = {
     G.Issued.TOPIC: ISSUED,
     G.Cancelled.TOPIC: CANCELLED,
 }
+# Event topics that end a certificate's expiry deadline (besides those decoded above).
+_FINAL: Final = frozenset({G.Expired.TOPIC, G.Cancelled.TOPIC, G.RefundCompleted.TOPIC})
+_CERTIFICATE_EVENT: Final = G.TOPIC + "."
+
+
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+KEEP: Final = _Keep.KEEP
+# A deadline change: a new (deadline, orderId), None (no deadline any more) or KEEP (unchanged).
+_Change = tuple[datetime, str | None] | None | Literal[_Keep.KEEP]
 
 
 def level_of(state: CertificateState) -> str:
@@ -97,6 +117,90 @@ class _Entry:
     version: int
 
 
+@attrs.frozen
+class Deadline:
+    """A timer's due work: the certificate, its deadline, the order it was for, and the version
+    of the certificate the index knew when it handed this out."""
+
+    certificate_id: UUID
+    at: datetime
+    order_id: str | None
+    version: int
+
+
+class _Deadlines:
+    """Deadlines by certificate, in a heap with lazy deletion: an entry that no longer matches
+    `_due` (released, issued, expired, a newer deadline) is dropped when it comes to the top,
+    and the heap is rebuilt when such stale entries outnumber the live ones.
+
+    A deadline the timer found nothing to do for (a fully redeemed certificate past expiresAt)
+    is parked at the version the index knew, and comes back with the certificate's next event,
+    so that the timer does not re-read it on every tick."""
+
+    def __init__(self) -> None:
+        self._due: dict[UUID, tuple[datetime, str | None]] = {}
+        self._parked: dict[UUID, int] = {}
+        self._heap: list[tuple[datetime, UUID]] = []
+
+    def __len__(self) -> int:
+        return len(self._due) - len(self._parked)
+
+    def __contains__(self, certificate_id: UUID) -> bool:
+        return certificate_id in self._due and certificate_id not in self._parked
+
+    def set(self, certificate_id: UUID, at: datetime, order_id: str | None) -> None:
+        was_parked = self._parked.pop(certificate_id, None) is not None
+        if not was_parked and self._due.get(certificate_id) == (at, order_id):
+            return
+        self._due[certificate_id] = (at, order_id)
+        heapq.heappush(self._heap, (at, certificate_id))
+        self._compact()
+
+    def discard(self, certificate_id: UUID) -> None:
+        self._due.pop(certificate_id, None)
+        self._parked.pop(certificate_id, None)
+        self._compact()
+
+    def touch(self, certificate_id: UUID, version: int) -> None:
+        """The certificate changed (at `version`): a parked deadline is due again."""
+        parked = self._parked.get(certificate_id)
+        if parked is not None and version > parked:
+            del self._parked[certificate_id]
+            heapq.heappush(self._heap, (self._due[certificate_id][0], certificate_id))
+
+    def park(self, certificate_id: UUID, at: datetime, version: int) -> None:
+        if self._due.get(certificate_id, (None,))[0] == at:
+            self._parked[certificate_id] = version
+
+    def due(self, now: datetime, limit: int, versions: dict[UUID, _Entry]) -> list[Deadline]:
+        """Up to `limit` deadlines at or before `now`, earliest first. They stay in the heap
+        until the certificate's next event (or `park`) settles them."""
+        found: list[Deadline] = []
+        seen: set[UUID] = set()
+        while self._heap and len(found) < limit and self._heap[0][0] <= now:
+            at, certificate_id = heapq.heappop(self._heap)
+            if certificate_id in seen or certificate_id in self._parked:
+                continue
+            current = self._due.get(certificate_id)
+            if current is None or current[0] != at:
+                continue  # Stale: settled, or replaced by a newer deadline.
+            seen.add(certificate_id)
+            entry = versions.get(certificate_id)
+            found.append(Deadline(certificate_id, at, current[1], entry.version if entry else 0))
+        for deadline in found:
+            heapq.heappush(self._heap, (deadline.at, deadline.certificate_id))
+        return found
+
+    def _compact(self) -> None:
+        if len(self._heap) > 2 * len(self) + 1024:
+            self._heap = [
+                (at, certificate_id)
+                for certificate_id, (at, _) in self._due.items()
+                if certificate_id not in self._parked
+            ]
+            heapq.heapify(self._heap)
+
+
 class PoolIndex:
     def __init__(
         self,
@@ -118,6 +222,8 @@ class PoolIndex:
         self._data_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._rng = random.SystemRandom()
+        self._reservations = _Deadlines()
+        self._expiries = _Deadlines()
 
     @property
     def position(self) -> int:
@@ -136,20 +242,44 @@ class PoolIndex:
                     break
                 moves = []
                 for notification in page:
-                    level = _MOVES.get(notification.topic)
-                    if level is None:
+                    topic = notification.topic
+                    if not topic.startswith(_CERTIFICATE_EVENT):
                         continue
                     pool = None
-                    if level is AVAILABLE and notification.topic == G.Created.TOPIC:
+                    reservation: _Change = KEEP
+                    expiry: _Change = KEEP
+                    if topic == G.Created.TOPIC:
                         created = self._mapper.to_domain_event(notification)
-                        assert isinstance(created, GiftCertificate.Created)
+                        assert isinstance(created, G.Created)
                         pool = created.pool
+                    elif topic == G.Reserved.TOPIC:
+                        reserved = self._mapper.to_domain_event(notification)
+                        assert isinstance(reserved, G.Reserved)
+                        reservation = (reserved.reserved_until, reserved.order_id)
+                    elif topic == G.ReservationReleased.TOPIC:
+                        reservation = None
+                    elif topic == G.Issued.TOPIC:
+                        issued = self._mapper.to_domain_event(notification)
+                        assert isinstance(issued, G.Issued)
+                        reservation = None
+                        expiry = (issued.expires_at, issued.order_id)
+                    elif topic in _FINAL:
+                        reservation = expiry = None
                     oid = notification.originator_id
                     certificate_id = oid if isinstance(oid, UUID) else UUID(oid)
-                    moves.append((certificate_id, notification.originator_version, level, pool))
+                    moves.append(
+                        (
+                            certificate_id,
+                            notification.originator_version,
+                            _MOVES.get(topic),
+                            pool,
+                            reservation,
+                            expiry,
+                        )
+                    )
                 with self._data_lock:
-                    for certificate_id, version, level, pool in moves:
-                        self._move(certificate_id, version, level, pool)
+                    for certificate_id, version, level, pool, reservation, expiry in moves:
+                        self._move(certificate_id, version, level, pool, reservation, expiry)
                 self._position = page[-1].id
                 read += len(page)
                 if len(page) < self._page_size:
@@ -163,9 +293,20 @@ class PoolIndex:
 
     def observe(self, certificate: GiftCertificate) -> None:
         """Applies this process's own write at once, without waiting for the next catch-up."""
+        held = certificate.reservation
+        terms = certificate.issue_terms
         with self._data_lock:
             self._move(
-                certificate.id, certificate.version, level_of(certificate.state), certificate.pool
+                certificate.id,
+                certificate.version,
+                level_of(certificate.state),
+                certificate.pool,
+                (held.until, held.order_id)
+                if held is not None and certificate.state is CertificateState.RESERVED
+                else None,
+                (terms.expires_at, terms.order_id)
+                if terms is not None and certificate.state not in FINAL_STATES
+                else None,
             )
 
     def observe_all(self, certificates: Iterable[GiftCertificate]) -> None:
@@ -200,10 +341,50 @@ class PoolIndex:
         with self._data_lock:
             return sorted(self._counts)
 
-    def _move(self, certificate_id: UUID, version: int, level: str, pool: str | None) -> None:
+    # ------------------------------------------------------------------ the timers' deadlines
+
+    def lapsed_reservations(self, now: datetime, limit: int) -> list[Deadline]:
+        """Up to `limit` RESERVED certificates whose `reservedUntil` is at or before `now`,
+        earliest first (as far as this index has read: call `catch_up` first)."""
+        with self._data_lock:
+            return self._reservations.due(now, limit, self._entries)
+
+    def due_expiries(self, now: datetime, limit: int) -> list[Deadline]:
+        """Up to `limit` issued, not final certificates whose `expiresAt` is at or before
+        `now`, earliest first."""
+        with self._data_lock:
+            return self._expiries.due(now, limit, self._entries)
+
+    def defer_reservation(self, deadline: Deadline) -> None:
+        """The timer found nothing to do: leave it out until the certificate changes again."""
+        with self._data_lock:
+            self._reservations.park(deadline.certificate_id, deadline.at, deadline.version)
+
+    def defer_expiry(self, deadline: Deadline) -> None:
+        """The timer found nothing to do (say, fully redeemed): leave it out until the
+        certificate changes again (a reversal may make it expirable)."""
+        with self._data_lock:
+            self._expiries.park(deadline.certificate_id, deadline.at, deadline.version)
+
+    def pending_deadlines(self) -> tuple[int, int]:
+        """How many reservation and expiry deadlines the index holds (parked ones excluded)."""
+        with self._data_lock:
+            return len(self._reservations), len(self._expiries)
+
+    # ------------------------------------------------------------------ applying a change
+
+    def _move(
+        self,
+        certificate_id: UUID,
+        version: int,
+        level: str | None,
+        pool: str | None,
+        reservation: _Change = KEEP,
+        expiry: _Change = KEEP,
+    ) -> None:
         entry = self._entries.get(certificate_id)
         if entry is None:
-            if pool is None:
+            if pool is None or level is None:
                 return  # Created not read yet: the catch-up brings the certificate in whole.
             entry = _Entry(pool, level, version)
             self._entries[certificate_id] = entry
@@ -211,11 +392,20 @@ class PoolIndex:
         elif version <= entry.version:
             return  # Already applied (our own write, observed before the catch-up read it).
         else:
-            counts = self._counts[entry.pool]
-            counts[entry.level] -= 1
-            counts[level] += 1
-            entry.level = level
             entry.version = version
+            if level is not None:
+                counts = self._counts[entry.pool]
+                counts[entry.level] -= 1
+                counts[level] += 1
+                entry.level = level
+        for deadlines, change in ((self._reservations, reservation), (self._expiries, expiry)):
+            deadlines.touch(certificate_id, version)
+            if change is None:
+                deadlines.discard(certificate_id)
+            elif change is not KEEP:
+                deadlines.set(certificate_id, *change)
+        if level is None:
+            return
         available = self._available.setdefault(entry.pool, _RandomSet())
         if level == AVAILABLE:
             available.add(certificate_id)

@@ -46,11 +46,28 @@ SETTINGS: Final = (
         "GCP_RESERVATION_TTL_SECONDS", "900", "How long an unissued reservation is held (15 min)."
     ),
     Setting(
+        "GCP_TIMER_INTERVAL_SECONDS",
+        "5",
+        "How often the timers release lapsed reservations and expire certificates.",
+    ),
+    Setting(
         "GCP_DEFAULT_VALIDITY_DAYS", "365", "Validity of a certificate when an order omits it."
     ),
     Setting("GCP_DEFAULT_CURRENCY", "RUB", "Currency when a message omits it (ISO 4217)."),
     Setting("GCP_POOL_LOW_WATERMARK", "100", "Pool level under which operators should refill."),
     Setting("GCP_CVC_DIGITS", "4", "Digits of a generated CVC (3 to 8)."),
+    Setting(
+        "GCP_KAFKA_BOOTSTRAP_SERVERS",
+        None,
+        "Kafka brokers, host:port[,host:port...]; unset: an embedded Kafka-protocol broker "
+        "in the process (development only; its address is printed).",
+    ),
+    Setting("GCP_TOPIC_STREAM", "GiftCertificates.Stream", "Outbound topic of certificate states."),
+    Setting("GCP_TOPIC_DLQ", "GiftCertificates.DLQ", "Outbound dead-letter topic."),
+    Setting("GCP_TOPIC_SALES_ORDER", "All_SalesOrder", "Inbound topic of sales orders."),
+    Setting("GCP_TOPIC_PAYMENTS", "All_Payments", "Inbound topic of payments."),
+    Setting("GCP_TOPIC_CLIENTS", "All_Clients", "Inbound topic of CRM client profiles."),
+    Setting("GCP_KAFKA_GROUP_ID", "gcp", "Consumer group of the inbound topics."),
 )
 
 _DEFAULTS: Final = {s.env: s.default for s in SETTINGS}
@@ -67,10 +84,18 @@ class Settings:
     db_max_waiting: int
     db_lock_timeout: int
     reservation_ttl: timedelta
+    timer_interval: timedelta
     default_validity: timedelta
     default_currency: str
     pool_low_watermark: int
     cvc_digits: int
+    kafka_bootstrap_servers: str | None
+    topic_stream: str
+    topic_dlq: str
+    topic_sales_order: str
+    topic_payments: str
+    topic_clients: str
+    kafka_group_id: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,8 +129,16 @@ class Settings:
             db_max_waiting=integer("GCP_DB_MAX_WAITING", 0, 100_000),
             db_lock_timeout=integer("GCP_DB_LOCK_TIMEOUT", 1, 600),
             reservation_ttl=timedelta(seconds=integer("GCP_RESERVATION_TTL_SECONDS", 1)),
+            timer_interval=timedelta(seconds=integer("GCP_TIMER_INTERVAL_SECONDS", 1, 3600)),
             default_validity=timedelta(days=integer("GCP_DEFAULT_VALIDITY_DAYS", 1, 36_500)),
             default_currency=get("GCP_DEFAULT_CURRENCY"),
             pool_low_watermark=integer("GCP_POOL_LOW_WATERMARK"),
             cvc_digits=integer("GCP_CVC_DIGITS", 3, 8),
+            kafka_bootstrap_servers=(env.get("GCP_KAFKA_BOOTSTRAP_SERVERS") or "").strip() or None,
+            topic_stream=get("GCP_TOPIC_STREAM"),
+            topic_dlq=get("GCP_TOPIC_DLQ"),
+            topic_sales_order=get("GCP_TOPIC_SALES_ORDER"),
+            topic_payments=get("GCP_TOPIC_PAYMENTS"),
+            topic_clients=get("GCP_TOPIC_CLIENTS"),
+            kafka_group_id=get("GCP_KAFKA_GROUP_ID"),
         )

@@ -1,0 +1,169 @@
+"""The timers: reservations not issued in time go back to their pool; issued certificates past
+`expiresAt` expire.
+
+The deadlines come from the pool read model (`PoolIndex`), which reads them from the
+notification log, so a tick costs the due certificates, not a scan of the store. Each due
+certificate is changed by an ordinary application command, which re-reads it and lets the store
+decide: two instances running the timers at once record exactly one event per certificate (the
+loser's write conflicts, it re-reads, and the command finds nothing left to do). A command that
+finds nothing to do is counted as skipped, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Final
+
+import attrs
+
+from gcp_app.application import GiftCertificates
+from gcp_app.pool_index import Deadline
+from gcp_domain.cause import Cause
+from gcp_domain.errors import DomainError
+from gcp_domain.stream import rfc3339
+
+log = logging.getLogger(__name__)
+
+RESERVATIONS_ACTOR: Final = "timer:reservations"
+EXPIRY_ACTOR: Final = "timer:expiry"
+# Certificates handled per call; `tick` calls again while a call finds a full batch.
+DEFAULT_LIMIT: Final = 500
+
+
+@attrs.define
+class TimerStats:
+    """What the timers did since start (for metrics and logs)."""
+
+    released: int = 0
+    expired: int = 0
+    # Nothing to do: another instance was first, the certificate changed meanwhile, or it
+    # cannot expire (fully redeemed). Not an error.
+    skipped: int = 0
+    # A rule refused or the certificate kept changing: left for the next tick.
+    failed: int = 0
+    ticks: int = 0
+
+
+class Timers:
+    def __init__(self, app: GiftCertificates) -> None:
+        self.app = app
+        self.stats = TimerStats()
+        self._lock = threading.Lock()
+
+    def release_lapsed_reservations(self, limit: int = DEFAULT_LIMIT) -> int:
+        """Releases up to `limit` reservations whose reservedUntil has passed on the app's
+        clock (RESERVATION_RELEASED, reason RESERVATION_TIMEOUT). Returns how many."""
+        return self._release(limit).changed
+
+    def expire_due(self, limit: int = DEFAULT_LIMIT) -> int:
+        """Expires up to `limit` issued certificates whose expiresAt has passed on the app's
+        clock (the domain decides: ACTIVE, or LOCKED over ACTIVE). Returns how many."""
+        return self._expire(limit).changed
+
+    def tick(self, limit: int = DEFAULT_LIMIT) -> tuple[int, int]:
+        """Both timers, again while a call finds a full batch: (released, expired)."""
+        released, expired = _drain(self._release, limit), _drain(self._expire, limit)
+        self.stats.ticks += 1
+        return released, expired
+
+    def _release(self, limit: int) -> _Sweep:
+        sweep = self._sweep(
+            limit,
+            due=self.app.pool_index.lapsed_reservations,
+            defer=self.app.pool_index.defer_reservation,
+            command=self.app.release_lapsed_reservation,
+            actor=RESERVATIONS_ACTOR,
+            kind="reservation-timeout",
+        )
+        self.stats.released += sweep.changed
+        return sweep
+
+    def _expire(self, limit: int) -> _Sweep:
+        sweep = self._sweep(
+            limit,
+            due=self.app.pool_index.due_expiries,
+            defer=self.app.pool_index.defer_expiry,
+            command=self.app.expire,
+            actor=EXPIRY_ACTOR,
+            kind="expiry",
+        )
+        self.stats.expired += sweep.changed
+        return sweep
+
+    def run(self, stop_event: threading.Event, interval: float | None = None) -> None:
+        """Ticks every `interval` seconds (default GCP_TIMER_INTERVAL_SECONDS) until
+        `stop_event` is set. A failing tick (the store unreachable) is logged and retried."""
+        seconds = self.app.settings.timer_interval.total_seconds() if interval is None else interval
+        while not stop_event.is_set():
+            try:
+                released, expired = self.tick()
+            except Exception:
+                log.exception("the timers' tick failed; trying again in %s s", seconds)
+            else:
+                if released or expired:
+                    log.info("timers: %d reservations released, %d expired", released, expired)
+            stop_event.wait(seconds)
+
+    def _sweep(
+        self,
+        limit: int,
+        *,
+        due: Callable[..., list[Deadline]],
+        defer: Callable[[Deadline], None],
+        command: Callable[..., bool],
+        actor: str,
+        kind: str,
+    ) -> _Sweep:
+        """Applies `command` to each due deadline."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        with self._lock:  # One sweep at a time per instance; other instances are fine.
+            self.app.pool_index.catch_up()
+            deadlines = due(self.app.clock.now(), limit)
+            sweep = _Sweep(due=len(deadlines))
+            for deadline in deadlines:
+                cause = _cause(actor, kind, deadline)
+                try:
+                    done = command(deadline.certificate_id, cause=cause)
+                except DomainError as error:
+                    self.stats.failed += 1
+                    sweep.failed += 1
+                    log.warning(
+                        "%s of %s failed (%s); retrying on the next tick",
+                        kind,
+                        deadline.certificate_id,
+                        error.code,
+                    )
+                    continue
+                if done:
+                    sweep.changed += 1
+                else:
+                    self.stats.skipped += 1
+                    defer(deadline)
+            return sweep
+
+
+@attrs.define
+class _Sweep:
+    due: int
+    changed: int = 0
+    failed: int = 0
+
+
+def _drain(sweep: Callable[[int], _Sweep], limit: int) -> int:
+    """Sweeps until a batch is not full, or made no progress (every one failed: next tick)."""
+    changed = 0
+    while True:
+        done = sweep(limit)
+        changed += done.changed
+        if done.due < limit or done.failed == done.due:
+            return changed
+
+
+def _cause(actor: str, kind: str, deadline: Deadline) -> Cause:
+    """Stable per certificate and deadline: a second run, on any instance, names the same
+    cause, so the history shows one timer decision however many tried."""
+    causation_id = f"{kind}:{deadline.certificate_id}:{rfc3339(deadline.at)}"
+    return Cause(actor, causation_id, deadline.order_id or causation_id)
