@@ -167,13 +167,25 @@ class UnitOfWork:
     def _get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self._loaded:
             found = self._cache.get(aggregate_id)
-            if found is None:
+            if found is not None:
+                found = self._caught_up(found)
+            else:
                 try:
                     found = self._app.repository.get(aggregate_id)
                 except AggregateNotFoundError:
                     found = None  # Not remembered: it may be created elsewhere meanwhile.
             self._loaded[aggregate_id] = found
         return self._loaded[aggregate_id]
+
+    def _caught_up(self, aggregate: Any) -> Any:
+        """A remembered aggregate with what others stored since (HTTP commands and timers
+        change certificates too). The version check at save time does not cover decisions that
+        write nothing to the aggregate (a refusal, a duplicate, a dead letter), so they must
+        never be taken on a stale copy."""
+        stored: Any
+        for stored in self._app.events.get(aggregate.id, gt=aggregate.version):
+            aggregate = stored.mutate(aggregate)
+        return aggregate
 
     def loaded(self) -> list[Any]:
         return [a for a in self._loaded.values() if a is not None]

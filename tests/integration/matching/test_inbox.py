@@ -1,0 +1,273 @@
+"""What every batch guarantees: messages not about certificates are ignored, broken ones become
+dead letters with their bytes, and each message is applied exactly once (positions and
+messageIds), also across a restart."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from gcp_app.application import GiftCertificates
+from gcp_app.dead_letters import DeadLetter, dead_letter_id, dead_letter_message
+from gcp_app.matching import Envelope, Matcher, Outcome, Problem, notification_id_for
+from gcp_domain import Cause, CertificateState
+
+S = CertificateState
+A = Outcome.APPLIED
+ORDER = "WEB-100045"
+
+DURABLE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+
+
+# ---------------------------------------------------------------------- not about certificates
+
+
+def test_an_order_without_certificate_lines_is_ignored(gcp: Any, messages: Any) -> None:
+    recorded = gcp.recorded()
+
+    assert gcp.each(messages.order("WEB-1", event_type="ORDER_CREATED")) == [Outcome.IGNORED]
+    assert gcp.each(messages.order("WEB-2", event_type="ORDER_CANCELLED")) == [Outcome.IGNORED]
+
+    assert gcp.recorded() == recorded
+
+
+def test_a_client_message_without_the_block_is_ignored(gcp: Any, messages: Any) -> None:
+    recorded = gcp.recorded()
+
+    assert gcp.each(messages.client(None)) == [Outcome.IGNORED]
+
+    assert gcp.recorded() == recorded
+
+
+def test_an_unknown_payment_event_type_is_ignored(gcp: Any, messages: Any) -> None:
+    (granted,) = gcp.stock.reserve(order_id=ORDER)
+    gcp.each(messages.order(ORDER, certificates=[messages.line(granted.certificate_id)]))
+    recorded = gcp.recorded()
+
+    outcomes = gcp.each(messages.payment(ORDER, "PAY-1", "PAYMENT_SETTLED_SOMEHOW"))
+
+    assert outcomes == [Outcome.IGNORED]
+    assert gcp.recorded() == recorded
+    assert gcp.certificate(granted.certificate_id).state is S.RESERVED
+
+
+def test_an_envelope_without_a_message_is_ignored(gcp: Any) -> None:
+    envelope = Envelope("All_Payments", 0, 0, b"k", b"{}")
+
+    assert gcp.handle([envelope]) == [Outcome.IGNORED]
+    assert gcp.recorded() == 0
+    assert gcp.matcher.position("All_Payments", 0) == 0  # consumed all the same
+
+
+# ---------------------------------------------------------------------- dead letters
+
+
+def test_an_undecodable_message_is_dead_lettered_with_its_bytes(gcp: Any) -> None:
+    value = b'\xff\xfe{"messageId": not json'
+    problem = Problem("not-json", "the value is not a JSON object")
+    gcp.envelopes.broken("All_Payments", b"{}", problem, key=b"x")  # offset 0
+    envelope = gcp.envelopes.broken("All_Payments", value, problem, key=b"WEB-1", partition=0)
+
+    handled = gcp.handled([envelope])
+
+    assert [h.outcome for h in handled] == [Outcome.DEAD_LETTERED]
+    assert handled[0].problem == problem
+    letter: Any = gcp.app.repository.get(dead_letter_id("All_Payments", 0, 1))
+    assert isinstance(letter, DeadLetter)
+    assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
+        "All_Payments",
+        0,
+        1,
+    )
+    assert base64.b64decode(letter.source_value) == value
+    assert base64.b64decode(letter.source_key) == b"WEB-1"
+    assert letter.message_id is None
+    assert (letter.reason_code, letter.reason) == ("not-json", "the value is not a JSON object")
+    (event,) = gcp.app.events.get(letter.id)
+    assert event.cause.actor == "kafka:All_Payments"
+    assert event.cause.causation_id == "offset-1"
+    dlq = dead_letter_message(letter, datetime(2026, 11, 26, tzinfo=UTC))
+    assert dlq.key == b"WEB-1"
+    assert dlq.value["sourceValue"] == base64.b64encode(value).decode()
+    assert dlq.value["reasonCode"] == "not-json"
+    assert dlq.headers["sourceTopic"] == "All_Payments"
+
+
+def test_a_dead_letter_with_no_key_or_value(gcp: Any) -> None:
+    envelope = gcp.envelopes.broken("All_SalesOrder", None, Problem("not-json", "empty"))
+
+    assert gcp.handle([envelope]) == [Outcome.DEAD_LETTERED]
+
+    (letter,) = gcp.dead_letters()
+    assert (letter.source_key, letter.source_value) == (None, None)
+
+
+def test_a_bad_message_does_not_stop_its_batch(gcp: Any, messages: Any) -> None:
+    (granted,) = gcp.stock.reserve(order_id=ORDER)
+    batch = [
+        gcp.envelopes(messages.order(ORDER, certificates=[messages.line(granted.certificate_id)])),
+        gcp.envelopes.broken("All_Payments", b"?", Problem("not-json", "not JSON")),
+        gcp.envelopes(messages.payment(ORDER, "PAY-1")),
+    ]
+
+    assert gcp.handle(batch) == [A, Outcome.DEAD_LETTERED, A]
+
+    assert gcp.certificate(granted.certificate_id).state is S.ACTIVE
+    assert len(gcp.dead_letters()) == 1
+
+
+# ---------------------------------------------------------------------- exactly once
+
+
+def sale(gcp: Any, messages: Any) -> tuple[Any, list[Envelope]]:
+    (granted,) = gcp.stock.reserve(order_id=ORDER)
+    cid = granted.certificate_id
+    batch = [
+        gcp.envelopes(messages.order(ORDER, certificates=[messages.line(cid)])),
+        gcp.envelopes(messages.payment(ORDER, "PAY-1")),
+        gcp.envelopes(messages.client(cid, notification_id_for(cid, 1), "SENT")),
+        gcp.envelopes.broken("All_Payments", b"?", Problem("not-json", "not JSON")),
+    ]
+    assert gcp.handle(batch) == [A, A, A, Outcome.DEAD_LETTERED]
+    return granted, batch
+
+
+def test_the_same_envelopes_again_are_already_consumed(gcp: Any, messages: Any) -> None:
+    granted, batch = sale(gcp, messages)
+    recorded = gcp.recorded()
+
+    assert gcp.handle(batch) == [Outcome.ALREADY_CONSUMED] * 4
+    assert gcp.handle(batch[1:3]) == [Outcome.ALREADY_CONSUMED] * 2
+
+    assert gcp.recorded() == recorded
+    assert gcp.statuses(granted.certificate_id) == [
+        "RESERVED",
+        "ISSUED",
+        "NOTIFICATION_REQUESTED",
+        "NOTIFICATION_SENT",
+    ]
+    assert len(gcp.dead_letters()) == 1
+
+
+def test_a_fresh_matcher_reads_the_positions_from_the_store(gcp: Any, messages: Any) -> None:
+    _, batch = sale(gcp, messages)
+    recorded = gcp.recorded()
+
+    matcher = Matcher(gcp.app)
+    assert [h.outcome for h in matcher.handle(batch)] == [Outcome.ALREADY_CONSUMED] * 4
+    assert matcher.position("All_SalesOrder", 0) == 0
+    assert matcher.position("All_Payments", 0) == 1
+    assert matcher.position("All_Clients", 0) == 0
+    assert matcher.position("All_Clients", 1) is None
+    assert gcp.recorded() == recorded
+
+
+@DURABLE
+def test_after_a_restart_nothing_is_applied_twice(
+    gcp: Any, messages: Any, make_app: Callable[[], GiftCertificates]
+) -> None:
+    granted, batch = sale(gcp, messages)
+    recorded = gcp.recorded()
+    gcp.app.close()
+
+    restarted = type(gcp)(make_app(), gcp.envelopes)
+
+    assert restarted.handle(batch) == [Outcome.ALREADY_CONSUMED] * 4
+    assert restarted.recorded() == recorded
+    assert restarted.matcher.position("All_Payments", 0) == batch[3].offset
+    # And the next offsets go on from there.
+    outcomes = restarted.each(
+        messages.payment(ORDER, "PAY-1", "PAYMENT_CAPTURED"),  # a new messageId: a redelivery
+        messages.order("POS-9", redemptions=[messages.redemption_line(granted.number, "100.00")]),
+        messages.redemption("POS-9", "PAY-80", granted.number, "100.00"),
+    )
+    assert outcomes == [A, A, A]
+    assert restarted.certificate(granted.certificate_id).balance == 4900
+    assert restarted.statuses(granted.certificate_id).count("ISSUED") == 1
+
+
+def test_a_duplicate_message_id_at_a_new_offset_records_nothing(gcp: Any, messages: Any) -> None:
+    (granted,) = gcp.stock.reserve(order_id=ORDER)
+    cid = granted.certificate_id
+    order = messages.order(ORDER, certificates=[messages.line(cid)])
+    payment = messages.payment(ORDER, "PAY-1")
+    result = messages.client(cid, notification_id_for(cid, 1), "SENT")
+    gcp.each(order, payment, result)
+    recorded = gcp.recorded()
+
+    outcomes = gcp.deliver(order, payment, result)
+    outcomes += gcp.each(order, payment)
+
+    assert outcomes == [Outcome.DUPLICATE] * 5
+    assert gcp.recorded() == recorded
+
+
+def test_a_duplicate_within_one_batch_counts_once(gcp: Any, messages: Any) -> None:
+    (granted,) = gcp.stock.reserve(order_id=ORDER)
+    order = messages.order(ORDER, certificates=[messages.line(granted.certificate_id)])
+    payment = messages.payment(ORDER, "PAY-1")
+
+    outcomes = gcp.deliver(order, payment, payment, order)
+
+    assert outcomes == [A, A, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert gcp.statuses(granted.certificate_id) == ["RESERVED", "ISSUED", "NOTIFICATION_REQUESTED"]
+
+
+def test_positions_are_kept_per_partition(gcp: Any, messages: Any) -> None:
+    (granted,) = gcp.stock.reserve(order_id=ORDER)
+    for _ in range(5):
+        gcp.envelopes(messages.order("WEB-X"), partition=0)  # offsets 0-4 of partition 0
+    ahead = gcp.envelopes(messages.order("WEB-X"), partition=0)
+    assert gcp.handle([ahead]) == [Outcome.IGNORED]
+
+    order = gcp.envelopes(
+        messages.order(ORDER, certificates=[messages.line(granted.certificate_id)]), partition=1
+    )
+    payment = gcp.envelopes(messages.payment(ORDER, "PAY-1"), partition=3)
+
+    assert gcp.handle([order, payment]) == [A, A]
+    assert (order.offset, payment.offset) == (0, 0)
+    assert gcp.certificate(granted.certificate_id).state is S.ACTIVE
+    # An offset at or below the recorded one of that partition is consumed already.
+    stale = gcp.envelopes(messages.payment(ORDER, "PAY-2"), partition=0)
+    stale = Envelope(stale.topic, 0, 0, stale.key, stale.value, message=stale.message)
+    assert gcp.handle([stale]) == [A]  # All_Payments/0 had nothing recorded yet
+    assert gcp.handle([stale]) == [Outcome.ALREADY_CONSUMED]
+
+
+def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any, messages: Any) -> None:
+    """The matcher remembers aggregates across batches; a certificate changed meanwhile by an
+    HTTP command must not be judged on the remembered copy (a refusal writes nothing to the
+    certificate, so no version conflict would catch it)."""
+    granted, order_id = gcp.sell("5000.00")
+    cid = granted.certificate_id
+    support = Cause("support:anna", "req-lock", "case-1")
+    gcp.app.lock(cid, reason="fraud check", by="support:anna", cause=support)
+    gcp.each(  # the matcher now holds the certificate as LOCKED
+        messages.order("POS-9", redemptions=[messages.redemption_line(granted.number, "1.00")]),
+        messages.redemption("POS-9", "PAY-80", granted.number, "1.00"),
+    )
+    assert gcp.object(cid)["reason"] == "LOCKED"
+    gcp.app.unlock(cid, reason="cleared", by="support:anna", cause=support)
+
+    outcomes = gcp.each(
+        messages.order(
+            order_id,
+            certificates=[messages.line(cid, "5000.00", channel="NONE")],
+            refunds=[messages.refund_line(cid)],
+            event_type="ORDER_REFUND_REQUESTED",
+        ),
+        messages.payment(order_id, "REF-1", "REFUND_PENDING", "5000.00", refund_of="PAY-1"),
+    )
+
+    assert outcomes == [A, A]
+    assert gcp.dead_letters() == []
+    assert gcp.certificate(cid).state is S.REFUND_PENDING
