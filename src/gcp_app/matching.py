@@ -655,7 +655,9 @@ class Matcher:
                     payment_id=payment.payment_id, amount=amount, cause=cause
                 )
             elif item.step == REFUND_FAILED:
-                certificate.fail_refund(payment_id=payment.payment_id, reason=None, cause=cause)
+                certificate.fail_refund(
+                    payment_id=payment.payment_id, reason=None, amount=amount, cause=cause
+                )
             else:
                 certificate.refund_needs_details(
                     payment_id=payment.payment_id, amount=amount, cause=cause

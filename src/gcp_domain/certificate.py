@@ -219,6 +219,7 @@ class GiftCertificate(Aggregate):
         TOPIC = "gcp:GiftCertificate.RefundFailed"
         payment_id: str
         reason: str | None
+        amount: Decimal | None = None
 
     class Locked(Event):
         TOPIC = "gcp:GiftCertificate.Locked"
@@ -790,7 +791,14 @@ class GiftCertificate(Aggregate):
         self.balance = Decimal(0)
         self.last_cause = cause
 
-    def fail_refund(self, *, payment_id: str, reason: str | None, cause: Cause) -> bool:
+    def fail_refund(
+        self,
+        *,
+        payment_id: str,
+        reason: str | None,
+        amount: Money | None = None,
+        cause: Cause,
+    ) -> bool:
         """The refund did not happen: back to the working state (ACTIVE).
 
         A failure that arrives before its refund was seen pending is recorded all the same
@@ -804,13 +812,16 @@ class GiftCertificate(Aggregate):
                 raise RefundRejected("that is not the pending refund's paymentId")
         else:
             self._require(S.ACTIVE, S.REFUND_PENDING, action="fail the refund of")
-        self._refund_failed(payment_id=payment_id, reason=reason, cause=cause)
+        known = self._refund_amount(amount) if amount is not None else None
+        self._refund_failed(payment_id=payment_id, reason=reason, amount=known, cause=cause)
         return True
 
     @event(RefundFailed)
-    def _refund_failed(self, payment_id: str, reason: str | None, cause: Cause) -> None:
-        same_payment = self.refund is not None and self.refund.payment_id == payment_id
-        amount = self.refund.amount if self.refund is not None and same_payment else None
+    def _refund_failed(
+        self, payment_id: str, reason: str | None, amount: Decimal | None, cause: Cause
+    ) -> None:
+        if amount is None and self.refund is not None and self.refund.payment_id == payment_id:
+            amount = self.refund.amount
         self.state = S.ACTIVE
         self.refund = Refund(payment_id, RefundStatus.FAILED, amount, reason)
         self.decided_refunds.add(payment_id)

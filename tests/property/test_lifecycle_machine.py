@@ -124,7 +124,7 @@ def test_a_new_refund_needing_details_does_not_inherit_a_failed_refund_s_amount(
         issued=True,
         steps=[
             "refund_pending which=current percent=50",
-            "refund_failed which=current",
+            "refund_failed which=current percent=None",
             "refund_pending_details which=new percent=None",
         ],
     )

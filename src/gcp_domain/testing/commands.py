@@ -269,9 +269,12 @@ class CompleteRefund:
 class FailRefund:
     payment_id: str
     reason: str | None = "card declined"
+    amount: Money | None = None
 
     def apply(self, certificate: GiftCertificate, *, clock: SimulatedClock, cause: Cause) -> bool:
-        return certificate.fail_refund(payment_id=self.payment_id, reason=self.reason, cause=cause)
+        return certificate.fail_refund(
+            payment_id=self.payment_id, reason=self.reason, amount=self.amount, cause=cause
+        )
 
 
 @attrs.frozen

@@ -387,7 +387,7 @@ class LifecycleModel:
         self.decided_refunds.add(payment_id)
         return Expect.RECORDS
 
-    def fail_refund(self, payment_id: str) -> Expect:
+    def fail_refund(self, payment_id: str, amount: Money | None = None) -> Expect:
         if payment_id in self.decided_refunds:
             refund = self.refund
             completed = self.state is S.REFUNDED and refund and refund.payment_id == payment_id
@@ -397,11 +397,15 @@ class LifecycleModel:
                 return Expect.REFUSED
         elif self.state is not S.ACTIVE:
             return Expect.REFUSED
+        if amount is not None and amount.currency != self.currency:
+            return Expect.REFUSED
         # A failure may overtake its pending: recorded on the ACTIVE certificate all the same.
         same = self.refund is not None and self.refund.payment_id == payment_id
-        amount = self.refund.amount if self.refund is not None and same else None
+        known = amount.amount if amount is not None else None
+        if known is None and self.refund is not None and same:
+            known = self.refund.amount
         self.state = S.ACTIVE
-        self.refund = ModelRefund(payment_id, RefundStatus.FAILED, amount)
+        self.refund = ModelRefund(payment_id, RefundStatus.FAILED, known)
         self.decided_refunds.add(payment_id)
         return Expect.RECORDS
 
@@ -873,10 +877,13 @@ class GiftCertificateMachine(RuleBasedStateMachine):
         expect = self.model.complete_refund(payment_id, amount)
         self.execute(CompleteRefund(payment_id, amount), expect)
 
-    @rule(which=REFUND_PAYMENTS)
-    def refund_failed(self, which: str) -> None:
+    @rule(which=REFUND_PAYMENTS, percent=st.one_of(st.none(), st.integers(1, 100)))
+    def refund_failed(self, which: str, percent: int | None) -> None:
+        """REFUND_FAILED, with or without the refund's amount."""
         payment_id = self._refund_payment(which)
-        self.execute(FailRefund(payment_id), self.model.fail_refund(payment_id))
+        amount = self._refund_amount(percent)
+        expect = self.model.fail_refund(payment_id, amount)
+        self.execute(FailRefund(payment_id, amount=amount), expect)
 
     # ---------------------------------------------------------------- lock, clock, expiry, cancel
 

@@ -87,11 +87,6 @@ class Refund:
             ["ACTIVE"],
             S.ACTIVE,
             "FAILED",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="GiftCertificate.fail_refund takes no amount: a failure that overtakes "
-                "its REFUND_PENDING leaves refund.amount null, unlike the other orders",
-            ),
         ),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, list) and value[0] != "" else None,

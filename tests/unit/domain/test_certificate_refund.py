@@ -334,3 +334,12 @@ def test_a_decided_refund_is_never_reopened_by_a_late_redelivery(
     assert cert.refund_needs_details(payment_id="REF-1", cause=cause) is False
     assert recorded(cert) == []
     assert cert.state is state
+
+
+def test_a_failure_that_overtook_its_pending_keeps_the_amount_it_carries(
+    make, rub, cause: Cause
+) -> None:
+    cert = make.active()
+    cert.fail_refund(payment_id="REF-1", reason=None, amount=rub("5000"), cause=cause)
+    assert cert.refund is not None
+    assert (cert.refund.status, cert.refund.amount) == (RefundStatus.FAILED, Decimal("5000.00"))
