@@ -131,6 +131,8 @@ class _Library:
         "rd_kafka_mock_request_timestamp": (ctypes.c_int64, [_P]),
         "rd_kafka_mock_clear_requests": (None, [_P]),
     }
+    # Optional too (librdkafka 2.x): the delay before a new consumer group's first assignment.
+    _GROUP_DELAY: Final = "rd_kafka_mock_group_initial_rebalance_delay_ms"
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -143,6 +145,11 @@ class _Library:
             )
         self.tracking = all(hasattr(self._cdll, name) for name in self._TRACKING)
         declared = {**self._SIGNATURES, **(self._TRACKING if self.tracking else {})}
+        self.group_delay = hasattr(self._cdll, self._GROUP_DELAY)
+        if self.group_delay:
+            # void rd_kafka_mock_group_initial_rebalance_delay_ms(rd_kafka_mock_cluster_t *,
+            #                                                     int32_t delay_ms)
+            declared[self._GROUP_DELAY] = (None, [_P, ctypes.c_int32])
         for name, (restype, argtypes) in declared.items():
             function = getattr(self._cdll, name)
             function.restype = restype
@@ -406,6 +413,16 @@ class MockCluster:
         with self._lock:
             err = getattr(self._library, function)(self._live(), broker_id)
         self._check(err, f"{function.removeprefix('rd_kafka_mock_')}({broker_id})")
+
+    def set_group_initial_rebalance_delay(self, milliseconds: int) -> None:
+        """How long a new consumer group waits for more members before its first assignment
+        (the mock's default is about 3 s, like Kafka's group.initial.rebalance.delay.ms)."""
+        if not 0 <= milliseconds <= 2**31 - 1:
+            raise ValueError("milliseconds must be a non-negative int32")
+        if not self._library.group_delay:
+            raise MockClusterError(f"{self._library.path} cannot set the group rebalance delay")
+        with self._lock:
+            self._library.rd_kafka_mock_group_initial_rebalance_delay_ms(self._live(), milliseconds)
 
     def _check_tracking(self) -> None:
         if not self._library.tracking:

@@ -1,0 +1,430 @@
+"""The inbound Kafka adapter: the three inbound topics into the matcher, a batch per transaction.
+
+One confluent-kafka consumer in one group reads All_SalesOrder, All_Payments and All_Clients
+(names configurable). Each poll is one batch: every record is decoded (a record that cannot be
+decoded travels on with its `Problem` and becomes a dead letter in the matcher) and the batch is
+handed to `Matcher.handle`, which applies it and records the consumed positions in ONE database
+transaction. Only then are the offsets committed to Kafka, asynchronously.
+
+The database is the truth about what was consumed: on every assignment the consumer seeks each
+partition to the position the database recorded (+1), or to the beginning when it recorded none,
+whatever Kafka's committed offsets say. They are a hint for tools (lag dashboards), nothing more:
+a crash between the database commit and the Kafka commit re-reads a few records, which the
+matcher recognises by their positions and applies nothing twice.
+
+Never logged: message values or keys (personal data, and large). Logged: topic, partition,
+offset, messageId and reason codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from gcp_adapters.kafka.decoding import InboundTopics, decode
+from gcp_app.matching import Envelope, Handled, Matcher, Outcome, Problem
+
+if TYPE_CHECKING:
+    from gcp_app.application import GiftCertificates
+
+logger = logging.getLogger("gcp.kafka.consumer")
+
+DEFAULT_BATCH_SIZE: Final = 500
+DEFAULT_BATCH_TIMEOUT: Final = 0.2
+RETRY_BACKOFF: Final = 0.5
+MAX_RETRY_BACKOFF: Final = 10.0
+
+Partition = tuple[str, int]
+
+
+@attrs.frozen
+class ConsumerStats:
+    """A consistent copy of the counters (see ConsumerMetrics)."""
+
+    consumed: int
+    applied: int
+    ignored: int
+    duplicates: int
+    already_consumed: int
+    dead_lettered: int
+    batches: int
+    last_batch_size: int
+    failed_batches: int
+    kafka_errors: int
+    lag: Mapping[Partition, int]
+
+
+class ConsumerMetrics:
+    """Thread-safe counters of one consumer, for the metrics endpoint and the tests.
+
+    `consumed` counts records read (each once, however often its batch is retried);
+    the outcomes count records handled: `applied`, `ignored` (valid, not about certificates),
+    `duplicates` (a messageId seen before), `already_consumed` (a position the database had
+    recorded: a re-read after a crash or a rebalance), `dead_lettered` (the DLQ count).
+    `lag` is, per partition read, the high watermark minus the next offset to read.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._consumed = 0
+        self._outcomes: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self._batches = 0
+        self._last_batch_size = 0
+        self._failed_batches = 0
+        self._kafka_errors = 0
+        self._lag: dict[Partition, int] = {}
+
+    def record_consumed(self, count: int) -> None:
+        with self._lock:
+            self._consumed += count
+
+    def record_batch(self, handled: Sequence[Handled]) -> None:
+        with self._lock:
+            for item in handled:
+                self._outcomes[item.outcome] += 1
+            self._batches += 1
+            self._last_batch_size = len(handled)
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failed_batches += 1
+
+    def record_kafka_error(self) -> None:
+        with self._lock:
+            self._kafka_errors += 1
+
+    def record_lag(self, lag: Mapping[Partition, int]) -> None:
+        with self._lock:
+            self._lag.update(lag)
+
+    def forget_partitions(self, partitions: Sequence[Partition]) -> None:
+        with self._lock:
+            for partition in partitions:
+                self._lag.pop(partition, None)
+
+    def snapshot(self) -> ConsumerStats:
+        with self._lock:
+            return ConsumerStats(
+                consumed=self._consumed,
+                applied=self._outcomes[Outcome.APPLIED],
+                ignored=self._outcomes[Outcome.IGNORED],
+                duplicates=self._outcomes[Outcome.DUPLICATE],
+                already_consumed=self._outcomes[Outcome.ALREADY_CONSUMED],
+                dead_lettered=self._outcomes[Outcome.DEAD_LETTERED],
+                batches=self._batches,
+                last_batch_size=self._last_batch_size,
+                failed_batches=self._failed_batches,
+                kafka_errors=self._kafka_errors,
+                lag=dict(self._lag),
+            )
+
+
+class InboundConsumer:
+    """Consumes the inbound topics into `app`, exactly-once in effect.
+
+    `run_once()` handles one poll; `run(stop)` loops until `stop` is set and never gives up on a
+    batch: a failure (the database away, say) is logged and the same batch is retried after a
+    backoff. `close()` leaves the group. Not thread-safe: one thread drives one consumer.
+    """
+
+    def __init__(
+        self,
+        app: GiftCertificates,
+        bootstrap_servers: str,
+        *,
+        topics: InboundTopics | None = None,
+        group_id: str = "gcp",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_timeout: float = DEFAULT_BATCH_TIMEOUT,
+        retry_backoff: float = RETRY_BACKOFF,
+        max_retry_backoff: float = MAX_RETRY_BACKOFF,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if batch_timeout < 0 or retry_backoff <= 0 or max_retry_backoff < retry_backoff:
+            raise ValueError("timeouts and backoffs must be positive")
+        self.app = app
+        self.topics = topics or InboundTopics()
+        self.batch_size = batch_size
+        self.batch_timeout = batch_timeout
+        self.retry_backoff = retry_backoff
+        self.max_retry_backoff = max_retry_backoff
+        self.metrics = ConsumerMetrics()
+        self._matcher = Matcher(app)
+        self._pending: list[Envelope] | None = None
+        self._resubscribe = False
+        self._closed = False
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group_id,
+                "client.id": "gcp-inbound",
+                # Positions live in the database; Kafka's offsets are committed by hand after
+                # each database commit, as a hint for tools.
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "on_commit": self._on_commit,
+                "error_cb": self._on_error,
+                **(config or {}),
+            }
+        )
+        self._subscribe()
+
+    @classmethod
+    def from_settings(
+        cls, app: GiftCertificates, bootstrap_servers: str, **kwargs: Any
+    ) -> InboundConsumer:
+        """With the topic names and group of `app.settings` (GCP_TOPIC_*, GCP_KAFKA_GROUP_ID)."""
+        settings = app.settings
+        topics = InboundTopics(
+            sales_order=settings.topic_sales_order,
+            payments=settings.topic_payments,
+            clients=settings.topic_clients,
+        )
+        kwargs.setdefault("group_id", settings.kafka_group_id)
+        return cls(app, bootstrap_servers, topics=topics, **kwargs)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, stop: threading.Event) -> None:
+        """Consumes until `stop` is set. Bad input never stops it (it is dead-lettered); a
+        failing batch is retried, with a growing backoff, until it goes through."""
+        backoff = self.retry_backoff
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception as error:  # logged, and the batch is retried
+                self.metrics.record_failure()
+                pending = len(self._pending or ())
+                logger.error(
+                    "inbound batch of %d records failed (%s); retrying in %.1fs",
+                    pending,
+                    type(error).__name__,
+                    backoff,
+                    exc_info=True,
+                )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_retry_backoff)
+            else:
+                backoff = self.retry_backoff
+
+    def run_once(self) -> int:
+        """Handles one batch: the one that failed last time, or the next poll's records.
+
+        Returns how many records the batch held (0: nothing to do). Raises what handling the
+        batch raised; the batch is then kept and the next call retries it.
+        """
+        if self._closed:
+            raise RuntimeError("the consumer is closed")
+        if self._resubscribe:
+            # The last assignment could not be positioned: leave and rejoin for a new one.
+            self._consumer.unsubscribe()
+            self._subscribe()
+        if self._pending is None:
+            records = self._consumer.consume(
+                num_messages=self.batch_size, timeout=self.batch_timeout
+            )
+            envelopes = self._envelopes(records)
+            if not envelopes:
+                return 0
+            self.metrics.record_consumed(len(envelopes))
+            self._pending = envelopes
+        batch = self._pending
+        handled = self._matcher.handle(batch)  # ONE transaction: effects and positions
+        self._pending = None
+        self.metrics.record_batch(handled)
+        self._log_outcomes(handled)
+        self._commit(batch)
+        self._observe_lag(batch)
+        return len(batch)
+
+    def close(self) -> None:
+        """Leaves the group. A batch not yet handled is simply read again by the next owner of
+        its partitions (from the database's positions). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._pending = None
+            self._consumer.close()
+
+    def __enter__(self) -> InboundConsumer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def assignment(self) -> list[Partition]:
+        return [(p.topic, p.partition) for p in self._consumer.assignment()]
+
+    # ------------------------------------------------------------------ records
+
+    def _envelopes(self, records: Sequence[Message]) -> list[Envelope]:
+        envelopes = []
+        for record in records:
+            error = record.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self.metrics.record_kafka_error()
+                    logger.warning(
+                        "consumer error on %s [%s]: %s",
+                        record.topic(),
+                        record.partition(),
+                        error.str(),
+                    )
+                continue
+            topic, partition, offset = record.topic(), record.partition(), record.offset()
+            if topic is None or partition is None or offset is None:
+                continue  # Not a record of a partition (cannot happen for a consumed message).
+            envelopes.append(self._envelope(topic, partition, offset, record))
+        return envelopes
+
+    def _envelope(self, topic: str, partition: int, offset: int, record: Message) -> Envelope:
+        key, value = record.key(), record.value()
+        kind = self.topics.kind_of(topic)
+        if kind is None:  # Subscribed by name, so only if the topics changed under us.
+            decoded: Any = Problem("invalid-message", f"{topic} is not an inbound topic")
+        else:
+            decoded = decode(kind, key, value)
+        if isinstance(decoded, Problem):
+            return Envelope(topic, partition, offset, key, value, problem=decoded)
+        return Envelope(topic, partition, offset, key, value, message=decoded)
+
+    def _log_outcomes(self, handled: Sequence[Handled]) -> None:
+        for item in handled:
+            envelope = item.envelope
+            message_id = getattr(envelope.message, "message_id", None)
+            if item.outcome is Outcome.DEAD_LETTERED:
+                logger.warning(
+                    "dead letter %s [%d] @ %d messageId=%s reasonCode=%s",
+                    envelope.topic,
+                    envelope.partition,
+                    envelope.offset,
+                    message_id,
+                    item.problem.code if item.problem else None,
+                )
+            elif logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s [%d] @ %d messageId=%s",
+                    item.outcome.value,
+                    envelope.topic,
+                    envelope.partition,
+                    envelope.offset,
+                    message_id,
+                )
+
+    # ------------------------------------------------------------------ offsets
+
+    def _commit(self, batch: Sequence[Envelope]) -> None:
+        """After the database commit: Kafka's offsets follow, asynchronously (a hint only)."""
+        next_offsets: dict[Partition, int] = {}
+        for envelope in batch:
+            at = (envelope.topic, envelope.partition)
+            next_offsets[at] = max(next_offsets.get(at, 0), envelope.offset + 1)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as error:
+            # The database has the positions; the next commit carries Kafka's forward.
+            logger.warning("could not commit offsets to Kafka: %s", error.args[0])
+
+    def _observe_lag(self, batch: Sequence[Envelope]) -> None:
+        """High watermark (cached from the last fetch, no request) minus the next offset."""
+        last: dict[Partition, int] = {}
+        for envelope in batch:
+            at = (envelope.topic, envelope.partition)
+            last[at] = max(last.get(at, -1), envelope.offset)
+        lag = {}
+        for (topic, partition), offset in last.items():
+            try:
+                _, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
+            except KafkaException:
+                continue
+            if high >= 0:
+                lag[(topic, partition)] = max(high - offset - 1, 0)
+        self.metrics.record_lag(lag)
+
+    # ------------------------------------------------------------------ group membership
+
+    def _subscribe(self) -> None:
+        self._resubscribe = False
+        self._consumer.subscribe(
+            list(self.topics.names),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Every assigned partition starts after the position the DATABASE recorded."""
+        # A fresh matcher: positions it remembers may have moved while another member of the
+        # group owned these partitions.
+        self._matcher = Matcher(self.app)
+        try:
+            for tp in partitions:
+                recorded = self._position(tp.topic, tp.partition)
+                tp.offset = OFFSET_BEGINNING if recorded is None else recorded + 1
+        except Exception:  # never start a partition from a guessed position
+            logger.error(
+                "could not read the consumed positions; leaving the partitions unassigned "
+                "and rejoining the group",
+                exc_info=True,
+            )
+            consumer.assign([])
+            self._resubscribe = True
+            return
+        consumer.assign(partitions)
+        logger.info(
+            "assigned %s",
+            ", ".join(f"{tp.topic} [{tp.partition}] from {_offset(tp.offset)}" for tp in partitions)
+            or "nothing",
+        )
+
+    def _position(self, topic: str, partition: int) -> int | None:
+        for attempt in range(3):
+            try:
+                return self._matcher.position(topic, partition)
+            except Exception:  # retried briefly, then the assignment fails
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        return None  # pragma: no cover - the loop returns or raises
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if self._pending is not None:
+            # Their next owner reads them again from the database's positions.
+            self._pending = [e for e in self._pending if (e.topic, e.partition) not in revoked]
+            self._pending = self._pending or None
+        self.metrics.forget_partitions(sorted(revoked))
+        logger.info("revoked %s", ", ".join(f"{t} [{p}]" for t, p in sorted(revoked)) or "nothing")
+
+    @staticmethod
+    def _on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if error is not None:
+            logger.warning("Kafka offset commit failed: %s", error.str())
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.metrics.record_kafka_error()
+        log = logger.error if error.fatal() else logger.warning
+        log("Kafka client error: %s", error.str())
+
+
+def _offset(offset: int) -> str:
+    return "the beginning" if offset == OFFSET_BEGINNING else str(offset)

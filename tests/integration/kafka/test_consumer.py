@@ -1,0 +1,446 @@
+"""The inbound consumer against a mock Kafka cluster, with real confluent-kafka producers, and
+the application on SQLite and on PostgreSQL.
+
+Every wait is bounded: `drain` runs the consumer until a condition holds or fails the test with
+the consumer's counters.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
+
+from gcp_adapters.kafka.consumer import ConsumerStats, InboundConsumer
+from gcp_adapters.kafka.mock_cluster import MockCluster
+from gcp_app.application import GiftCertificates, ReservationGranted
+from gcp_app.dead_letters import DeadLetter
+from gcp_app.matching import Matcher, notification_id_for
+from gcp_domain import Cause, CertificateState
+from gcp_domain.order import sales_order_id
+
+SALES, PAYMENTS, CLIENTS = "All_SalesOrder", "All_Payments", "All_Clients"
+TOPICS = (SALES, PAYMENTS, CLIENTS)
+PARTITIONS = 2
+POOL = "default"
+ADMIN = Cause("admin:ops", "req-generate", "req-generate")
+WAIT = 20.0  # seconds: the bound on every wait
+# The mock cluster lets a member that left the group linger until its session times out, so a
+# restarted consumer in the same group waits that long for its assignment: keep it short.
+CLIENT_CONFIG = {
+    "reconnect.backoff.ms": 20,
+    "reconnect.backoff.max.ms": 250,
+    "session.timeout.ms": 2000,
+    "heartbeat.interval.ms": 200,
+    "max.poll.interval.ms": 10000,
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Stores that outlive an application instance (a restart opens the same one)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gcp.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def kafka(mock_cluster: Callable[..., MockCluster]) -> str:
+    cluster = mock_cluster()
+    cluster.set_group_initial_rebalance_delay(50)  # not the mock's 3 s per new group
+    for topic in TOPICS:
+        cluster.create_topic(topic, PARTITIONS)
+    return cluster.bootstrap_servers
+
+
+@pytest.fixture
+def inbound(kafka: str, started_brokers: list[Any]) -> Iterator[Callable[..., InboundConsumer]]:
+    """Makes InboundConsumers on the mock cluster; closed before the cluster is."""
+    made: list[InboundConsumer] = []
+
+    def make(app: GiftCertificates, group_id: str = "gcp", **kwargs: Any) -> InboundConsumer:
+        kwargs.setdefault("config", CLIENT_CONFIG)
+        made.append(InboundConsumer(app, kafka, group_id=group_id, batch_timeout=0.1, **kwargs))
+        return made[-1]
+
+    yield make
+    for consumer in made:
+        consumer.close()
+
+
+@pytest.fixture
+def send(kafka: str, producer: Callable[..., Producer]) -> Callable[..., None]:
+    client = producer(kafka)
+
+    def produce(topic: str, key: str, value: bytes | dict[str, Any]) -> None:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        client.produce(topic, key=key.encode(), value=raw)
+        assert client.flush(10) == 0, "the producer could not deliver within 10 s"
+
+    return produce
+
+
+def drain(
+    consumer: InboundConsumer, until: Callable[[ConsumerStats], bool], what: str
+) -> ConsumerStats:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        consumer.run_once()
+        stats = consumer.metrics.snapshot()
+        if until(stats):
+            return stats
+    pytest.fail(f"after {WAIT} s the consumer has not {what}: {consumer.metrics.snapshot()}")
+
+
+def idle(consumer: InboundConsumer, partitions: int = len(TOPICS) * PARTITIONS) -> None:
+    """Runs until every partition is assigned and a few polls brought nothing more."""
+    deadline = time.monotonic() + WAIT
+    while len(consumer.assignment) < partitions:
+        consumer.run_once()
+        if time.monotonic() > deadline:
+            pytest.fail(f"no assignment after {WAIT} s: {consumer.assignment}")
+    for _ in range(5):
+        consumer.run_once()
+
+
+def reserve(app: GiftCertificates, order_id: str) -> ReservationGranted:
+    app.generate_certificates(POOL, 3, cause=ADMIN)
+    return app.reserve_next(
+        POOL, channel="WEB", order_id=order_id, cause=Cause("channel:web", "req-1", order_id)
+    )
+
+
+def order_json(order_id: str, certificate_id: uuid.UUID) -> dict[str, Any]:
+    """CONTRACTS.md's All_SalesOrder example."""
+    return {
+        "messageId": str(uuid.uuid4()),
+        "eventType": "ORDER_CREATED",
+        "occurredAt": "2026-11-26T10:00:00Z",
+        "orderId": order_id,
+        "channel": "WEB",
+        "storeId": "MSK-001",
+        "customer": {"clientId": "C-1", "email": "buyer@example.com", "phone": "+79990000000"},
+        "totalAmount": "5000.00",
+        "currency": "RUB",
+        "giftCertificates": [
+            {
+                "certificateId": str(certificate_id),
+                "amount": "5000.00",
+                "validityDays": 365,
+                "notificationChannel": "EMAIL",
+                "recipient": {"name": "Anna", "email": "anna@example.com", "phone": None},
+            }
+        ],
+        "redemptions": [],
+        "refunds": [],
+    }
+
+
+def payment_json(order_id: str, amount: str = '"5000.00"', **extra: Any) -> bytes:
+    """CONTRACTS.md's All_Payments example; `amount` is JSON text (a string or a number)."""
+    document = {
+        "messageId": str(uuid.uuid4()),
+        "eventType": "PAYMENT_AUTHORIZED",
+        "occurredAt": "2026-11-26T10:00:02Z",
+        "paymentId": f"PAY-{order_id}",
+        "orderId": order_id,
+        "method": "CARD",
+        "amount": "@AMOUNT@",
+        "currency": "RUB",
+        "certificateNumber": None,
+        "refundOf": None,
+        **extra,
+    }
+    return json.dumps(document).replace('"@AMOUNT@"', amount).encode()
+
+
+def events(app: GiftCertificates) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+def dead_letters(app: GiftCertificates) -> list[Any]:
+    found = app.recorder.select_notifications(
+        start=1, limit=1_000, topics=[DeadLetter.Created.TOPIC]
+    )
+    return [app.repository.get(n.originator_id) for n in found]
+
+
+def sell(
+    app: GiftCertificates,
+    consumer: InboundConsumer,
+    send: Callable[..., None],
+    order_id: str,
+    amount: str = '"5000.00"',
+) -> ReservationGranted:
+    granted = reserve(app, order_id)
+    before = consumer.metrics.snapshot().applied
+    send(SALES, order_id, order_json(order_id, granted.certificate_id))
+    send(PAYMENTS, order_id, payment_json(order_id, amount))
+    drain(consumer, lambda s: s.applied >= before + 2, "applied the order and the payment")
+    return granted
+
+
+# ---------------------------------------------------------------------- the seed flow
+
+
+def test_the_seed_flow_issues_the_certificate(
+    app: GiftCertificates, inbound: Callable[..., InboundConsumer], send: Callable[..., None]
+) -> None:
+    consumer = inbound(app)
+    order_id = "WEB-100045"
+    # The payment's amount as an unquoted JSON number: read exactly, never through a float.
+    granted = sell(app, consumer, send, order_id, amount="5000.00")
+
+    certificate = app.get_certificate(granted.certificate_id)
+    assert certificate.state is CertificateState.ACTIVE
+    assert certificate.balance == Decimal("5000.00")
+    assert str(certificate.balance) == "5000.00"
+    current = app.current_object(granted.certificate_id)
+    assert current["status"] == "NOTIFICATION_REQUESTED"
+    assert current["notification"]["status"] == "REQUESTED"
+    assert current["notification"]["notificationId"] == notification_id_for(certificate.id, 1)
+    assert current["orderId"] == order_id
+    assert current["recipient"]["name"] == "Anna"
+    stats = consumer.metrics.snapshot()
+    assert (stats.consumed, stats.applied, stats.dead_lettered) == (2, 2, 0)
+    assert stats.batches >= 1
+    assert all(lag == 0 for lag in stats.lag.values())
+
+    # Kafka's committed offsets follow the database's positions (asynchronously).
+    matcher = Matcher(app)
+    recorded = {
+        (topic, p): matcher.position(topic, p)
+        for topic in (SALES, PAYMENTS)
+        for p in range(PARTITIONS)
+        if matcher.position(topic, p) is not None
+    }
+    assert len(recorded) == 2
+    wanted = [TopicPartition(t, p) for t, p in recorded]
+    deadline = time.monotonic() + WAIT
+    while True:
+        consumer.run_once()  # serves the commit callbacks
+        committed = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in consumer._consumer.committed(wanted, timeout=5)
+        }
+        if committed == {at: offset + 1 for at, offset in recorded.items() if offset is not None}:
+            break
+        assert time.monotonic() < deadline, f"Kafka offsets {committed}, database {recorded}"
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def test_bad_messages_become_dead_letters_and_consumption_goes_on(
+    app: GiftCertificates,
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gcp.kafka.consumer")
+    consumer = inbound(app)
+    key = "WEB-BAD-1"  # one key: one partition, read in this order
+    missing_id = json.loads(payment_json(key))
+    del missing_id["messageId"]
+    bad = {
+        "not-json": b"private: buyer@example.com, not JSON",
+        "no-message-id": json.dumps(missing_id).encode(),
+        "bad-currency": payment_json(key, currency="rub"),
+        "negative": payment_json(key, amount='"-5.00"'),
+    }
+    for value in bad.values():
+        send(PAYMENTS, key, value)
+    good = json.loads(payment_json(key, amount="1500.00"))
+    send(PAYMENTS, key, json.dumps(good).encode())
+
+    stats = drain(consumer, lambda s: s.consumed >= 5, "consumed the five messages")
+    assert (stats.dead_lettered, stats.applied) == (4, 1)
+
+    letters = sorted(dead_letters(app), key=lambda letter: letter.source_offset)
+    assert [letter.reason_code for letter in letters] == [
+        "not-json",
+        "invalid-message",
+        "invalid-message",
+        "invalid-money",
+    ]
+    assert [base64.b64decode(letter.source_value) for letter in letters] == list(bad.values())
+    assert {base64.b64decode(letter.source_key) for letter in letters} == {key.encode()}
+    assert {letter.source_topic for letter in letters} == {PAYMENTS}
+    assert letters[1].reason == "messageId is required"
+    assert letters[2].reason == "currency must be an ISO 4217 code of three uppercase letters"
+    assert letters[3].message_id == json.loads(bad["negative"])["messageId"]
+    offsets = [letter.source_offset for letter in letters]
+    assert offsets == sorted(offsets)
+    assert len(set(offsets)) == 4
+    # The good payment after them went through: the order knows it.
+    order: Any = app.repository.get(sales_order_id(key))
+    assert f"PAY-{key}" in order.payments
+
+    # A valid order without certificate lines is ignored: no event, no dead letter.
+    recorded = events(app)
+    plain = order_json("WEB-PLAIN-1", uuid.uuid4())
+    plain["giftCertificates"] = []
+    send(SALES, "WEB-PLAIN-1", plain)
+    stats = drain(consumer, lambda s: s.ignored >= 1, "ignored the plain order")
+    assert (stats.ignored, stats.dead_lettered) == (1, 4)
+    assert events(app) == recorded
+
+    logged = caplog.text
+    assert "reasonCode=not-json" in logged
+    assert "buyer@example.com" not in logged
+    assert "private" not in logged
+    assert "-5.00" not in logged
+
+
+# ---------------------------------------------------------------------- restart and offsets
+
+
+def test_a_restart_resumes_from_the_database(
+    make_app: Callable[[], GiftCertificates],
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+) -> None:
+    first_app = make_app()
+    first = inbound(first_app, group_id="gcp-a")
+    granted = sell(first_app, first, send, "WEB-R-1")
+    first.close()
+    stored = events(first_app)
+
+    notification = notification_id_for(granted.certificate_id, 1)
+    send(CLIENTS, "C-1", {
+        "messageId": str(uuid.uuid4()), "eventType": "CLIENT_UPDATED", "clientId": "C-1",
+        "giftCertificateNotification": {
+            "certificateId": str(granted.certificate_id), "notificationId": notification,
+            "result": "SENT", "channel": "EMAIL", "error": None,
+        },
+    })  # fmt: skip
+
+    # A new instance, and a group Kafka has no offsets for: only the database knows the positions.
+    second_app = make_app()
+    second = inbound(second_app, group_id="gcp-b")
+    stats = drain(second, lambda s: s.applied >= 1, "applied the notification result")
+    idle(second)
+    stats = second.metrics.snapshot()
+    assert (stats.consumed, stats.applied, stats.already_consumed) == (1, 1, 0)
+    assert events(second_app) == stored + 1  # NOTIFICATION_SENT, nothing else
+    assert second_app.current_object(granted.certificate_id)["status"] == "NOTIFICATION_SENT"
+
+
+def test_kafka_offsets_behind_the_database_apply_nothing_twice(
+    make_app: Callable[[], GiftCertificates],
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    kafka: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A crash after the database commit and before the Kafka commit: nothing reaches Kafka.
+    first_app = make_app()
+    first = inbound(first_app)
+    monkeypatch.setattr(first, "_commit", lambda batch: None)
+    granted = sell(first_app, first, send, "WEB-K-1")
+    first.close()
+    stored = events(first_app)
+    probe = Consumer({"bootstrap.servers": kafka, "group.id": "gcp"})
+    try:
+        wanted = [TopicPartition(t, p) for t in TOPICS for p in range(PARTITIONS)]
+        assert {tp.offset for tp in probe.committed(wanted, timeout=10)} == {OFFSET_INVALID}
+    finally:
+        probe.close()
+
+    # Same group, Kafka has nothing committed: the database's positions are used.
+    second_app = make_app()
+    second = inbound(second_app)
+    idle(second)
+    assert second.metrics.snapshot().consumed == 0
+
+    # A consumer that does start from Kafka's (absent) offsets re-reads everything, and the
+    # matcher recognises every position as consumed already.
+    third_app = make_app()
+    third = inbound(third_app, group_id="gcp-replay")
+    monkeypatch.setattr(third, "_position", lambda topic, partition: None)
+    stats = drain(third, lambda s: s.consumed >= 2, "re-read the two messages")
+    idle(third)
+    stats = third.metrics.snapshot()
+    assert (stats.consumed, stats.already_consumed, stats.applied) == (2, 2, 0)
+    assert events(third_app) == stored
+    assert third_app.get_certificate(granted.certificate_id).state is CertificateState.ACTIVE
+
+
+# ---------------------------------------------------------------------- failures
+
+
+def test_a_failing_batch_is_retried_never_skipped(
+    app: GiftCertificates,
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures = [RuntimeError("the database went away"), RuntimeError("still away")]
+    handle = Matcher.handle
+
+    def flaky(self: Matcher, envelopes: Any) -> Any:
+        if failures:
+            raise failures.pop(0)
+        return handle(self, envelopes)
+
+    monkeypatch.setattr(Matcher, "handle", flaky)
+    consumer = inbound(app, retry_backoff=0.05, max_retry_backoff=0.1)
+    order_id = "WEB-F-1"
+    granted = reserve(app, order_id)
+    send(SALES, order_id, order_json(order_id, granted.certificate_id))
+    send(PAYMENTS, order_id, payment_json(order_id))
+
+    stop = threading.Event()
+    runner = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while consumer.metrics.snapshot().applied < 2:
+            assert runner.is_alive(), "run() ended"
+            assert time.monotonic() < deadline, f"not applied: {consumer.metrics.snapshot()}"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        runner.join(WAIT)
+    assert not runner.is_alive(), "run() did not stop"
+
+    stats = consumer.metrics.snapshot()
+    assert stats.failed_batches == 2
+    assert (stats.consumed, stats.applied) == (2, 2)
+    assert app.get_certificate(granted.certificate_id).state is CertificateState.ACTIVE
+    assert "failed (RuntimeError); retrying" in caplog.text
+
+
+def test_positions_that_cannot_be_read_leave_the_partitions_unassigned_until_they_can(
+    app: GiftCertificates,
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failures = [RuntimeError("the database went away")] * 3  # every attempt of one assignment
+    position = Matcher.position
+
+    def flaky(self: Matcher, topic: str, partition: int) -> int | None:
+        if failures:
+            raise failures.pop()
+        return position(self, topic, partition)
+
+    monkeypatch.setattr(Matcher, "position", flaky)
+    consumer = inbound(app)
+    granted = sell(app, consumer, send, "WEB-P-1")
+
+    assert not failures
+    assert app.get_certificate(granted.certificate_id).state is CertificateState.ACTIVE
+    assert consumer.metrics.snapshot().consumed == 2
