@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 from gcp_adapters.bootstrap import build_application
 from gcp_adapters.cli.progress import ProgressBar
+from gcp_adapters.kafka.relay import RepublishStalled, republish
 from gcp_app.application import GiftCertificates, PoolStatus
 from gcp_app.errors import ConfigurationError, VendorImportRejected
 from gcp_app.persistence import describe
@@ -23,6 +24,7 @@ from gcp_domain.errors import DomainError
 from gcp_domain.stream import rfc3339
 
 EXIT_REFUSED = 2
+EXIT_FAILED = 1
 
 
 def _settings_epilog() -> str:
@@ -162,6 +164,43 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
     return 0
 
 
+def stream_republish(app: GiftCertificates, args: argparse.Namespace) -> int:
+    """Publishes the stream's history again, with the same eventIds, to a real Kafka."""
+    servers = app.settings.kafka_bootstrap_servers
+    if servers is None:
+        print(
+            "gcp: GCP_KAFKA_BOOTSTRAP_SERVERS is not set: republishing needs the Kafka cluster "
+            "that consumers read (an embedded broker would start empty and vanish with this "
+            "command)",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    if args.start < 1:
+        print("gcp: --from is a notification position, 1 or more", file=sys.stderr)
+        return EXIT_REFUSED
+    topic = args.topic or app.settings.topic_stream
+    newest = app.recorder.max_notification_id() or 0
+    if newest < args.start:
+        print(f"nothing to republish: the newest position is {newest}")
+        return 0
+    bar = ProgressBar(newest - args.start + 1, f"republishing to {topic}")
+    try:
+        done = republish(
+            app,
+            {"bootstrap.servers": servers},
+            topic,
+            start=args.start,
+            progress=bar.advance,
+        )
+    except RepublishStalled as error:
+        bar.finish()
+        print(f"gcp: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    bar.finish()
+    print(f"republished {done.messages} messages of positions {done.first}..{done.last} to {topic}")
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 
 
@@ -208,6 +247,25 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("certificate")
     at.add_argument("--version", type=int)
     at.add_argument("--at", help="RFC 3339 instant, e.g. 2026-11-26T10:00:00Z")
+
+    stream = commands.add_parser("stream", help="the outbound stream").add_subparsers(
+        dest="stream_command", required=True
+    )
+    again = command(
+        stream,
+        "republish",
+        stream_republish,
+        help="publish history again (same eventIds) to the stream topic",
+    )
+    again.add_argument(
+        "--from",
+        dest="start",
+        type=int,
+        default=1,
+        metavar="POSITION",
+        help="first notification position (default 1: everything)",
+    )
+    again.add_argument("--topic", help="target topic (default: GCP_TOPIC_STREAM)")
 
     served = command(commands, "serve", serve, help="run the service")
     served.add_argument("--pool", default="default")

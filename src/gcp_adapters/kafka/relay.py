@@ -1,0 +1,525 @@
+"""The outbound relay: the notification log, through the outbox, to Kafka.
+
+GiftCertificates.Stream gets every published change of a certificate (and ISSUE_BLOCKED of a
+pool); GiftCertificates.DLQ gets every dead letter. The event store is the outbox: a change is
+committed once, and this relay publishes it afterwards, at least once, in log order.
+
+How the position moves (the one rule that makes this at-least-once): a batch of notifications
+after the recorded position is read and produced in log order; the relay then waits for the
+delivery reports and records the position only up to the last notification whose message, and
+every earlier one's, was acknowledged by the brokers (acks=all). A message still unacknowledged,
+or failed, holds the position before it; after a failure the producer is replaced and the batch
+is re-sent from that message. A crash therefore re-sends, never skips; consumers dedupe by the
+stable eventId (deadLetterId on the DLQ).
+
+Order per key: one idempotent producer keeps each partition's messages in produce order across
+retries. `message.timeout.ms=0` (never time out) lets it ride out a broker outage of any length:
+messages wait in its queue and go out when the brokers return, instead of expiring one by one
+(expiry is what can leave a gap: a later message of the same key delivered after an earlier one
+failed). `enable.gapless.guarantee` turns every other error that could leave such a gap into a
+fatal producer error, on which the relay starts a new producer from the first undelivered
+message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+import attrs
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from gcp_app.application import GiftCertificates
+from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
+
+logger = logging.getLogger("gcp.kafka.relay")
+librdkafka_logger = logging.getLogger("gcp.kafka.relay.librdkafka")
+
+
+class _KnownConfigurationWarning(logging.Filter):
+    """librdkafka warns on every start that enable.gapless.guarantee is experimental: it is
+    chosen on purpose (see above), so the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("CONFWARN") and "enable.gapless.guarantee" in message)
+
+
+librdkafka_logger.addFilter(_KnownConfigurationWarning())
+
+DEFAULT_STREAM_TOPIC: Final = "GiftCertificates.Stream"
+DEFAULT_DLQ_TOPIC: Final = "GiftCertificates.DLQ"
+DEFAULT_BATCH_SIZE: Final = 500
+DEFAULT_POLL_INTERVAL: Final = 0.2
+# How long one wait on the producer lasts before the relay checks whether it must stop.
+_WAIT_STEP: Final = 0.1
+# After an unexpected error (the store unreachable, ...), the relay waits this long and retries.
+ERROR_BACKOFF: Final = 1.0
+
+PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
+    "client.id": "gcp-relay",
+    # Small: the relay waits for each batch's reports anyway, and flush() sends at once.
+    "linger.ms": 5,
+    # Never expire a message: an outage only delays it (see the module's docstring).
+    "message.timeout.ms": 0,
+    # Any error that could leave a gap in a partition stops this producer (fatal) instead;
+    # the relay then re-sends from the first undelivered message with a new one.
+    "enable.gapless.guarantee": True,
+    # The Java clients' partitioner, so that every producer of a key picks the same partition.
+    "partitioner": "murmur2_random",
+    "retry.backoff.ms": 100,
+    "retry.backoff.max.ms": 1000,
+    "reconnect.backoff.ms": 100,
+    "reconnect.backoff.max.ms": 2000,
+}
+# Not overridable: what the guarantees stand on.
+PRODUCER_REQUIRED: Final[Mapping[str, Any]] = {"enable.idempotence": True, "acks": "all"}
+
+_WAITING: Final = "waiting"
+_DELIVERED: Final = "delivered"
+_FAILED: Final = "failed"
+State = Literal["waiting", "delivered", "failed"]
+
+
+def relay_producer_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The relay's producer settings: its defaults, then `config`, then the required ones."""
+    merged = {**PRODUCER_DEFAULTS, **config, **PRODUCER_REQUIRED}
+    if "bootstrap.servers" not in merged:
+        raise ValueError("the relay's producer needs bootstrap.servers")
+    return merged
+
+
+@attrs.define
+class _Entry:
+    """One produced message awaiting its delivery report."""
+
+    position: int
+    generation: int
+    state: State = _WAITING
+    error: str | None = None
+
+
+@attrs.frozen
+class RelayStats:
+    """Counters for metrics."""
+
+    published: int
+    """Messages acknowledged by the brokers in position order (re-sends counted again)."""
+    delivery_errors: int
+    """Delivery reports with an error, and fatal producer errors."""
+    last_position: int
+    """Every notification up to here is published (the recorded position)."""
+    in_flight: int
+    """Messages produced and not yet acknowledged."""
+    producer_restarts: int
+    last_error: str | None
+
+
+class Relay:
+    """Publishes the outbox to `stream_topic` and `dlq_topic` with one idempotent producer.
+
+    Its position is recorded in the store under the stream topic's name (`outbox:<topic>`), so
+    a new Relay on the same store resumes where the last one stopped; publishing to another
+    topic keeps a position of its own. With `start_after`, it starts from that position
+    instead and records nothing (republishing history). `destinations` limits what it sends.
+
+    Not thread-safe: `run_once` and `run` belong to one thread; `stop` and `stats` may be called
+    from any.
+    """
+
+    def __init__(
+        self,
+        app: GiftCertificates,
+        producer_config: Mapping[str, Any],
+        stream_topic: str = DEFAULT_STREAM_TOPIC,
+        dlq_topic: str = DEFAULT_DLQ_TOPIC,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        outbox: Outbox | None = None,
+        start_after: int | None = None,
+        destinations: Collection[Destination] = (STREAM, DEAD_LETTERS),
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if not stream_topic or not dlq_topic:
+            raise ValueError("topic names must not be empty")
+        self.app = app
+        self.outbox = outbox or Outbox(app)
+        self.stream_topic = stream_topic
+        self.dlq_topic = dlq_topic
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.destinations = frozenset(destinations)
+        self.records_position = start_after is None
+        self._config = relay_producer_config(producer_config)
+        self._stop = threading.Event()
+        self._external_stop: threading.Event | None = None
+        self._woken: threading.Event | None = None
+        self._position = (
+            self.outbox.position(stream_topic) if start_after is None else max(start_after, 0)
+        )
+        self._pending: deque[_Entry] = deque()
+        self._batch_end = self._position  # the last notification read into _pending
+        self._waiting = 0
+        self._generation = 0
+        self._failed = False
+        self._producer: Producer | None = None
+        self._read_nothing = False
+        # counters
+        self._published = 0
+        self._delivery_errors = 0
+        self._restarts = 0
+        self._last_error: str | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def position(self) -> int:
+        """Every notification up to here is published."""
+        return self._position
+
+    @property
+    def caught_up(self) -> bool:
+        """The last read found nothing new and nothing awaits a delivery report."""
+        return self._read_nothing and not self._pending
+
+    def stats(self) -> RelayStats:
+        return RelayStats(
+            published=self._published,
+            delivery_errors=self._delivery_errors,
+            last_position=self._position,
+            in_flight=self._waiting,
+            producer_restarts=self._restarts,
+            last_error=self._last_error,
+        )
+
+    # ------------------------------------------------------------------ one step
+
+    def run_once(self, limit: int | None = None, timeout: float | None = None) -> int:
+        """Publishes the next batch (up to `limit` notifications) and waits for its delivery
+        reports, for at most `timeout` seconds (None: until they all arrive or `stop()`).
+
+        The position advances past every notification whose message, and every earlier
+        one's, was acknowledged. Reports still missing at the timeout are awaited by the next
+        call, which reads nothing new until the batch is settled. Returns the number of
+        messages acknowledged by this call.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._pending:
+            self._produce_batch(limit or self.batch_size)
+        self._await_reports(deadline)
+        return self._settle()
+
+    def _producer_now(self) -> Producer:
+        if self._producer is None:
+            self._generation += 1
+            self._failed = False
+            self._producer = Producer(self._config_with_callbacks())
+        return self._producer
+
+    def _config_with_callbacks(self) -> dict[str, Any]:
+        generation = self._generation
+
+        def on_error(error: KafkaError) -> None:
+            if error.fatal() and generation == self._generation:
+                self._producer_failed(error.str())
+            else:  # transient (a broker down, ...): librdkafka retries; its log says more
+                logger.debug("relay producer: %s", error.str())
+
+        return {**self._config, "error_cb": on_error, "logger": librdkafka_logger}
+
+    def _producer_failed(self, error: str) -> None:
+        if self._failed and self._last_error == f"fatal producer error: {error}":
+            return  # the same fatal error, reported by error_cb and by flush()
+        self._delivery_errors += 1
+        self._last_error = f"fatal producer error: {error}"
+        self._failed = True
+        logger.error("relay: %s", self._last_error)
+
+    def _produce_batch(self, limit: int) -> None:
+        if self._failed:  # a fatal producer error after the last batch was settled
+            self._restart_producer()
+        messages, last = self.outbox.read(self._position, limit)
+        self._batch_end = last
+        self._read_nothing = last == self._position
+        wanted = [m for m in messages if m.destination in self.destinations]
+        if not wanted:
+            return
+        producer = self._producer_now()
+        for message in wanted:
+            entry = _Entry(message.position, self._generation)
+            self._pending.append(entry)
+            self._waiting += 1
+            if not self._produce(producer, message, entry):
+                break  # The rest of the batch goes again after the producer's restart.
+
+    def _produce(self, producer: Producer, message: Outgoing, entry: _Entry) -> bool:
+        topic = self.stream_topic if message.destination == STREAM else self.dlq_topic
+        headers: list[tuple[str, str | bytes | None]] = list(message.headers)
+        while True:
+            try:
+                producer.produce(
+                    topic,
+                    value=message.value,
+                    key=message.key,
+                    headers=headers,
+                    on_delivery=self._reporter(entry),
+                )
+            except BufferError:
+                if self._stopping():
+                    # Never produced: forget it, and the batch ends before it.
+                    self._pending.pop()
+                    self._waiting -= 1
+                    self._batch_end = entry.position - 1
+                    return False
+                producer.poll(_WAIT_STEP)  # The local queue is full: let reports drain it.
+                continue
+            except KafkaException as error:
+                self._report(entry, _error_text(error))
+                return False
+            return True
+
+    def _reporter(self, entry: _Entry) -> Callable[[KafkaError | None, Message], None]:
+        def report(error: KafkaError | None, _message: Message) -> None:
+            self._report(entry, None if error is None else error.str())
+
+        return report
+
+    def _report(self, entry: _Entry, error: str | None) -> None:
+        if entry.generation != self._generation or entry.state != _WAITING:
+            return  # A report for a batch already given up (purged by a restart).
+        self._waiting -= 1
+        if error is None:
+            entry.state = _DELIVERED
+            return
+        entry.state = _FAILED
+        entry.error = error
+        self._failed = True
+        self._delivery_errors += 1
+        self._last_error = error
+        logger.warning("relay: delivery of notification %d failed: %s", entry.position, error)
+
+    def _await_reports(self, deadline: float | None) -> None:
+        while self._waiting > 0 and not self._failed and not self._stopping():
+            step = _WAIT_STEP
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                step = min(step, left)
+            assert self._producer is not None
+            try:
+                self._producer.flush(step)
+            except KafkaException as error:  # a fatal error surfaces here too
+                self._producer_failed(_error_text(error))
+
+    def _settle(self) -> int:
+        """Moves the position past the acknowledged prefix of the batch; records it."""
+        delivered = 0
+        while self._pending and self._pending[0].state == _DELIVERED:
+            self._pending.popleft()
+            delivered += 1
+        self._published += delivered
+        if not self._pending:
+            reached = self._batch_end
+        else:
+            # Everything before the first unacknowledged message is done (the notifications in
+            # between publish nothing); it and everything after it are not.
+            reached = self._pending[0].position - 1
+            if self._failed:
+                self._restart_producer()
+        self._advance(reached)
+        return delivered
+
+    def _advance(self, position: int) -> None:
+        if position <= self._position:
+            return
+        self._position = position
+        if self.records_position:
+            self.outbox.record_position(self.stream_topic, position)
+
+    def _restart_producer(self) -> None:
+        """Gives up the batch's unacknowledged rest and the producer: the next call re-reads
+        from the position, with a new producer (a failed idempotent producer cannot go on)."""
+        logger.warning("relay: restarting the producer; re-sending after %d", self._position)
+        self._restarts += 1
+        self._pending.clear()
+        self._waiting = 0
+        self._discard_producer()
+
+    def _discard_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        self._generation += 1  # late reports of the old producer are ignored
+        self._failed = False
+        if producer is None:
+            return
+        producer.purge(in_queue=True, in_flight=True, blocking=True)
+        producer.flush(1.0)  # serve the purged messages' reports
+        producer.close()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, stop_event: threading.Event | None = None) -> None:
+        """Publishes until `stop()` (or `stop_event`): batches while there is a backlog, then
+        waits for new notifications (PostgreSQL's LISTEN/NOTIFY through the library's
+        subscription where the store has one, polling every `poll_interval` otherwise)."""
+        self._external_stop = stop_event
+        try:
+            with _wake_up_signal(self.app) as woken:
+                self._woken = woken
+                while not self._stopping():
+                    woken.clear()
+                    try:
+                        self.run_once()
+                    except Exception as error:
+                        self._last_error = f"{type(error).__name__}: {error}"
+                        logger.exception("relay: step failed; retrying in %.1f s", ERROR_BACKOFF)
+                        self._sleep(ERROR_BACKOFF)
+                        continue
+                    if self.caught_up:
+                        woken.wait(self.poll_interval)
+        finally:
+            self._external_stop = None
+            self._woken = None
+            self.close()
+
+    def _stopping(self) -> bool:
+        external = self._external_stop
+        return self._stop.is_set() or (external is not None and external.is_set())
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stopping() and time.monotonic() < deadline:
+            self._stop.wait(min(_WAIT_STEP, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        """Asks `run` (and a waiting `run_once`) to return."""
+        self._stop.set()
+        woken = self._woken
+        if woken is not None:
+            woken.set()
+
+    def close(self) -> None:
+        """Drops unacknowledged messages (they go again on the next start: the position stays
+        before them) and the producer. Idempotent."""
+        if self._producer is not None and self._pending:
+            self._producer.flush(0)  # reports already in: the position may still advance
+            self._settle()
+        self._pending.clear()
+        self._waiting = 0
+        self._discard_producer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _error_text(error: KafkaException) -> str:
+    inner = error.args[0] if error.args else None
+    return inner.str() if isinstance(inner, KafkaError) else str(error)
+
+
+@contextmanager
+def _wake_up_signal(app: GiftCertificates) -> Iterator[threading.Event]:
+    """An event set whenever the store records something new, followed by the store's
+    subscription; on a store without subscriptions (SQLite) it is never set: the relay polls."""
+    woken = threading.Event()
+    recorder = app.recorder
+    try:
+        subscription = recorder.subscribe(gt=recorder.max_notification_id())
+    except NotImplementedError:  # SQLite: poll
+        yield woken
+        return
+
+    def follow() -> None:
+        try:
+            with subscription:
+                for _ in subscription:
+                    woken.set()
+        except Exception:
+            logger.exception("relay: the store's subscription failed; polling instead")
+
+    thread = threading.Thread(target=follow, name="gcp-relay-wake-up", daemon=True)
+    thread.start()
+    try:
+        yield woken
+    finally:
+        subscription.stop()
+        thread.join(timeout=5)
+
+
+class RepublishStalled(Exception):
+    """Republishing made no progress for too long (the brokers unreachable, ...)."""
+
+
+@attrs.frozen
+class Republished:
+    first: int
+    """The first notification position read."""
+    last: int
+    """The last notification position read (the newest when the command started)."""
+    messages: int
+    """Messages published (acknowledged)."""
+
+
+def republish(
+    app: GiftCertificates,
+    producer_config: Mapping[str, Any],
+    topic: str = DEFAULT_STREAM_TOPIC,
+    *,
+    start: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    stall_timeout: float = 60.0,
+    progress: Callable[[int], None] | None = None,
+) -> Republished:
+    """Publishes the stream's history again to `topic`, from notification position `start` up
+    to the newest one when called: the same keys, headers and eventIds as the first time, so
+    consumers dedupe it (or rebuild from it). Dead letters are not republished. Records no
+    position: the relay's own position is untouched. `progress` gets the notifications done.
+
+    Raises RepublishStalled when nothing was acknowledged for `stall_timeout` seconds (the
+    messages are never timed out by the producer itself).
+    """
+    if start < 1:
+        raise ValueError("positions start at 1")
+    outbox = Outbox(app)
+    target = outbox.last_position()
+    relay = Relay(
+        app,
+        producer_config,
+        topic,
+        batch_size=batch_size,
+        outbox=outbox,
+        start_after=start - 1,
+        destinations=(STREAM,),
+    )
+    with relay:
+        last_progress = time.monotonic()
+        while relay.position < target:
+            before = relay.position
+            relay.run_once(limit=min(batch_size, target - before), timeout=_WAIT_STEP * 5)
+            if relay.position > before:
+                last_progress = time.monotonic()
+                if progress is not None:
+                    progress(relay.position - before)
+            elif time.monotonic() - last_progress > stall_timeout:
+                error = relay.stats().last_error or "no delivery report"
+                raise RepublishStalled(
+                    f"no message acknowledged for {stall_timeout:.0f} s at position "
+                    f"{relay.position} ({error})"
+                )
+        return Republished(first=start, last=target, messages=relay.stats().published)
