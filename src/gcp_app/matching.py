@@ -98,6 +98,7 @@ class Envelope:
     value: bytes | None
     message: InboundMessage | None = None
     problem: Problem | None = None
+    message_id: str | None = None  # read even from a message that could not be decoded
 
     @property
     def source(self) -> str:
@@ -295,7 +296,7 @@ class Matcher:
         return Handled(envelope, outcome)
 
     def _dead_letter(self, work: UnitOfWork, envelope: Envelope, problem: Problem) -> Handled:
-        message_id = getattr(envelope.message, "message_id", None)
+        message_id = envelope.message_id or getattr(envelope.message, "message_id", None)
         work.dead_letters.append(
             DeadLetter.record(
                 topic=envelope.topic,

@@ -34,7 +34,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from gcp_adapters.kafka.decoding import InboundTopics, decode
+from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
 from gcp_app.matching import Envelope, Handled, Matcher, Outcome, Problem
 
 if TYPE_CHECKING:
@@ -301,7 +301,15 @@ class InboundConsumer:
         else:
             decoded = decode(kind, key, value)
         if isinstance(decoded, Problem):
-            return Envelope(topic, partition, offset, key, value, problem=decoded)
+            return Envelope(
+                topic,
+                partition,
+                offset,
+                key,
+                value,
+                problem=decoded,
+                message_id=readable_message_id(value),
+            )
         return Envelope(topic, partition, offset, key, value, message=decoded)
 
     def _log_outcomes(self, handled: Sequence[Handled]) -> None:

@@ -342,6 +342,16 @@ def parse_json(value: bytes) -> object:
     return json.loads(value.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
 
 
+def readable_message_id(value: bytes | None) -> str | None:
+    """The messageId of a message that could not be decoded, if it can be read at all."""
+    try:
+        document = parse_json(value or b"")
+    except (ValueError, RecursionError):
+        return None
+    found = document.get("messageId") if isinstance(document, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
 def decode(kind: TopicKind, key: bytes | None, value: bytes | None) -> InboundMessage | Problem:
     """The message in `value` (a Kafka record of a `kind` topic), or why it cannot be used.
 
