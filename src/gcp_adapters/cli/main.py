@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -15,6 +17,7 @@ from uuid import UUID, uuid4
 from gcp_adapters.bootstrap import build_application
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.kafka.relay import RepublishStalled, republish
+from gcp_adapters.service import PARTS, Service
 from gcp_app.application import GiftCertificates, PoolStatus
 from gcp_app.errors import ConfigurationError, VendorImportRejected
 from gcp_app.persistence import describe
@@ -148,19 +151,31 @@ def certificate_at(app: GiftCertificates, args: argparse.Namespace) -> int:
 
 
 def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
-    """Prepares the store and a stocked pool. The HTTP API, the Kafka consumers, the relay and
-    the timers join this command as their adapters land."""
-    cause = _cli_cause()
-    app.create_pool(args.pool, cause=cause)
-    status = app.pool_status(args.pool)
-    missing = args.stock - status.available
-    if missing > 0:
-        bar = ProgressBar(missing, f"stocking {args.pool}")
-        app.generate_certificates(args.pool, missing, cause=cause, progress=bar.advance)
-        bar.finish()
+    """Runs the service until SIGTERM or Ctrl-C: the consumers, the relay and the timers (or
+    the `--only` parts), after making sure the pool is stocked."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.stock > 0:
+        cause = _cli_cause()
+        app.create_pool(args.pool, cause=cause)
+        missing = args.stock - app.pool_status(args.pool).available
+        if missing > 0:
+            bar = ProgressBar(missing, f"stocking {args.pool}")
+            app.generate_certificates(args.pool, missing, cause=cause, progress=bar.advance)
+            bar.finish()
+    service = Service(app, args.only or PARTS)
     print(f"store: {describe(app.settings.database_url)}")
-    print(_status_line(app.pool_status(args.pool)))
-    print("ready: the store and the pool are prepared (HTTP and Kafka adapters come next)")
+    if args.stock > 0:
+        print(_status_line(app.pool_status(args.pool)))
+    if service.bootstrap_servers:
+        embedded = " (embedded, development only)" if service.broker else ""
+        print(f"kafka: {service.bootstrap_servers}{embedded}")
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: service.stopping.set())
+    service.start()
+    print(f"ready: running {', '.join(service.parts)}", flush=True)
+    service.stopping.wait()
+    print("stopping: finishing what is in flight", flush=True)
+    service.stop()
     return 0
 
 
@@ -269,7 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     served = command(commands, "serve", serve, help="run the service")
     served.add_argument("--pool", default="default")
-    served.add_argument("--stock", type=int, default=1000, help="keep at least this many available")
+    served.add_argument(
+        "--stock", type=int, default=1000, help="keep at least this many available (0: no check)"
+    )
+    served.add_argument(
+        "--only", action="append", choices=PARTS, help="run only this part (repeatable)"
+    )
     return parser
 
 

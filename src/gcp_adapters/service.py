@@ -1,0 +1,135 @@
+"""`gcp serve`: the parts of the service in one process, each on its own thread, stopped together.
+
+Parts: the inbound consumers, the outbound relay and the timers (the HTTP API joins them in its
+own issue). Each can also run alone (`--only`), so that each scales on its own against a shared
+PostgreSQL and Kafka. With no GCP_KAFKA_BOOTSTRAP_SERVERS the process starts the embedded
+broker (development only), which only makes sense when the parts share this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
+from gcp_adapters.kafka.decoding import InboundTopics
+from gcp_adapters.kafka.embedded import EmbeddedBroker
+from gcp_adapters.kafka.relay import Relay
+from gcp_app.application import GiftCertificates
+from gcp_app.errors import ConfigurationError
+from gcp_app.timers import Timers
+
+logger = logging.getLogger("gcp.service")
+
+CONSUMERS: Final = "consumers"
+RELAY: Final = "relay"
+TIMERS: Final = "timers"
+PARTS: Final = (CONSUMERS, RELAY, TIMERS)
+
+
+class Service:
+    def __init__(
+        self,
+        app: GiftCertificates,
+        parts: Iterable[str] = PARTS,
+        *,
+        batch_size: int | None = None,
+    ) -> None:
+        self.app = app
+        self.parts = tuple(dict.fromkeys(parts))
+        unknown = set(self.parts) - set(PARTS)
+        if unknown:
+            raise ConfigurationError(f"unknown parts: {', '.join(sorted(unknown))}")
+        settings = app.settings
+        self.broker: EmbeddedBroker | None = None
+        self.bootstrap_servers = settings.kafka_bootstrap_servers
+        uses_kafka = CONSUMERS in self.parts or RELAY in self.parts
+        if uses_kafka and self.bootstrap_servers is None:
+            if set(self.parts) != set(PARTS):
+                raise ConfigurationError(
+                    "running one part alone needs GCP_KAFKA_BOOTSTRAP_SERVERS: the embedded "
+                    "broker lives inside one process"
+                )
+            self.broker = EmbeddedBroker(
+                topics=(
+                    settings.topic_sales_order,
+                    settings.topic_payments,
+                    settings.topic_clients,
+                    settings.topic_stream,
+                    settings.topic_dlq,
+                )
+            )
+            self.bootstrap_servers = self.broker.bootstrap_servers
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.consumer: InboundConsumer | None = None
+        self.relay: Relay | None = None
+        self.timers: Timers | None = None
+        if CONSUMERS in self.parts:
+            assert self.bootstrap_servers is not None
+            self.consumer = InboundConsumer(
+                app,
+                self.bootstrap_servers,
+                topics=InboundTopics(
+                    settings.topic_sales_order, settings.topic_payments, settings.topic_clients
+                ),
+                group_id=settings.kafka_group_id,
+                batch_size=batch_size or DEFAULT_BATCH_SIZE,
+            )
+        if RELAY in self.parts:
+            self.relay = Relay(
+                app,
+                {"bootstrap.servers": self.bootstrap_servers},
+                settings.topic_stream,
+                settings.topic_dlq,
+            )
+        if TIMERS in self.parts:
+            self.timers = Timers(app)
+
+    def start(self) -> None:
+        runs: list[tuple[str, Callable[[], None]]] = []
+        if self.consumer is not None:
+            consumer = self.consumer
+            runs.append((CONSUMERS, lambda: consumer.run(self._stop)))
+        if self.relay is not None:
+            relay = self.relay
+            runs.append((RELAY, lambda: relay.run(self._stop)))
+        if self.timers is not None:
+            timers = self.timers
+            runs.append((TIMERS, lambda: timers.run(self._stop)))
+        for name, run in runs:
+            thread = threading.Thread(target=self._guarded(name, run), name=f"gcp-{name}")
+            thread.start()
+            self._threads.append(thread)
+
+    def _guarded(self, name: str, run: Callable[[], None]) -> Callable[[], None]:
+        def target() -> None:
+            try:
+                run()
+            except BaseException:
+                # A part that dies takes the process down with it: an orchestrator restarts
+                # a whole process far more reliably than we would restart a thread.
+                logger.exception("%s stopped unexpectedly; stopping the service", name)
+                self._stop.set()
+
+        return target
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._stop
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finishes what is in flight (the current batch commits), then closes everything."""
+        self._stop.set()
+        if self.relay is not None:
+            self.relay.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+        if self.consumer is not None:
+            self.consumer.close()
+        if self.relay is not None:
+            self.relay.close()
+        if self.broker is not None:
+            self.broker.close()
