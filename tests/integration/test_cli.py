@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -110,13 +113,34 @@ def test_an_unknown_certificate_is_a_clear_refusal(
     assert "no certificate" in capsys.readouterr().err
 
 
-def test_serve_prepares_the_store_and_stocks_the_pool(
+def serve_until_sigterm(args: list[str], after: float = 1.0) -> int:
+    """Runs `gcp serve` in this process and sends it SIGTERM `after` seconds in."""
+    timer = threading.Timer(after, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        return main(["serve", *args])
+    finally:
+        timer.cancel()
+
+
+def test_serve_stocks_the_pool_runs_and_stops_on_sigterm(
     operator_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["serve", "--stock", "150"]) == 0
+    assert serve_until_sigterm(["--stock", "150", "--only", "timers"]) == 0
+    out = capsys.readouterr().out
+    assert "default: available 150" in out
+    assert "ready: running timers" in out
+    assert "stopping: finishing what is in flight" in out
+    # Already stocked: nothing more is generated.
+    assert serve_until_sigterm(["--stock", "150", "--only", "timers"]) == 0
     assert "default: available 150" in capsys.readouterr().out
-    assert main(["serve", "--stock", "150"]) == 0  # already stocked: nothing more generated
-    assert "default: available 150" in capsys.readouterr().out
+
+
+def test_one_kafka_part_alone_needs_a_configured_broker(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--stock", "0", "--only", "consumers"]) == 2
+    assert "GCP_KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
 
 
 def test_bad_configuration_is_reported_not_raised(

@@ -306,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DomainError as error:
         print(f"gcp: {error.message}", file=sys.stderr)
         return EXIT_REFUSED
+    except ConfigurationError as error:
+        print(f"gcp: configuration: {error}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         app.close()
 
