@@ -26,11 +26,23 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "bench", "noxfile.py")
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Throughput on this machine: naive, pipeline and ceiling (docs/performance.md).
+
+    Not a default session (minutes long; needs PostgreSQL, GCP_BENCH_POSTGRES, default
+    postgresql://postgres@127.0.0.1:5432/postgres). `nox -s bench -- --json PATH` also writes
+    every figure to PATH; `-- --messages N` sizes the pipeline run (default 100000).
+    """
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", *session.posargs)

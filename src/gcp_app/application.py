@@ -17,6 +17,7 @@ import attrs
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Transcoding
 from eventsourcing.popo import POPOFactory
+from eventsourcing.utils import Environment
 
 from gcp_app.audit import HistoryEntry, history_entry, replay
 from gcp_app.clock import Clock, SystemClock
@@ -106,6 +107,14 @@ class GiftCertificates(Application[UUID]):
         super().__init__(env={**event_store_env(self.settings), **(env or {})})
         self.clock: Clock = clock or SystemClock()
         self.pool_index = PoolIndex(self.recorder, self.mapper)
+
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+        """The library's environment, without GCP_CIPHER_KEY: eventsourcing reads
+        `<APP NAME>_<KEY>` from os.environ before `<KEY>`, so our CVC key, set as an environment
+        variable, would switch on its encryption of every stored event (and need pycryptodome)."""
+        environment = super().construct_env(name, env)
+        environment.pop(f"{name.upper()}_CIPHER_KEY", None)
+        return environment
 
     def construct_recorder(self) -> ProcessRecorder:
         """A process recorder: consumed positions are recorded with the effects they caused."""

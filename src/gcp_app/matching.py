@@ -29,6 +29,7 @@ from gcp_app.messages import (
     PaymentMessage,
     SalesOrderMessage,
 )
+from gcp_app.recorders import VersionRange, select_events_of_many
 from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate, Recipient
 from gcp_domain.claims import NumberClaim, number_claim_id
@@ -65,6 +66,9 @@ if TYPE_CHECKING:
 
 NOTIFICATION_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:notification")
 INBOX_PREFIX: Final = "inbox:"
+# Rounds of reads that load a batch's aggregates up front (orders, number claims and named
+# certificates; then what they point to; then the certificates of claims found last).
+PREFETCH_ROUNDS: Final = 3
 # Rounds of `due()` per message: an effect can make another due (a redemption applied lets a
 # parked reversal of it go), never more than a couple of times.
 SETTLE_ROUNDS: Final = 4
@@ -178,6 +182,42 @@ class UnitOfWork:
             self._loaded[aggregate_id] = found
         return self._loaded[aggregate_id]
 
+    def prefetch(self, messages: Iterable[InboundMessage]) -> None:
+        """Loads, in one read per round instead of one per aggregate, what the messages will
+        touch: their orders, the certificates they name, the claims of the numbers they name,
+        then the certificates those point to. The same aggregates `_get` would load one by one
+        (remembered ones caught up with what others stored since); anything not foreseen here
+        is still loaded when asked for."""
+        wanted: set[UUID] = set()
+        for message in messages:
+            wanted.update(_mentioned(message))
+        for _ in range(PREFETCH_ROUNDS):
+            wanted.difference_update(self._loaded)
+            if not wanted:
+                return
+            self._load_many(wanted)
+            found = [self._loaded[i] for i in wanted]
+            wanted = set()
+            for aggregate in found:
+                wanted.update(_referenced(aggregate))
+
+    def _load_many(self, ids: Iterable[UUID]) -> None:
+        remembered: dict[UUID, Any] = {}
+        ranges: dict[UUID, VersionRange] = {}
+        for aggregate_id in ids:
+            found = self._cache.get(aggregate_id)
+            if found is not None:
+                remembered[aggregate_id] = found
+            ranges[aggregate_id] = (found.version if found is not None else 0, None)
+        stored = select_events_of_many(self._app.recorder, ranges)
+        to_domain_event = self._app.mapper.to_domain_event
+        for aggregate_id in ranges:
+            aggregate = remembered.get(aggregate_id)
+            for stored_event in stored.get(aggregate_id, ()):
+                event: Any = to_domain_event(stored_event)
+                aggregate = event.mutate(aggregate)
+            self._loaded[aggregate_id] = aggregate
+
     def _caught_up(self, aggregate: Any) -> Any:
         """A remembered aggregate with what others stored since (HTTP commands and timers
         change certificates too). The version check at save time does not cover decisions that
@@ -256,6 +296,11 @@ class Matcher:
         work = UnitOfWork(self.app, self._cache)
         handled = []
         last: dict[str, int] = {}
+        work.prefetch(
+            envelope.message
+            for envelope in envelopes
+            if envelope.message is not None and not self._already_consumed(envelope)
+        )
         for envelope in envelopes:
             recorded = self._recorded_position(envelope.source)
             if recorded is not None and envelope.offset <= recorded:
@@ -270,6 +315,10 @@ class Matcher:
             self._cache.keep(work.loaded())
             self.app.pool_index.observe_all(work.certificates())
         return handled
+
+    def _already_consumed(self, envelope: Envelope) -> bool:
+        recorded = self._recorded_position(envelope.source)
+        return recorded is not None and envelope.offset <= recorded
 
     def _recorded_position(self, source: str) -> int | None:
         if source not in self._positions:
@@ -706,6 +755,52 @@ class Matcher:
             cause=cause,
         )
         return problem
+
+
+def _mentioned(message: InboundMessage) -> list[UUID]:
+    """The aggregates a message names directly (for UnitOfWork.prefetch)."""
+    if isinstance(message, SalesOrderMessage):
+        ids = [sales_order_id(message.order_id)]
+        ids.extend(line.certificate_id for line in message.gift_certificates)
+        ids.extend(line.certificate_id for line in message.refunds)
+        ids.extend(_claim_ids(line.certificate_number for line in message.redemptions))
+        return ids
+    if isinstance(message, PaymentMessage):
+        if message.event_type not in PAYMENT_TYPES:
+            return []
+        return [sales_order_id(message.order_id), *_claim_ids([message.certificate_number])]
+    if isinstance(message, ClientMessage) and message.gift_certificate_notification:
+        return [message.gift_certificate_notification.certificate_id]
+    return []
+
+
+def _referenced(aggregate: Any) -> list[UUID]:
+    """The aggregates a loaded one points to (for UnitOfWork.prefetch)."""
+    if isinstance(aggregate, NumberClaim):
+        return [aggregate.certificate_id]
+    if isinstance(aggregate, SalesOrder):
+        ids: list[UUID] = []
+        for certificate_id in (*aggregate.lines, *aggregate.refund_lines):
+            try:
+                ids.append(UUID(certificate_id))
+            except ValueError:
+                continue
+        numbers: list[str | None] = [number for number, _ in aggregate.redemption_lines]
+        numbers.extend(p.certificate_number for p in aggregate.payments.values())
+        ids.extend(_claim_ids(numbers))
+        return ids
+    return []
+
+
+def _claim_ids(numbers: Iterable[str | None]) -> list[UUID]:
+    ids = []
+    for number in numbers:
+        if number:
+            try:
+                ids.append(number_claim_id(CertificateNumber.parse(number).value))
+            except DomainError:
+                continue
+    return ids
 
 
 def _channel(value: str | None) -> str:

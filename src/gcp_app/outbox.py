@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 from uuid import UUID
 
@@ -25,6 +26,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_message
+from gcp_app.recorders import VersionRange, select_events_of_many
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.pool import CertificatePool
 from gcp_domain.stream import Publication, publication
@@ -64,6 +66,10 @@ class Outgoing:
         return None
 
 
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
 def stream_message(position: int, item: Publication) -> Outgoing:
     return Outgoing(
         position=position,
@@ -97,11 +103,12 @@ class Outbox:
         notifications = self.app.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
+        preloaded = self._preload(notifications)
         messages: list[Outgoing] = []
         last = after
         for notification in notifications:
             last = notification.id
-            message = self._message(notification)
+            message = self._message(notification, preloaded)
             if message is not None:
                 messages.append(message)
         return messages, last
@@ -110,7 +117,36 @@ class Outbox:
         """The position of the newest notification (0 for an empty store)."""
         return self.app.recorder.max_notification_id() or 0
 
-    def _message(self, notification: Notification) -> Outgoing | None:
+    def _preload(self, notifications: Sequence[Notification]) -> dict[UUID, Any]:
+        """The aggregates the cache cannot move on by one `mutate` for this batch (the first
+        event of each in the batch is not one version after the cached copy): read from the
+        store at the version before that event, all in one read, instead of one each."""
+        first: dict[UUID, int] = {}
+        for notification in notifications:
+            if notification.topic.startswith(_STATEFUL_PREFIXES):
+                originator_id = _uuid(notification.originator_id)
+                first.setdefault(originator_id, notification.originator_version)
+        wanted: dict[UUID, VersionRange] = {}
+        for originator_id, version in first.items():
+            cached = self._aggregates.get(originator_id)
+            if version > 1 and (cached is None or cached.version != version - 1):
+                wanted[originator_id] = (0, version - 1)
+        if not wanted:
+            return {}
+        stored = select_events_of_many(self.app.recorder, wanted)
+        to_domain_event = self.app.mapper.to_domain_event
+        preloaded: dict[UUID, Any] = {}
+        for originator_id, events in stored.items():
+            aggregate: Any = None
+            for stored_event in events:
+                event: Any = to_domain_event(stored_event)
+                aggregate = event.mutate(aggregate)
+            preloaded[originator_id] = aggregate
+        return preloaded
+
+    def _message(
+        self, notification: Notification, preloaded: Mapping[UUID, Any] | None = None
+    ) -> Outgoing | None:
         topic = notification.topic
         if topic == _DEAD_LETTER_CREATED:
             created: Any = self.app.mapper.to_domain_event(notification)
@@ -127,13 +163,14 @@ class Outbox:
         if not topic.startswith(_STATEFUL_PREFIXES):
             return None
         event = self.app.mapper.to_domain_event(notification)
-        aggregate = self._apply(event)
+        aggregate = self._apply(event, preloaded or {})
         item = publication(aggregate, event)
         return None if item is None else stream_message(notification.id, item)
 
-    def _apply(self, event: Any) -> object:
+    def _apply(self, event: Any, preloaded: Mapping[UUID, Any]) -> object:
         """The aggregate right after `event`: the cached copy moved on by one `mutate`, or the
-        stored copy at the version before (a miss, or the cache is not one version behind)."""
+        stored copy at the version before (a miss, or the cache is not one version behind),
+        preloaded for the batch or read now."""
         originator_id: UUID = event.originator_id
         version: int = event.originator_version
         cached = self._aggregates.get(originator_id)
@@ -144,7 +181,9 @@ class Outbox:
             previous = None
         else:
             self.cache_misses += 1
-            previous = self.app.repository.get(originator_id, version=version - 1)
+            previous = preloaded.get(originator_id)
+            if previous is None or previous.version != version - 1:
+                previous = self.app.repository.get(originator_id, version=version - 1)
         aggregate = event.mutate(previous)
         self._aggregates[originator_id] = aggregate
         self._aggregates.move_to_end(originator_id)

@@ -295,6 +295,23 @@ def test_a_configured_key_is_used(
         other.unseal(app.get_certificate(certificate_id).sealed_cvc)
 
 
+def test_a_key_in_the_process_environment_seals_cvcs_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened: Callable[[Settings], GiftCertificates]
+) -> None:
+    """eventsourcing reads GCP_<KEY> from os.environ for its own settings: GCP_CIPHER_KEY must
+    not switch on its encryption of every stored event (which needs pycryptodome)."""
+    key = AESCipher.create_key(16)
+    monkeypatch.setenv("GCP_CIPHER_KEY", key)
+    monkeypatch.setenv("GCP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GCP_DATABASE_URL", f"sqlite:///{tmp_path / 'gcp.sqlite'}")
+    app = opened(Settings.from_env())
+    app.generate_certificates("default", 1, cause=ADMIN)
+
+    assert app.factory.cipher() is None
+    certificate_id, cvc = disclosed_cvc(app, "WEB-1")
+    assert CvcSealer(key).unseal(app.get_certificate(certificate_id).sealed_cvc) == cvc
+
+
 @pytest.mark.parametrize(
     "key",
     [

@@ -1,0 +1,363 @@
+"""(b) pipeline: Kafka in, matching, the event store, the relay, Kafka out, as deployed.
+
+    bench process:   the embedded broker (librdkafka mock cluster, its own C threads)
+                     + a confluent-kafka producer feeding the workload onto the inbound topics
+    consumer process: InboundConsumer (batches of 500) -> Matcher -> PostgreSQL
+    relay process:    Relay: notification log -> Outbox -> GiftCertificates.Stream / .DLQ
+
+The consumer and the relay run in processes of their own against the shared PostgreSQL, as
+`gcp serve --only consumers` and `--only relay` would: on two cores, two Python processes are
+not serialised by one GIL. The producer keeps at most `lead` messages ahead of what the consumer
+has handled: the mock cluster keeps only ~14k messages per partition, and a bounded lead also
+keeps the workload's order (a certificate's redemptions come `lag` > `lead` messages after its
+issue, so they are consumed after it).
+
+Measured: from the start of the first consume() that returned records to the moment the relay
+has published (acknowledged) everything up to the last notification the consumer stored.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import logging
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.sharedctypes
+import os
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing.context import SpawnProcess
+from pathlib import Path
+from typing import Any, Final
+
+from confluent_kafka import Producer
+
+from bench.workload import INBOUND, Record
+from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
+from gcp_adapters.kafka.embedded import EmbeddedBroker
+from gcp_adapters.kafka.relay import DEFAULT_DLQ_TOPIC, DEFAULT_STREAM_TOPIC, Relay
+from gcp_app.application import GiftCertificates
+from gcp_app.outbox import Outbox
+from gcp_app.settings import Settings
+
+PARTITIONS: Final = 16
+GROUP: Final = "gcp-bench"
+# Nothing handled for this long: the run has stalled (a bug, or the mock dropped messages).
+STALL_TIMEOUT: Final = 60.0
+START_TIMEOUT: Final = 60.0
+
+
+class PipelineFailed(Exception):
+    pass
+
+
+def _log_to(path: Path) -> None:
+    logging.basicConfig(
+        filename=str(path),
+        level=logging.WARNING,
+        format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s",
+    )
+
+
+# ---------------------------------------------------------------------- the consumer process
+
+
+def _profiled(name: str) -> Any:
+    """With GCP_BENCH_PROFILE=DIR, a child process runs under cProfile into DIR/NAME.prof."""
+    directory = os.environ.get("GCP_BENCH_PROFILE")
+    if not directory:
+        return None
+    profile = cProfile.Profile()
+    profile.enable()
+    return (profile, Path(directory) / f"{name}.prof")
+
+
+def _dump(profiling: Any) -> None:
+    if profiling is not None:
+        profile, path = profiling
+        profile.disable()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        profile.dump_stats(str(path))
+
+
+def consumer_main(
+    settings: Settings,
+    bootstrap: str,
+    expected: int,
+    batch_size: int,
+    handled: Any,  # multiprocessing Value('q'): records handled so far
+    ready: Any,  # multiprocessing Event: partitions assigned
+    results: multiprocessing.connection.Connection,
+    log_path: Path,
+) -> None:
+    _log_to(log_path)
+    try:
+        app = GiftCertificates(settings)
+        consumer = InboundConsumer(app, bootstrap, group_id=GROUP, batch_size=batch_size)
+        deadline = time.monotonic() + START_TIMEOUT
+        while len(consumer.assignment) < PARTITIONS * len(INBOUND):
+            if consumer.run_once():
+                raise PipelineFailed("records before the assignment was complete")
+            if time.monotonic() > deadline:
+                raise PipelineFailed(f"no full assignment within {START_TIMEOUT:.0f} s")
+        ready.set()
+        cpu_before = time.process_time()
+        profiling = _profiled("consumer")
+        first: float | None = None
+        done = 0
+        last_progress = time.monotonic()
+        while done < expected:
+            started = time.monotonic()
+            count = consumer.run_once()
+            if count:
+                if first is None:
+                    first = started
+                done += count
+                handled.value = done
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > STALL_TIMEOUT:
+                raise PipelineFailed(
+                    f"the consumer handled nothing for {STALL_TIMEOUT:.0f} s at {done} of "
+                    f"{expected} records (has the mock cluster dropped messages?)"
+                )
+        finished = time.monotonic()
+        cpu = time.process_time() - cpu_before
+        _dump(profiling)
+        stats = consumer.metrics.snapshot()
+        last = app.recorder.max_notification_id() or 0
+        consumer.close()
+        app.close()
+        results.send(
+            {
+                "first": first,
+                "finished": finished,
+                "cpu": cpu,
+                "last_notification": last,
+                "consumed": stats.consumed,
+                "applied": stats.applied,
+                "ignored": stats.ignored,
+                "duplicates": stats.duplicates,
+                "already_consumed": stats.already_consumed,
+                "dead_letters": stats.dead_lettered,
+                "batches": stats.batches,
+                "failed_batches": stats.failed_batches,
+            }
+        )
+    except BaseException as error:
+        logging.getLogger("bench").exception("consumer failed")
+        results.send({"error": f"consumer: {type(error).__name__}: {error}"})
+
+
+# ---------------------------------------------------------------------- the relay process
+
+
+def relay_main(
+    settings: Settings,
+    bootstrap: str,
+    control: multiprocessing.connection.Connection,
+    log_path: Path,
+) -> None:
+    _log_to(log_path)
+    try:
+        app = GiftCertificates(settings)
+        relay = Relay(
+            app, {"bootstrap.servers": bootstrap}, DEFAULT_STREAM_TOPIC, DEFAULT_DLQ_TOPIC
+        )
+        stop = threading.Event()
+
+        def publish() -> None:
+            profiling = _profiled("relay")  # cProfile follows one thread: this one
+            try:
+                relay.run(stop)
+            finally:
+                _dump(profiling)
+
+        thread = threading.Thread(target=publish, name="relay", daemon=True)
+        thread.start()
+        cpu_before = time.process_time()  # the relay idles until the first message
+        control.send({"ready": True})
+        target: int = control.recv()  # the last notification the consumer stored
+        deadline = time.monotonic() + STALL_TIMEOUT
+        while relay.position < target:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise PipelineFailed(
+                    f"the relay did not reach {target} within {STALL_TIMEOUT:.0f} s after the "
+                    f"consumer finished (at {relay.position}; {relay.stats().last_error})"
+                )
+            time.sleep(0.005)
+        caught_up = time.monotonic()
+        cpu = time.process_time() - cpu_before
+        stats = relay.stats()
+        hits, misses = relay.outbox.cache_hits, relay.outbox.cache_misses
+        stop.set()
+        relay.stop()
+        thread.join(10)
+        app.close()
+        control.send(
+            {
+                "caught_up": caught_up,
+                "cpu": cpu,
+                "published": stats.published,
+                "position": stats.last_position,
+                "delivery_errors": stats.delivery_errors,
+                "producer_restarts": stats.producer_restarts,
+                "outbox_cache_hits": hits,
+                "outbox_cache_misses": misses,
+            }
+        )
+    except BaseException as error:
+        logging.getLogger("bench").exception("relay failed")
+        control.send({"error": f"relay: {type(error).__name__}: {error}"})
+
+
+# ---------------------------------------------------------------------- the bench process
+
+
+def _receive(conn: multiprocessing.connection.Connection, timeout: float, what: str) -> Any:
+    if not conn.poll(timeout):
+        raise PipelineFailed(f"no answer from the {what} within {timeout:.0f} s")
+    answer = conn.recv()
+    if isinstance(answer, dict) and "error" in answer:
+        raise PipelineFailed(answer["error"])
+    return answer
+
+
+def _produce(
+    producer: Producer,
+    records: Sequence[Record],
+    handled: Any,
+    lead: int,
+    consumer_answer: multiprocessing.connection.Connection,
+) -> None:
+    """Feeds the records, never more than `lead` ahead of what the consumer has handled."""
+    last_progress = time.monotonic()
+    seen = 0
+    for produced, record in enumerate(records):
+        while produced - handled.value >= lead:
+            producer.poll(0.002)
+            if handled.value != seen:
+                seen, last_progress = handled.value, time.monotonic()
+            elif time.monotonic() - last_progress > STALL_TIMEOUT:
+                raise PipelineFailed(f"the consumer stalled at {seen} records")
+            if consumer_answer.poll():  # the consumer failed early
+                return
+        while True:
+            try:
+                producer.produce(record.topic, value=record.value, key=record.key)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if produced % 1000 == 0:
+            producer.poll(0)
+    if producer.flush(STALL_TIMEOUT) > 0:
+        raise PipelineFailed("the inbound producer could not deliver every record")
+
+
+def run(
+    app: GiftCertificates,
+    settings: Settings,
+    records: Sequence[Record],
+    *,
+    lead: int,
+    log_path: Path,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict[str, Any]:
+    """Runs the pipeline over `records` (the store already holds the reserved certificates)."""
+    # Setup (pool generation, reservations) is not part of the measured stream: the relay
+    # starts after it, as if it had published it already.
+    outbox = Outbox(app)
+    setup_end = outbox.last_position()
+    outbox.record_position(DEFAULT_STREAM_TOPIC, setup_end)
+    context = multiprocessing.get_context("spawn")
+    handled = context.Value("q", 0, lock=False)
+    ready = context.Event()
+    consumer_results, consumer_end = context.Pipe(duplex=False)
+    relay_control, relay_end = context.Pipe()
+    processes: list[SpawnProcess] = []
+    with EmbeddedBroker(partitions=PARTITIONS) as broker:
+        try:
+            relay = context.Process(
+                target=relay_main,
+                args=(settings, broker.bootstrap_servers, relay_end, log_path),
+                name="bench-relay",
+            )
+            consumer = context.Process(
+                target=consumer_main,
+                args=(
+                    settings,
+                    broker.bootstrap_servers,
+                    len(records),
+                    batch_size,
+                    handled,
+                    ready,
+                    consumer_end,
+                    log_path,
+                ),
+                name="bench-consumer",
+            )
+            processes = [relay, consumer]
+            relay.start()
+            consumer.start()
+            _receive(relay_control, START_TIMEOUT, "relay")
+            deadline = time.monotonic() + START_TIMEOUT
+            while not ready.wait(0.2):
+                if consumer_results.poll():
+                    _receive(consumer_results, 0, "consumer")
+                if time.monotonic() > deadline:
+                    raise PipelineFailed("the consumer was not assigned its partitions")
+            producer = Producer(
+                {
+                    "bootstrap.servers": broker.bootstrap_servers,
+                    "linger.ms": 5,
+                    "partitioner": "murmur2_random",
+                    "queue.buffering.max.messages": 200_000,
+                }
+            )
+            produce_started = time.monotonic()
+            _produce(producer, records, handled, lead, consumer_results)
+            consumed = _receive(consumer_results, STALL_TIMEOUT * 10, "consumer")
+            relay_control.send(consumed["last_notification"])
+            relayed = _receive(relay_control, STALL_TIMEOUT * 2, "relay")
+            del producer
+        finally:
+            for process in processes:
+                process.join(10)
+                if process.is_alive():
+                    process.terminate()
+                    process.join(5)
+    elapsed = relayed["caught_up"] - consumed["first"]
+    from bench.store import count_events  # noqa: PLC0415
+
+    events = count_events(app, setup_end)
+    messages = len(records)
+    dead_letters = consumed["dead_letters"]
+    return {
+        "pipeline_messages": messages,
+        "pipeline_elapsed_s": elapsed,
+        "pipeline_msgs_per_s": messages / elapsed,
+        "pipeline_events_stored": events,
+        "pipeline_events_per_s": events / elapsed,
+        "pipeline_published": relayed["published"],
+        "pipeline_published_per_s": relayed["published"] / elapsed,
+        "pipeline_stream_published": relayed["published"] - dead_letters,
+        "pipeline_consumer_elapsed_s": consumed["finished"] - consumed["first"],
+        "pipeline_relay_lag_s": relayed["caught_up"] - consumed["finished"],
+        "pipeline_consumer_cpu_s": consumed["cpu"],
+        "pipeline_relay_cpu_s": relayed["cpu"],
+        "pipeline_first_consumed_after_produce_s": consumed["first"] - produce_started,
+        "pipeline_applied": consumed["applied"],
+        "pipeline_ignored": consumed["ignored"],
+        "pipeline_duplicates": consumed["duplicates"],
+        "pipeline_already_consumed": consumed["already_consumed"],
+        "pipeline_dead_letters": dead_letters,
+        "pipeline_batches": consumed["batches"],
+        "pipeline_failed_batches": consumed["failed_batches"],
+        "pipeline_relay_delivery_errors": relayed["delivery_errors"],
+        "pipeline_relay_producer_restarts": relayed["producer_restarts"],
+        "pipeline_outbox_cache_hits": relayed["outbox_cache_hits"],
+        "pipeline_outbox_cache_misses": relayed["outbox_cache_misses"],
+        "pipeline_partitions": PARTITIONS,
+        "pipeline_consumer_batch_size": batch_size,
+        "pipeline_producer_lead": lead,
+    }

@@ -1,0 +1,221 @@
+"""`python -m bench` (`nox -s bench`): naive, pipeline and ceiling rates on this machine.
+
+    python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH]
+
+Needs PostgreSQL (GCP_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres);
+creates a database of its own for the run and drops it afterwards. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench import ceiling, naive, pipeline, store, workload
+from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE
+from gcp_app.application import GiftCertificates
+
+PIPELINE_LEAD = 10_000
+PIPELINE_LAG = 25_000
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=100_000, help="pipeline messages")
+    parser.add_argument(
+        "--naive-messages", type=int, default=4000, help="naive messages (same mix, a subset)"
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("GCP_BENCH_POSTGRES", store.DEFAULT_SERVER),
+        help="a PostgreSQL URL with the right to create databases",
+    )
+    parser.add_argument("--lead", type=int, default=PIPELINE_LEAD, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help="the consumer's batch size (default: the service's, %(default)s)",
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.messages < 1000 or arguments.naive_messages < 100:
+        parser.error("--messages must be at least 1000 and --naive-messages at least 100")
+    return arguments
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "eventsourcing": version("eventsourcing"),
+        "psycopg": version("psycopg"),
+        "confluent_kafka": version("confluent-kafka"),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    figures: dict[str, Any] = {"messages": arguments.messages, **_environment()}
+    started = time.monotonic()
+    # Outside the temporary directory, so that it survives a failure (warnings and errors of
+    # the consumer and relay processes only).
+    log_file = Path(tempfile.gettempdir()) / f"gcp-bench-{os.getpid()}.log"
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="gcp-bench-") as temp,
+            store.fresh_database(arguments.postgres) as database,
+        ):
+            var_dir = Path(temp)
+            key = store.new_cipher_key()
+            log_path = log_file
+            figures.update(_naive(arguments, database, var_dir, key))
+            figures.update(_pipeline(arguments, database, var_dir, key, log_path))
+            figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
+    except store.PostgresUnavailable as error:
+        _say(f"bench: {error}")
+        return 2
+    except pipeline.PipelineFailed as error:
+        _say(f"bench: the pipeline failed: {error} (log: {log_file})")
+        return 1
+    figures["pipeline_over_naive"] = figures["pipeline_msgs_per_s"] / figures["naive_msgs_per_s"]
+    figures["pipeline_over_ceiling"] = (
+        figures["pipeline_events_per_s"] / figures["ceiling_events_per_s"]
+    )
+    figures["pipeline_over_ceiling_definition"] = (
+        "pipeline events stored per second / ceiling events stored per second"
+    )
+    figures["events_stored"] = figures["pipeline_events_stored"]
+    figures["published"] = figures["pipeline_published"]
+    figures["duplicates"] = figures["pipeline_duplicates"]
+    figures["dead_letters"] = figures["pipeline_dead_letters"]
+    figures["total_elapsed_s"] = time.monotonic() - started
+    _report(figures)
+    if arguments.json:
+        arguments.json.parent.mkdir(parents=True, exist_ok=True)
+        arguments.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+        _say(f"figures written to {arguments.json}")
+    return 0
+
+
+def _app(database: str, schema: str, var_dir: Path, key: str) -> GiftCertificates:
+    store.create_schema(database, schema)
+    return GiftCertificates(store.settings_for(database, schema, var_dir, key))
+
+
+def _naive(arguments: argparse.Namespace, database: str, var_dir: Path, key: str) -> dict[str, Any]:
+    count = arguments.naive_messages
+    app = _app(database, "naive", var_dir, key)
+    try:
+        _say(f"naive: reserving {workload.certificates_needed(count)} certificates ...")
+        certificates = store.reserved_certificates(app, workload.certificates_needed(count))
+        records = workload.generate(certificates, count, lag=max(count // 10, 50))
+        _say(f"naive: {len(records)} messages, one get / command / save each ...")
+        figures = naive.run(app, records)
+    finally:
+        app.close()
+    _say(f"naive: {figures['naive_msgs_per_s']:,.0f} msgs/s")
+    return figures
+
+
+def _pipeline(
+    arguments: argparse.Namespace, database: str, var_dir: Path, key: str, log_path: Path
+) -> dict[str, Any]:
+    count = arguments.messages
+    settings = store.settings_for(database, "pipeline", var_dir, key)
+    app = _app(database, "pipeline", var_dir, key)
+    try:
+        needed = workload.certificates_needed(count)
+        _say(f"pipeline: creating and reserving {needed} certificates (not timed) ...")
+        certificates = store.reserved_certificates(app, needed)
+        # A smaller run keeps the same shape: the lead stays well under the lag.
+        lead = min(arguments.lead, max(count // 10, 1000))
+        lag = max(PIPELINE_LAG * lead // PIPELINE_LEAD, lead * 2)
+        records = workload.generate(certificates, count, lag=lag)
+        figures: dict[str, Any] = {f"mix_{k}": v for k, v in workload.mix(records).items()}
+        _say(
+            f"pipeline: {len(records)} messages through Kafka (mock cluster), the consumer, "
+            "PostgreSQL and the relay ..."
+        )
+        figures.update(
+            pipeline.run(
+                app,
+                settings,
+                records,
+                lead=lead,
+                log_path=log_path,
+                batch_size=arguments.batch_size,
+            )
+        )
+    finally:
+        app.close()
+    figures["pipeline_log"] = str(log_path)
+    _say(f"pipeline: {figures['pipeline_msgs_per_s']:,.0f} msgs/s")
+    return figures
+
+
+def _ceiling(events: int, database: str, var_dir: Path, key: str) -> dict[str, Any]:
+    app = _app(database, "ceiling", var_dir, key)
+    try:
+        _say(f"ceiling: storing {events} events in batches ...")
+        figures = ceiling.run(app, events)
+    finally:
+        app.close()
+    _say(f"ceiling: {figures['ceiling_events_per_s']:,.0f} events/s")
+    return figures
+
+
+def _report(f: dict[str, Any]) -> None:
+    _say("")
+    _say(
+        f"machine: {f['cpu_count']} x {f['cpu_model']}, Python {f['python']}, "
+        f"eventsourcing {f['eventsourcing']}, psycopg {f['psycopg']}"
+    )
+    _say(
+        f"(a) naive:    {f['naive_msgs_per_s']:>10,.0f} msgs/s   "
+        f"({f['naive_messages']} messages in {f['naive_elapsed_s']:.1f} s)"
+    )
+    _say(
+        f"(b) pipeline: {f['pipeline_msgs_per_s']:>10,.0f} msgs/s   "
+        f"({f['pipeline_messages']} messages in {f['pipeline_elapsed_s']:.1f} s; "
+        f"{f['pipeline_events_per_s']:,.0f} events stored/s, "
+        f"{f['pipeline_published_per_s']:,.0f} messages published/s)"
+    )
+    _say(
+        f"(c) ceiling:  {f['ceiling_events_per_s']:>10,.0f} events/s "
+        f"({f['ceiling_events']} events in {f['ceiling_elapsed_s']:.1f} s)"
+    )
+    _say(f"pipeline / naive:   {f['pipeline_over_naive']:.1f}x (target >= 5x)")
+    _say(f"pipeline / ceiling: {f['pipeline_over_ceiling']:.2f}x events/s (target >= 0.4x)")
+    _say(
+        f"stored {f['events_stored']} events, published {f['published']} messages, "
+        f"{f['duplicates']} duplicates, {f['dead_letters']} dead letters"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
