@@ -109,11 +109,15 @@ class GiftCertificates(Application[UUID]):
         self.pool_index = PoolIndex(self.recorder, self.mapper)
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
-        """The library's environment, without GCP_CIPHER_KEY: eventsourcing reads
-        `<APP NAME>_<KEY>` from os.environ before `<KEY>`, so our CVC key, set as an environment
-        variable, would switch on its encryption of every stored event (and need pycryptodome)."""
+        """The library's environment, without our own GCP_* settings. eventsourcing reads
+        `<APP NAME>_<KEY>` before `<KEY>`, and this application is named "gcp": our
+        GCP_CIPHER_KEY would otherwise switch on its encryption of every stored event (and
+        any later GCP_* setting could collide likewise). What the library needs is passed to it
+        explicitly, unprefixed (gcp_app.persistence)."""
         environment = super().construct_env(name, env)
-        environment.pop(f"{name.upper()}_CIPHER_KEY", None)
+        prefix = f"{name.upper()}_"
+        for key in [k for k in environment if k.startswith(prefix)]:
+            del environment[key]
         return environment
 
     def construct_recorder(self) -> ProcessRecorder:
