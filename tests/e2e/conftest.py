@@ -43,7 +43,6 @@ from types import ModuleType
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import pytest
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -689,62 +688,6 @@ def deployed(workdir: Path, database_url: str, **env: str) -> Iterator[Deploymen
 
 # ====================================================================== stores
 
-PG_HOST = os.environ.get("GCP_TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("GCP_TEST_PG_PORT", "5432"))
-PG_DATABASE = "gcp_test"
-PG_USERS = ("postgres", "root")
-
-
-def _admin_connect() -> tuple[psycopg.Connection[tuple[object, ...]], str]:
-    last: Exception | None = None
-    for user in PG_USERS:
-        try:
-            conn = psycopg.connect(
-                host=PG_HOST,
-                port=PG_PORT,
-                user=user,
-                dbname="postgres",
-                connect_timeout=3,
-                autocommit=True,
-            )
-        except psycopg.OperationalError as error:
-            last = error
-            continue
-        return conn, user
-    raise RuntimeError(f"PostgreSQL at {PG_HOST}:{PG_PORT} is unreachable: {last}")
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The base URL of the test database (created if missing); skips where the server is
-    unreachable, unless GCP_REQUIRE_POSTGRES=1 (CI), where that is a failure."""
-    try:
-        conn, user = _admin_connect()
-    except RuntimeError as error:
-        if os.environ.get("GCP_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"the PostgreSQL tier must run here: {error}")
-        pytest.skip(str(error))
-    with conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-    return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
-
-
-@contextlib.contextmanager
-def postgres_schema(server: str) -> Iterator[str]:
-    """A fresh schema of its own, dropped afterwards."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{server}?schema={schema}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
 
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -756,8 +699,8 @@ def store(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'gcp.sqlite'}"
         return
-    server: str = request.getfixturevalue("postgres_server")
-    with postgres_schema(server) as url:
+    schema = request.getfixturevalue("postgres_schema")
+    with schema() as url:
         yield url
 
 
