@@ -10,7 +10,7 @@ service cannot act on becomes a dead letter in that same transaction.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -46,6 +46,7 @@ from gcp_domain.order import (
     REFUND_COMPLETED,
     REFUND_FAILED,
     REFUND_PENDING,
+    REFUSED,
     RELEASE,
     REVERSE,
     CancelDue,
@@ -558,7 +559,7 @@ class Matcher:
             order.decide(
                 ISSUE,
                 line.certificate_id,
-                outcome="refused",
+                outcome=REFUSED,
                 reason=error.message,
                 certificate_id=line.certificate_id,
                 cause=cause,
@@ -583,24 +584,12 @@ class Matcher:
         certificate = work.certificate(UUID(item.certificate_id))
         assert certificate is not None
         reason = "ORDER_CANCELLED" if order.cancelled else "PAYMENT_FAILED"
-        try:
-            certificate.release_reservation(reason=reason, cause=cause)
-        except DomainError as error:
-            order.decide(
-                RELEASE,
-                item.certificate_id,
-                outcome="refused",
-                reason=error.message,
-                certificate_id=item.certificate_id,
-                cause=cause,
-            )
-            return None
-        order.decide(
+        self._decided(
+            order,
             RELEASE,
             item.certificate_id,
-            outcome=DONE,
-            certificate_id=item.certificate_id,
-            cause=cause,
+            lambda: certificate.release_reservation(reason=reason, cause=cause),
+            cause,
         )
         return None
 
@@ -609,27 +598,40 @@ class Matcher:
     ) -> Problem | None:
         certificate = work.certificate(UUID(item.certificate_id))
         assert certificate is not None
-        try:
-            certificate.cancel(reason=item.reason, cause=cause)
-        except DomainError as error:
-            # Not the message's fault (say, the certificate was already used): recorded on the
-            # order for support and audit, not dead-lettered.
-            order.decide(
-                CANCEL,
-                item.certificate_id,
-                outcome="refused",
-                reason=error.message,
-                certificate_id=item.certificate_id,
-                cause=cause,
-            )
-            return None
-        order.decide(
+        # A refusal is not the message's fault (say, the certificate was already used): it is
+        # recorded on the order for support and audit, not dead-lettered.
+        self._decided(
+            order,
             CANCEL,
             item.certificate_id,
-            outcome=DONE,
-            certificate_id=item.certificate_id,
-            cause=cause,
+            lambda: certificate.cancel(reason=item.reason, cause=cause),
+            cause,
         )
+        return None
+
+    @staticmethod
+    def _decided(
+        order: SalesOrder,
+        kind: str,
+        certificate_id: str,
+        change: Callable[[], object],
+        cause: Cause,
+    ) -> str | None:
+        """Makes one change to a certificate for the order and records the decision; returns
+        why the certificate refused, if it did."""
+        try:
+            change()
+        except DomainError as error:
+            order.decide(
+                kind,
+                certificate_id,
+                outcome=REFUSED,
+                reason=error.message,
+                certificate_id=certificate_id,
+                cause=cause,
+            )
+            return error.message
+        order.decide(kind, certificate_id, outcome=DONE, certificate_id=certificate_id, cause=cause)
         return None
 
     def _redeem(
@@ -641,7 +643,7 @@ class Matcher:
             order.decide(
                 REDEEM,
                 payment.payment_id,
-                outcome="refused",
+                outcome=REFUSED,
                 reason="UNKNOWN_CERTIFICATE",
                 cause=cause,
             )
@@ -687,7 +689,7 @@ class Matcher:
             order.decide(
                 REFUND,
                 subject,
-                outcome="refused",
+                outcome=REFUSED,
                 reason="UNKNOWN_CERTIFICATE",
                 certificate_id=item.certificate_id,
                 cause=cause,
@@ -717,7 +719,7 @@ class Matcher:
             order.decide(
                 REFUND,
                 subject,
-                outcome="refused",
+                outcome=REFUSED,
                 reason=reason,
                 certificate_id=item.certificate_id,
                 cause=cause,
@@ -749,7 +751,7 @@ class Matcher:
         order.decide(
             REVERSE,
             payment.payment_id,
-            outcome="refused" if problem else DONE,
+            outcome=REFUSED if problem else DONE,
             reason=problem.reason if problem else None,
             certificate_id=str(certificate.id) if certificate else None,
             cause=cause,
