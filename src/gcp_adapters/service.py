@@ -1,9 +1,9 @@
 """`gcp serve`: the parts of the service in one process, each on its own thread, stopped together.
 
-Parts: the inbound consumers, the outbound relay and the timers (the HTTP API joins them in its
-own issue). Each can also run alone (`--only`), so that each scales on its own against a shared
-PostgreSQL and Kafka. With no GCP_KAFKA_BOOTSTRAP_SERVERS the process starts the embedded
-broker (development only), which only makes sense when the parts share this process.
+Parts: the HTTP API, the inbound consumers, the outbound relay and the timers. Each can also
+run alone (`--only`), so that each scales on its own against a shared PostgreSQL and Kafka.
+With no GCP_KAFKA_BOOTSTRAP_SERVERS the process starts the embedded broker (development only),
+which only makes sense when the consumers and the relay share this process.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Final
 
+from gcp_adapters.bootstrap import jwt_secret as configured_jwt_secret
+from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.decoding import InboundTopics
 from gcp_adapters.kafka.embedded import EmbeddedBroker
@@ -23,10 +25,13 @@ from gcp_app.timers import Timers
 
 logger = logging.getLogger("gcp.service")
 
+HTTP: Final = "http"
 CONSUMERS: Final = "consumers"
 RELAY: Final = "relay"
 TIMERS: Final = "timers"
-PARTS: Final = (CONSUMERS, RELAY, TIMERS)
+PARTS: Final = (HTTP, CONSUMERS, RELAY, TIMERS)
+# How long start() waits for the HTTP server to listen.
+HTTP_START_SECONDS: Final = 15.0
 
 
 class Service:
@@ -36,6 +41,7 @@ class Service:
         parts: Iterable[str] = PARTS,
         *,
         batch_size: int | None = None,
+        jwt_secret: str | None = None,
     ) -> None:
         self.app = app
         self.parts = tuple(dict.fromkeys(parts))
@@ -47,10 +53,10 @@ class Service:
         self.bootstrap_servers = settings.kafka_bootstrap_servers
         uses_kafka = CONSUMERS in self.parts or RELAY in self.parts
         if uses_kafka and self.bootstrap_servers is None:
-            if set(self.parts) != set(PARTS):
+            if not {CONSUMERS, RELAY} <= set(self.parts):
                 raise ConfigurationError(
-                    "running one part alone needs GCP_KAFKA_BOOTSTRAP_SERVERS: the embedded "
-                    "broker lives inside one process"
+                    "running a Kafka part without the other needs GCP_KAFKA_BOOTSTRAP_SERVERS: "
+                    "the embedded broker lives inside one process"
                 )
             self.broker = EmbeddedBroker(
                 topics=(
@@ -67,6 +73,15 @@ class Service:
         self.consumer: InboundConsumer | None = None
         self.relay: Relay | None = None
         self.timers: Timers | None = None
+        self.http: HttpServer | None = None
+        self._http_thread: threading.Thread | None = None
+        if HTTP in self.parts:
+            self.http = HttpServer(
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                jwt_secret=jwt_secret or configured_jwt_secret(settings),
+            )
         if CONSUMERS in self.parts:
             assert self.bootstrap_servers is not None
             self.consumer = InboundConsumer(
@@ -90,6 +105,8 @@ class Service:
 
     def start(self) -> None:
         runs: list[tuple[str, Callable[[], None]]] = []
+        if self.http is not None:
+            runs.append((HTTP, self.http.run))
         if self.consumer is not None:
             consumer = self.consumer
             runs.append((CONSUMERS, lambda: consumer.run(self._stop)))
@@ -103,6 +120,13 @@ class Service:
             thread = threading.Thread(target=self._guarded(name, run), name=f"gcp-{name}")
             thread.start()
             self._threads.append(thread)
+            if name == HTTP:
+                self._http_thread = thread
+        if self.http is not None and not self.http.wait_started(
+            HTTP_START_SECONDS, self._http_thread
+        ):
+            logger.error("the HTTP server did not start; stopping the service")
+            self._stop.set()
 
     def _guarded(self, name: str, run: Callable[[], None]) -> Callable[[], None]:
         def target() -> None:
@@ -117,6 +141,10 @@ class Service:
         return target
 
     @property
+    def http_url(self) -> str | None:
+        return self.http.url if self.http is not None else None
+
+    @property
     def stopping(self) -> threading.Event:
         return self._stop
 
@@ -125,6 +153,8 @@ class Service:
         self._stop.set()
         if self.relay is not None:
             self.relay.stop()
+        if self.http is not None:
+            self.http.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self.consumer is not None:

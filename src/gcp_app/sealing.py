@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from eventsourcing.cryptography import AESCipher
@@ -35,23 +36,27 @@ class CvcSealer:
 
 def load_or_create_key(configured: str | None, var_dir: Path) -> str:
     """GCP_CIPHER_KEY if set; otherwise the key under var_dir, generated once (mode 0600)."""
+    return load_or_create_secret(configured, var_dir / KEY_FILE, lambda: AESCipher.create_key(32))
+
+
+def load_or_create_secret(configured: str | None, path: Path, generate: Callable[[], str]) -> str:
+    """`configured` if set; otherwise the secret in `path`, generated once (mode 0600)."""
     if configured:
         return configured
-    path = var_dir / KEY_FILE
     if path.exists():
         return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    key = AESCipher.create_key(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = generate()
     # Written whole to a private temporary file, then linked into place: two processes starting
-    # at once end up with one key, and nobody ever reads a half-written one.
-    temporary = var_dir / f".{KEY_FILE}.{os.getpid()}"
+    # at once end up with one secret, and nobody ever reads a half-written one.
+    temporary = path.parent / f".{path.name}.{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as file:
-        file.write(key)
+        file.write(secret)
     try:
         os.link(temporary, path)
     except FileExistsError:
-        key = path.read_text().strip()
+        secret = path.read_text().strip()
     finally:
         temporary.unlink()
-    return key
+    return secret

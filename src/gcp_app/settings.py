@@ -68,6 +68,14 @@ SETTINGS: Final = (
     Setting("GCP_TOPIC_PAYMENTS", "All_Payments", "Inbound topic of payments."),
     Setting("GCP_TOPIC_CLIENTS", "All_Clients", "Inbound topic of CRM client profiles."),
     Setting("GCP_KAFKA_GROUP_ID", "gcp", "Consumer group of the inbound topics."),
+    Setting("GCP_HTTP_HOST", "127.0.0.1", "Address the HTTP API listens on."),
+    Setting("GCP_HTTP_PORT", "8080", "Port the HTTP API listens on (0: any free port)."),
+    Setting(
+        "GCP_JWT_SECRET",
+        None,
+        "HS256 secret of the HTTP API's bearer tokens (32 characters or more); default: "
+        "generated once into <GCP_VAR_DIR>/jwt.secret with owner-only permissions.",
+    ),
 )
 
 _DEFAULTS: Final = {s.env: s.default for s in SETTINGS}
@@ -96,6 +104,9 @@ class Settings:
     topic_payments: str
     topic_clients: str
     kafka_group_id: str
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    jwt_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -141,4 +152,7 @@ class Settings:
             topic_payments=get("GCP_TOPIC_PAYMENTS"),
             topic_clients=get("GCP_TOPIC_CLIENTS"),
             kafka_group_id=get("GCP_KAFKA_GROUP_ID"),
+            http_host=get("GCP_HTTP_HOST"),
+            http_port=integer("GCP_HTTP_PORT", 0, 65535),
+            jwt_secret=env.get("GCP_JWT_SECRET") or None,
         )

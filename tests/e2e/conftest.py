@@ -264,6 +264,7 @@ def service_environment(var_dir: Path, database_url: str, bootstrap: str, **extr
             "GCP_DATABASE_URL": database_url,
             "GCP_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "GCP_TIMER_INTERVAL_SECONDS": "1",
+            "GCP_HTTP_PORT": "0",  # any free port: never clash with whatever holds 8080
             **extra,
         }
     )

@@ -8,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
+import jwt
 import pytest
 
 from gcp_adapters.cli.main import main
@@ -149,3 +150,47 @@ def test_bad_configuration_is_reported_not_raised(
     monkeypatch.setenv("GCP_DATABASE_URL", "mysql://nowhere/db")
     assert main(["pool", "status"]) == 2
     assert "GCP_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_token_prints_a_bearer_token_with_the_roles(
+    operator_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "cli-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
+    monkeypatch.setenv("GCP_JWT_SECRET", secret)
+    assert main(["token", "--role", "crm", "--role", "support", "--sub", "crm-1"]) == 0
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(token, secret, algorithms=["HS256"])
+    assert claims["sub"] == "crm-1"
+    assert claims["roles"] == ["crm", "support"]
+    assert 3500 < claims["exp"] - claims["iat"] <= 3600
+
+
+def test_token_refuses_an_unknown_role(operator_env: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["token", "--role", "root", "--sub", "x"])
+
+
+def test_serve_runs_the_http_api_and_prints_development_tokens(
+    operator_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GCP_HTTP_PORT", "0")
+    assert serve_until_sigterm(["--stock", "20", "--only", "http", "--only", "timers"]) == 0
+    out = capsys.readouterr().out
+    assert "http: http://127.0.0.1:" in out
+    assert "ready: running http, timers" in out
+    secret = (operator_env / "var" / "jwt.secret").read_text().strip()
+    for role in ("channel", "crm", "support", "admin"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(f"{role}: "))
+        claims = jwt.decode(line.rsplit(" ", 1)[1], secret, algorithms=["HS256"])
+        assert (claims["sub"], claims["roles"]) == (f"dev-{role}", [role])
+
+
+def test_serve_prints_no_tokens_on_a_configured_secret(
+    operator_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GCP_HTTP_PORT", "0")
+    monkeypatch.setenv("GCP_JWT_SECRET", "configured-0123456789abcdefghijklmnopqrstuvwxyz")
+    assert serve_until_sigterm(["--stock", "0", "--only", "http"]) == 0
+    out = capsys.readouterr().out
+    assert "http: http://127.0.0.1:" in out
+    assert "Bearer" not in out

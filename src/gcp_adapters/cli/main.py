@@ -9,13 +9,14 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from gcp_adapters.bootstrap import build_application
+from gcp_adapters.bootstrap import build_application, jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
+from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.kafka.relay import RepublishStalled, republish
 from gcp_adapters.service import PARTS, Service
 from gcp_app.application import GiftCertificates, PoolStatus
@@ -28,6 +29,8 @@ from gcp_domain.stream import rfc3339
 
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
+# Development tokens printed by `gcp serve` on the generated JWT secret.
+DEV_TOKEN_TTL = timedelta(hours=24)
 
 
 def _settings_epilog() -> str:
@@ -151,8 +154,8 @@ def certificate_at(app: GiftCertificates, args: argparse.Namespace) -> int:
 
 
 def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
-    """Runs the service until SIGTERM or Ctrl-C: the consumers, the relay and the timers (or
-    the `--only` parts), after making sure the pool is stocked."""
+    """Runs the service until SIGTERM or Ctrl-C: the HTTP API, the consumers, the relay and the
+    timers (or the `--only` parts), after making sure the pool is stocked."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.stock > 0:
         cause = _cli_cause()
@@ -172,10 +175,33 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stopping.set())
     service.start()
+    if service.http_url is not None:
+        print(f"http: {service.http_url} (OpenAPI: {service.http_url}/schema/openapi.json)")
+        if app.settings.jwt_secret is None:
+            _print_dev_tokens(app)
     print(f"ready: running {', '.join(service.parts)}", flush=True)
     service.stopping.wait()
     print("stopping: finishing what is in flight", flush=True)
     service.stop()
+    return 0
+
+
+def _print_dev_tokens(app: GiftCertificates) -> None:
+    """One token per role, for trying the API on the generated (development) secret."""
+    secret = jwt_secret(app.settings)
+    hours = int(DEV_TOKEN_TTL.total_seconds() // 3600)
+    print(f"development tokens (valid {hours} h; GCP_JWT_SECRET is not set):")
+    for role in Role:
+        token = mint_token(secret, f"dev-{role}", [role], DEV_TOKEN_TTL)
+        print(f"  {role}: Authorization: Bearer {token}")
+
+
+def token(app: GiftCertificates, args: argparse.Namespace) -> int:
+    """Prints a bearer token for the HTTP API, signed with the configured secret."""
+    if args.ttl < 1:
+        print("gcp: --ttl is a number of seconds, 1 or more", file=sys.stderr)
+        return EXIT_REFUSED
+    print(mint_token(jwt_secret(app.settings), args.sub, args.role, timedelta(seconds=args.ttl)))
     return 0
 
 
@@ -281,6 +307,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="first notification position (default 1: everything)",
     )
     again.add_argument("--topic", help="target topic (default: GCP_TOPIC_STREAM)")
+
+    minted = command(commands, "token", token, help="print a bearer token for the HTTP API")
+    minted.add_argument(
+        "--role",
+        action="append",
+        required=True,
+        choices=[role.value for role in Role],
+        help="a role of the token (repeatable)",
+    )
+    minted.add_argument("--sub", required=True, help="who the token names (recorded as actor)")
+    minted.add_argument("--ttl", type=int, default=3600, help="seconds it is valid (default 3600)")
 
     served = command(commands, "serve", serve, help="run the service")
     served.add_argument("--pool", default="default")

@@ -1,0 +1,71 @@
+"""The HTTP API's composition: controllers, auth, request ids, problem details, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+
+from gcp_adapters.http.auth import jwt_auth
+from gcp_adapters.http.certificates import CertificatesController
+from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness_checks
+from gcp_adapters.http.pools import PoolsController
+from gcp_adapters.http.problems import EXCEPTION_HANDLERS
+from gcp_adapters.http.request_ids import echo_request_id, provide_cause
+from gcp_app.application import GiftCertificates
+
+
+def _version() -> str:
+    try:
+        return package_version("gcp")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0.0.0"
+
+
+def create_http_app(
+    application: GiftCertificates,
+    *,
+    jwt_secret: str,
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+) -> Litestar:
+    """The Litestar app over `application`. `readiness` replaces the default checks of
+    /health/ready (the store) when the service knows more dependencies."""
+    checks = dict(readiness if readiness is not None else readiness_checks(application))
+
+    def provide(value: object) -> Provide:
+        return Provide(_constant(value), use_cache=True, sync_to_thread=False)
+
+    return Litestar(
+        route_handlers=[CertificatesController, PoolsController, HealthController],
+        dependencies={
+            "gcp": provide(application),
+            "readiness": provide(checks),
+            "cause": Provide(provide_cause, sync_to_thread=False),
+        },
+        on_app_init=[jwt_auth(jwt_secret).on_app_init],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[echo_request_id],
+        openapi_config=OpenAPIConfig(
+            title="GCP",
+            version=_version(),
+            description="GCP, the Gift Certificate Platform: reservations, certificate state, "
+            "the one-time CVC, support actions and pools. Errors are RFC 9457 problem details.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        # The process configures logging (gcp serve, tests); the app must not redo it.
+        logging_config=None,
+        debug=False,
+    )
+
+
+def _constant(value: object) -> Callable[[], object]:
+    def dependency() -> object:
+        return value
+
+    return dependency

@@ -1,0 +1,112 @@
+"""Who calls: HS256 bearer tokens (Litestar's JWTAuth) with a `roles` claim, and role guards.
+
+A token carries `sub` (who, recorded as the actor `http:<sub>`) and `roles`, a list of
+`channel`, `crm`, `support`, `admin`. Each endpoint names the roles it admits, exactly as in
+the contract's table; `admin` is not a super-role (an admin cannot read a CVC or reserve a
+certificate unless the token also carries that role), so a leaked admin token is no more than
+an admin token. Unknown role names in a token are ignored (a newer issuer may know more roles).
+
+No valid token: 401. A valid token without an admitted role: 403. Both are problem details.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+import jwt
+from litestar.connection import ASGIConnection
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import SecurityRequirement
+from litestar.security.jwt import JWTAuth, Token
+from litestar.types import Guard
+
+ALGORITHM: Final = "HS256"
+SECURITY_SCHEME: Final = "BearerToken"
+# What an endpoint that needs a token declares in the OpenAPI document.
+BEARER: Final[list[SecurityRequirement]] = [{SECURITY_SCHEME: []}]
+# What an endpoint open to anyone declares (an empty requirement: no credentials).
+ANONYMOUS: Final[list[SecurityRequirement]] = [{}]
+# Paths that need no token: the OpenAPI document (health handlers opt out themselves).
+PUBLIC_PATHS: Final = ["^/schema"]
+
+
+class Role(StrEnum):
+    CHANNEL = "channel"
+    CRM = "crm"
+    SUPPORT = "support"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The request's user: the token's subject and the roles GCP knows among its claims."""
+
+    sub: str
+    roles: frozenset[Role]
+
+    @property
+    def actor(self) -> str:
+        return f"http:{self.sub}"
+
+
+@dataclass
+class RoleToken(Token):
+    """Litestar's Token with the `roles` claim at the top level of the payload."""
+
+    roles: list[str] = field(default_factory=list)
+
+    def encode(self, secret: str, algorithm: str) -> str:
+        claims = {
+            k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "extras"
+        }
+        return jwt.encode({**self.extras, **claims}, key=secret, algorithm=algorithm)
+
+
+def mint_token(secret: str, sub: str, roles: Iterable[str], ttl: timedelta) -> str:
+    """A signed token for `sub` with `roles`, valid for `ttl` (for `gcp token` and tests)."""
+    wanted = [Role(role).value for role in roles]  # An unknown role is a ValueError here.
+    token = RoleToken(exp=datetime.now(UTC) + ttl, sub=sub, roles=wanted)
+    return token.encode(secret, ALGORITHM)
+
+
+def principal_of(token: RoleToken, _connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    known = {role.value for role in Role}
+    return Principal(sub=token.sub, roles=frozenset(Role(r) for r in token.roles if r in known))
+
+
+def jwt_auth(secret: str) -> JWTAuth[Principal, RoleToken]:
+    return JWTAuth[Principal, RoleToken](
+        token_secret=secret,
+        retrieve_user_handler=principal_of,
+        token_cls=RoleToken,
+        algorithm=ALGORITHM,
+        exclude=PUBLIC_PATHS,
+        openapi_security_scheme_name=SECURITY_SCHEME,
+        description="HS256 JWT with claims `sub` and `roles` (channel, crm, support, admin).",
+        require_claims=["exp", "iat", "sub"],
+    )
+
+
+def requires(*roles: Role) -> Guard:
+    """A guard admitting a principal with at least one of `roles` (and nobody else)."""
+    admitted = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if not isinstance(user, Principal) or not (user.roles & admitted):
+            raise PermissionDeniedException("this endpoint needs the role " + " or ".join(roles))
+
+    return guard
+
+
+def access(*roles: Role) -> dict[str, Any]:
+    """The route-handler arguments of an endpoint for `roles`: its guard, its security
+    requirement in the OpenAPI document, and the roles as `opt` (for middleware and tools;
+    each handler's docstring, the operation's description, names them for people)."""
+    return {"guards": [requires(*roles)], "security": BEARER, "opt": {"roles": list(roles)}}

@@ -1,0 +1,218 @@
+"""The certificate endpoints: reserve, read, CVC, notification results, lock and unlock,
+history and the support desk's look-up by number."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+from uuid import UUID
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from gcp_adapters.http.auth import Principal, Role, access
+from gcp_adapters.http.models import (
+    CertificateObject,
+    CvcOut,
+    HistoryEntryOut,
+    LockIn,
+    NotificationResultIn,
+    ReservationOut,
+    UnlockIn,
+)
+from gcp_adapters.http.problems import problem_responses
+from gcp_app.application import GiftCertificates
+from gcp_app.errors import CertificateNotFound
+from gcp_domain.cause import Cause
+from gcp_domain.stream import rfc3339
+
+STATE_OBJECT: Final = ResponseSpec(
+    data_container=CertificateObject,
+    description="The certificate's current state object (the shape of the stream's messages)",
+    generate_examples=False,
+)
+HISTORY: Final = ResponseSpec(
+    data_container=list[HistoryEntryOut],
+    description="Every event of the certificate, oldest first",
+    generate_examples=False,
+)
+# Every endpoint answers these (no token, wrong role, bad parameters).
+COMMON: Final = (400, 401, 403)
+
+
+class CertificatesController(Controller):
+    path = "/certificates"
+    tags = ["certificates"]  # noqa: RUF012 (Litestar reads a class attribute)
+
+    @get(
+        "/next",
+        sync_to_thread=True,
+        summary="Reserve the next pre-created certificate",
+        responses=problem_responses(*COMMON, 404, 409, 503),
+        **access(Role.CHANNEL),
+    )
+    def reserve_next(
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        cause: NamedDependency[Cause],
+        request: Request[Principal, Any, Any],
+        pool: Annotated[str, QueryParameter(min_length=1, max_length=100)] = "default",
+        order_id: Annotated[
+            str | None, QueryParameter(name="orderId", min_length=1, max_length=200)
+        ] = None,
+        idempotency_key: Annotated[
+            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=200)
+        ] = None,
+    ) -> ReservationOut:
+        """Roles: channel. A retry with the same `Idempotency-Key` (per token subject) gets
+        the same reservation. An empty pool answers 409 and publishes ISSUE_BLOCKED."""
+        granted = gcp.reserve_next(
+            pool,
+            channel=request.user.sub,
+            order_id=order_id,
+            idempotency_key=idempotency_key,
+            cause=cause,
+        )
+        until = rfc3339(granted.reserved_until)
+        assert until is not None
+        return ReservationOut(
+            certificate_id=str(granted.certificate_id),
+            number=granted.number,
+            pool=granted.pool,
+            reserved_until=until,
+        )
+
+    @get(
+        "/{certificate_id:uuid}",
+        sync_to_thread=True,
+        summary="The certificate's current state",
+        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404)},
+        **access(Role.CHANNEL, Role.CRM, Role.SUPPORT),
+    )
+    def show(
+        self, gcp: NamedDependency[GiftCertificates], certificate_id: FromPath[UUID]
+    ) -> dict[str, Any]:
+        """Roles: channel, crm, support."""
+        return gcp.current_object(certificate_id)
+
+    @get(
+        "/{certificate_id:uuid}/cvc",
+        sync_to_thread=True,
+        summary="The CVC, once per notification request",
+        responses=problem_responses(*COMMON, 404, 410, 503),
+        **access(Role.CRM),
+    )
+    def cvc(
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        cause: NamedDependency[Cause],
+        certificate_id: FromPath[UUID],
+        notification_id: Annotated[
+            str, QueryParameter(name="notificationId", min_length=1, max_length=200)
+        ],
+    ) -> CvcOut:
+        """Roles: crm. Only for an issued, unlocked certificate with this open notification
+        request; a second call for the same request gets 410. An unknown certificate and a
+        wrong notificationId get the same 404."""
+        cvc = gcp.disclose_cvc(certificate_id, notification_id=notification_id, cause=cause)
+        return CvcOut(certificate_id=str(certificate_id), notification_id=notification_id, cvc=cvc)
+
+    @post(
+        "/{certificate_id:uuid}/notifications/{notification_id:str}",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Record a CVC notification's delivery result",
+        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
+        **access(Role.CRM),
+    )
+    def notification_result(
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        cause: NamedDependency[Cause],
+        certificate_id: FromPath[UUID],
+        notification_id: FromPath[str],
+        data: JSONBody[NotificationResultIn],
+    ) -> dict[str, Any]:
+        """Roles: crm. The same result again records nothing; a contradicting one is 409."""
+        gcp.record_notification_result(
+            certificate_id,
+            notification_id=notification_id,
+            sent=data.result == "SENT",
+            error=data.error,
+            cause=cause,
+        )
+        return gcp.current_object(certificate_id)
+
+    @post(
+        "/{certificate_id:uuid}/actions/lock",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Lock the certificate (support)",
+        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
+        **access(Role.SUPPORT),
+    )
+    def lock(
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        cause: NamedDependency[Cause],
+        request: Request[Principal, Any, Any],
+        certificate_id: FromPath[UUID],
+        data: JSONBody[LockIn],
+    ) -> dict[str, Any]:
+        """Roles: support. Idempotent: locking a locked certificate records nothing."""
+        gcp.lock(certificate_id, reason=data.reason, by=request.user.sub, cause=cause)
+        return gcp.current_object(certificate_id)
+
+    @post(
+        "/{certificate_id:uuid}/actions/unlock",
+        sync_to_thread=True,
+        status_code=200,
+        summary="Unlock the certificate (support)",
+        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
+        **access(Role.SUPPORT),
+    )
+    def unlock(
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        cause: NamedDependency[Cause],
+        request: Request[Principal, Any, Any],
+        certificate_id: FromPath[UUID],
+        data: JSONBody[UnlockIn | None] = None,
+    ) -> dict[str, Any]:
+        """Roles: support. Back to the working state before the lock. Idempotent."""
+        reason = data.reason if data is not None else None
+        gcp.unlock(certificate_id, reason=reason, by=request.user.sub, cause=cause)
+        return gcp.current_object(certificate_id)
+
+    @get(
+        "/{certificate_id:uuid}/history",
+        sync_to_thread=True,
+        summary="The certificate's whole event history",
+        responses={200: HISTORY, **problem_responses(*COMMON, 404)},
+        **access(Role.SUPPORT),
+    )
+    def history(
+        self, gcp: NamedDependency[GiftCertificates], certificate_id: FromPath[UUID]
+    ) -> list[dict[str, Any]]:
+        """Roles: support. Every event with who (actor), when, why (causation and
+        correlation ids) and its details; never a CVC."""
+        return [entry.as_json() for entry in gcp.history(certificate_id)]
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        summary="Find a certificate by its printed number",
+        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404)},
+        **access(Role.SUPPORT),
+    )
+    def find(
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        number: Annotated[str, QueryParameter(min_length=1, max_length=64)],
+    ) -> dict[str, Any]:
+        """Roles: support. A malformed number is simply not found."""
+        found = gcp.find_by_number(number.replace(" ", ""))
+        if found is None:
+            raise CertificateNotFound("no such certificate")
+        return gcp.current_object(found)

@@ -1,0 +1,74 @@
+"""Liveness and readiness, open to anyone (no token): what an orchestrator probes.
+
+`/health/live` says the process answers. `/health/ready` runs every readiness check (each a
+name and a function that raises when its dependency does not answer) and says 503 if any fails;
+the answer names the checks, never the errors' text (the log has it). The store is checked
+here; the Kafka check joins through `readiness_checks` (and `/metrics` next to these routes).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+
+from gcp_adapters.http.auth import ANONYMOUS
+from gcp_adapters.http.models import LiveOut, ReadyOut
+from gcp_app.application import GiftCertificates
+
+logger = logging.getLogger("gcp.http.health")
+
+ReadinessCheck = Callable[[], None]
+# Open to anyone: no token asked (the auth middleware skips it), none declared in OpenAPI.
+OPEN: Final[dict[str, Any]] = {"security": ANONYMOUS, "opt": {"exclude_from_auth": True}}
+
+
+def store_check(gcp: GiftCertificates) -> ReadinessCheck:
+    def check() -> None:
+        gcp.recorder.max_notification_id()
+
+    return check
+
+
+def readiness_checks(gcp: GiftCertificates) -> dict[str, ReadinessCheck]:
+    """The checks of /health/ready; add a dependency here (Kafka, say) to make it count."""
+    return {"store": store_check(gcp)}
+
+
+def run_checks(checks: Mapping[str, ReadinessCheck]) -> dict[str, Literal["ok", "failing"]]:
+    results: dict[str, Literal["ok", "failing"]] = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception:
+            logger.exception("readiness check %s failed", name)
+            results[name] = "failing"
+        else:
+            results[name] = "ok"
+    return results
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]  # noqa: RUF012 (Litestar reads a class attribute)
+
+    @get("/live", sync_to_thread=False, summary="The process answers", **OPEN)
+    def live(self) -> LiveOut:
+        return LiveOut(status="ok")
+
+    @get(
+        "/ready",
+        sync_to_thread=True,
+        summary="Every dependency answers (503 if not)",
+        **OPEN,
+    )
+    def ready(self, readiness: NamedDependency[dict[str, ReadinessCheck]]) -> Response[ReadyOut]:
+        results = run_checks(readiness)
+        ok = all(result == "ok" for result in results.values())
+        return Response(
+            ReadyOut(status="ok" if ok else "unavailable", checks=results),
+            status_code=200 if ok else 503,
+        )

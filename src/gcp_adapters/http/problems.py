@@ -1,0 +1,234 @@
+"""Errors as RFC 9457 problem details, mapped in this one place.
+
+Every refusal is `application/problem+json` with `type` (a stable URN per kind of error),
+`title`, `status`, `detail`, `instance` (the request path) and `requestId`. The domain's and the
+application's errors are mapped by their stable `code`; Litestar's own (validation, 401, 403,
+unknown route, 405) by class; anything else is a 500 `internal` whose detail says nothing about
+its cause (the log has it, under the request id).
+
+Details are the errors' messages, which never hold a secret (a rule of `DomainError`), except
+where the message itself would tell too much: whether a certificate exists, or whether a
+notification request is open on it, is never told apart (`not-found`, one fixed body).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
+
+from gcp_adapters.http.request_ids import request_id
+from gcp_app.errors import (
+    CertificateNotFound,
+    ConcurrentUpdate,
+    PoolExhausted,
+    PoolNotFound,
+    ReservationContention,
+    ReservationLapsed,
+    VendorImportRejected,
+)
+from gcp_domain.errors import (
+    CvcAlreadyDisclosed,
+    CvcNotAvailable,
+    DomainError,
+    InvalidCertificateNumber,
+    InvalidCommand,
+    InvalidMoney,
+    RefundRejected,
+    ReversalRejected,
+    TransitionNotAllowed,
+)
+
+logger = logging.getLogger("gcp.http")
+
+MEDIA_TYPE: Final = "application/problem+json"
+TYPE_PREFIX: Final = "urn:gcp:problem:"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    slug: str
+    status: int
+    title: str
+    # A fixed detail replaces the error's message where the message would tell too much.
+    detail: str | None = None
+    retry_after: int | None = None
+
+    @property
+    def uri(self) -> str:
+        return TYPE_PREFIX + self.slug
+
+
+NOT_FOUND: Final = ProblemType("not-found", 404, "Not found", detail="Nothing found here.")
+
+BY_CODE: Final[dict[str, ProblemType]] = {
+    CertificateNotFound.code: NOT_FOUND,
+    CvcNotAvailable.code: NOT_FOUND,
+    CvcAlreadyDisclosed.code: ProblemType(
+        "cvc-already-disclosed", 410, "CVC already disclosed for this notification"
+    ),
+    PoolExhausted.code: ProblemType("pool-exhausted", 409, "Pool exhausted"),
+    PoolNotFound.code: ProblemType("pool-not-found", 404, "Pool not found"),
+    TransitionNotAllowed.code: ProblemType(
+        "transition-not-allowed", 409, "Not allowed in the certificate's state"
+    ),
+    InvalidCommand.code: ProblemType("invalid-command", 422, "Invalid command"),
+    InvalidMoney.code: ProblemType("invalid-money", 422, "Invalid money"),
+    InvalidCertificateNumber.code: ProblemType(
+        "invalid-certificate-number", 422, "Invalid certificate number"
+    ),
+    ReservationLapsed.code: ProblemType("reservation-lapsed", 409, "Reservation lapsed"),
+    ReservationContention.code: ProblemType(
+        "reservation-contention", 503, "Too many concurrent reservations", retry_after=1
+    ),
+    ConcurrentUpdate.code: ProblemType(
+        "concurrent-update", 503, "The certificate is changing concurrently", retry_after=1
+    ),
+    VendorImportRejected.code: ProblemType("vendor-import-rejected", 422, "Vendor file rejected"),
+    RefundRejected.code: ProblemType("refund-rejected", 409, "Refund rejected"),
+    ReversalRejected.code: ProblemType("reversal-rejected", 409, "Reversal rejected"),
+}
+# Another rule of the domain said no: the request conflicts with what is recorded.
+DOMAIN_RULE: Final = ProblemType("domain-rule", 409, "Refused by a business rule")
+
+INVALID_REQUEST: Final = ProblemType(
+    "invalid-request", 400, "Invalid request", detail="The request is not valid: see errors."
+)
+UNAUTHORIZED: Final = ProblemType(
+    "unauthorized", 401, "Unauthorized", detail="A valid bearer token is required."
+)
+FORBIDDEN: Final = ProblemType("forbidden", 403, "Forbidden")
+NO_ROUTE: Final = ProblemType("route-not-found", 404, "No such endpoint")
+METHOD_NOT_ALLOWED: Final = ProblemType("method-not-allowed", 405, "Method not allowed")
+INTERNAL: Final = ProblemType(
+    "internal",
+    500,
+    "Internal error",
+    detail="Something went wrong on our side; quote the request id when you report it.",
+)
+
+LITESTAR: Final[tuple[tuple[type[HTTPException], ProblemType], ...]] = (
+    (ValidationException, INVALID_REQUEST),
+    (NotAuthorizedException, UNAUTHORIZED),
+    (PermissionDeniedException, FORBIDDEN),
+    (NotFoundException, NO_ROUTE),
+    (MethodNotAllowedException, METHOD_NOT_ALLOWED),
+)
+
+EVERY_TYPE: Final = (
+    *dict.fromkeys(BY_CODE.values()),
+    DOMAIN_RULE,
+    *(problem for _, problem in LITESTAR),
+    INTERNAL,
+)
+
+
+def problem_type_of(exc: Exception) -> ProblemType:
+    if isinstance(exc, DomainError):
+        return BY_CODE.get(exc.code, DOMAIN_RULE)
+    for cls, problem in LITESTAR:
+        if isinstance(exc, cls):
+            return problem
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        status = HTTPStatus(exc.status_code)
+        return ProblemType(f"http-{status.value}", status.value, status.phrase)
+    return INTERNAL
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """The one exception handler of the HTTP API."""
+    problem = problem_type_of(exc)
+    rid = request_id(request.scope)
+    body: dict[str, Any] = {
+        "type": problem.uri,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail or _detail(exc),
+        "instance": request.url.path,
+        "requestId": rid,
+    }
+    headers: dict[str, str] = {}
+    if problem is INVALID_REQUEST and isinstance(exc, ValidationException):
+        body["errors"] = _validation_errors(exc)
+    elif problem is UNAUTHORIZED:
+        headers["WWW-Authenticate"] = "Bearer"
+    elif problem is METHOD_NOT_ALLOWED and isinstance(exc, HTTPException):
+        headers.update(exc.headers or {})
+    if problem.retry_after is not None:
+        headers["Retry-After"] = str(problem.retry_after)
+    if problem is INTERNAL:
+        logger.error(
+            "unexpected error in %s %s (request %s)",
+            request.method,
+            request.url.path,
+            rid,
+            exc_info=exc,
+        )
+    else:
+        logger.info(
+            "%s %s refused: %s (request %s)", request.method, request.url.path, problem.slug, rid
+        )
+    return Response(
+        content=json.dumps(body, ensure_ascii=False).encode(),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _validation_errors(exc: ValidationException) -> list[Any]:
+    """What was wrong, parameter by parameter (Litestar's messages, without the request's
+    path and query, which the caller knows)."""
+    if isinstance(exc.extra, list) and exc.extra:
+        return exc.extra
+    return [{"message": exc.detail.split(" for path ", 1)[0]}]
+
+
+def _detail(exc: Exception) -> str:
+    if isinstance(exc, DomainError):
+        return exc.message
+    if isinstance(exc, HTTPException):
+        return exc.detail
+    return str(exc)
+
+
+EXCEPTION_HANDLERS: Final[ExceptionHandlersMap] = {Exception: problem_response}
+
+
+class Problem(msgspec.Struct, rename="camel"):
+    """An RFC 9457 problem details object (for the OpenAPI document)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The OpenAPI description of an endpoint's problem answers."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=HTTPStatus(status).phrase + " (problem details)",
+            media_type=MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status in statuses
+    }

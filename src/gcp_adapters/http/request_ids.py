@@ -1,0 +1,57 @@
+"""Request ids: every request has one, every response echoes it, every change records it.
+
+A well-formed incoming `X-Request-Id` (a caller's trace id, up to 128 of `A-Z a-z 0-9 . _ : -`)
+is kept, so a channel can follow its call into our stream; anything else is replaced by a fresh
+UUID. The id is fixed lazily on first use and kept in the scope's state, so the problem details
+of a request refused before any handler ran (401, 404 of an unknown route) carry it too; the
+`before_send` hook puts it on every response.
+
+What a request changes is recorded with `Cause(actor="http:<sub>", causationId=<request id>,
+correlationId=<the request's orderId, else the request id>)`; handlers get it by DI as `cause`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+from uuid import uuid4
+
+from litestar import Request
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Scope
+
+from gcp_adapters.http.auth import Principal
+from gcp_domain.cause import Cause
+
+HEADER: Final = "x-request-id"
+_STATE_KEY: Final = "gcp_request_id"
+_WELL_FORMED: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+def request_id(scope: Scope) -> str:
+    """The request's id, fixed on first use."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    found = state.get(_STATE_KEY)
+    if isinstance(found, str):
+        return found
+    incoming = ""
+    for name, value in scope.get("headers", ()):
+        if name.lower() == HEADER.encode():
+            incoming = value.decode("latin-1")
+            break
+    chosen = incoming if _WELL_FORMED.fullmatch(incoming) else str(uuid4())
+    state[_STATE_KEY] = chosen
+    return chosen
+
+
+async def echo_request_id(message: Message, scope: Scope) -> None:
+    """`before_send` hook: the id on every HTTP response, errors included."""
+    if message["type"] == "http.response.start":
+        MutableScopeHeaders.from_message(message)[HEADER] = request_id(scope)
+
+
+def provide_cause(request: Request[Principal, Any, Any]) -> Cause:
+    """The cause of what this request changes (DI: `cause`)."""
+    rid = request_id(request.scope)
+    order_id = request.query_params.get("orderId")
+    return Cause(actor=request.user.actor, causation_id=rid, correlation_id=order_id or rid)

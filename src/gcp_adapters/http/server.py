@@ -1,0 +1,77 @@
+"""Serving the HTTP API with uvicorn on a thread of the service, stopped gracefully.
+
+uvicorn installs no signal handlers off the main thread: the service's own SIGTERM handling
+calls `stop()`, which lets uvicorn finish the requests in flight (sync handlers run on worker
+threads) and close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+
+import uvicorn
+
+from gcp_adapters.http.app import create_http_app
+from gcp_adapters.http.health import ReadinessCheck
+from gcp_app.application import GiftCertificates
+
+# Requests in flight get this long to finish when the service stops.
+GRACEFUL_SECONDS = 10
+
+
+class HttpServer:
+    def __init__(
+        self,
+        app: GiftCertificates,
+        *,
+        host: str,
+        port: int,
+        jwt_secret: str,
+        readiness: Mapping[str, ReadinessCheck] | None = None,
+    ) -> None:
+        self.host = host
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_http_app(app, jwt_secret=jwt_secret, readiness=readiness),
+                host=host,
+                port=port,
+                log_config=None,  # the process's logging configuration applies
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            )
+        )
+
+    def run(self) -> None:
+        """Serves until `stop()`; a server that ends on its own (it could not bind) raises."""
+        asyncio.run(self.server.serve())
+        if not self.server.should_exit:
+            raise RuntimeError(f"the HTTP server on {self.host} stopped by itself")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+    def wait_started(self, timeout: float, alive: threading.Thread | None = None) -> bool:
+        """True once the server listens; False after `timeout` or when `alive` has ended."""
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if time.monotonic() > deadline or (alive is not None and not alive.is_alive()):
+                return False
+            time.sleep(0.02)
+        return True
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the chosen one when configured as 0), once started."""
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return int(self.server.config.port)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"

@@ -1,0 +1,142 @@
+"""The HTTP API through Litestar's TestClient, on an in-memory store by default.
+
+`gcp` is the application (8-digit CVCs, so that a search for a CVC in a log or a body cannot
+match by chance), `client` the HTTP API over it, `bearer(*roles)` the headers of a token minted
+for those roles (subject `dev-<roles>`). `world` is a certificate issued with an open
+notification request, the state most endpoints need; `issue()` makes another;
+`problem(response, status, slug)` checks an RFC 9457 answer and returns its body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import attrs
+import pytest
+from litestar.testing import TestClient
+
+from gcp_adapters.http import create_http_app, mint_token
+from gcp_app.application import GiftCertificates
+from gcp_app.settings import Settings
+from gcp_domain import Cause, Money, Recipient
+
+SECRET = "test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
+ROLES = ("channel", "crm", "support", "admin")
+POOL = "default"
+SETUP = Cause("test:setup", "setup", "setup")
+
+Headers = dict[str, str]
+
+
+def token_for(*roles: str, sub: str | None = None, secret: str = SECRET) -> str:
+    return mint_token(secret, sub or f"dev-{'-'.join(roles) or 'none'}", roles, timedelta(hours=1))
+
+
+def bearer(*roles: str, sub: str | None = None) -> Headers:
+    return {"Authorization": f"Bearer {token_for(*roles, sub=sub)}"}
+
+
+def open_app(tmp_path: Path, database_url: str = "memory:") -> GiftCertificates:
+    settings = Settings.from_env(
+        {
+            "GCP_VAR_DIR": str(tmp_path / "var"),
+            "GCP_DATABASE_URL": database_url,
+            "GCP_CVC_DIGITS": "8",
+        }
+    )
+    return GiftCertificates(settings)
+
+
+@pytest.fixture
+def store_url() -> str:
+    return "memory:"
+
+
+@pytest.fixture
+def gcp(tmp_path: Path, store_url: str) -> Iterator[GiftCertificates]:
+    application = open_app(tmp_path, store_url)
+    application.generate_certificates(POOL, 5, cause=SETUP)
+    yield application
+    application.close()
+
+
+@pytest.fixture
+def client(gcp: GiftCertificates) -> Iterator[TestClient[Any]]:
+    with TestClient(create_http_app(gcp, jwt_secret=SECRET)) as test_client:
+        yield test_client
+
+
+@attrs.frozen
+class Issued:
+    certificate_id: UUID
+    number: str
+    notification_id: str
+
+
+def issue_one(gcp: GiftCertificates, order_id: str = "WEB-1") -> Issued:
+    granted = gcp.reserve_next(POOL, channel="dev-channel", order_id=order_id, cause=SETUP)
+    gcp.issue(
+        granted.certificate_id,
+        amount=Money.of("5000.00"),
+        channel="WEB",
+        order_id=order_id,
+        payment_ids=["PAY-1"],
+        client_id="C-1",
+        recipient=Recipient(name="Anna", email="anna@example.com"),
+        cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
+    )
+    notification_id = gcp.request_notification(granted.certificate_id, cause=SETUP)
+    return Issued(granted.certificate_id, granted.number, notification_id)
+
+
+@pytest.fixture
+def world(gcp: GiftCertificates) -> Issued:
+    return issue_one(gcp)
+
+
+@pytest.fixture
+def make_client(gcp: GiftCertificates) -> Iterator[Callable[..., TestClient[Any]]]:
+    """A client over an app built with other arguments (readiness checks, say)."""
+    opened: list[TestClient[Any]] = []
+
+    def factory(**kwargs: Any) -> TestClient[Any]:
+        test_client = TestClient(create_http_app(gcp, jwt_secret=SECRET, **kwargs))
+        test_client.__enter__()
+        opened.append(test_client)
+        return test_client
+
+    yield factory
+    for test_client in opened:
+        test_client.__exit__(None, None, None)
+
+
+def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:gcp:problem:{slug}", body
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    assert body["instance"] == response.request.url.path
+    assert body["requestId"] == response.headers["x-request-id"]
+    return body
+
+
+@pytest.fixture(name="bearer")
+def bearer_fixture() -> Callable[..., Headers]:
+    return bearer
+
+
+@pytest.fixture(name="issue")
+def issue_fixture(gcp: GiftCertificates) -> Callable[..., Issued]:
+    return lambda order_id="WEB-2": issue_one(gcp, order_id)
+
+
+@pytest.fixture(name="problem")
+def problem_fixture() -> Callable[..., dict[str, Any]]:
+    return assert_problem

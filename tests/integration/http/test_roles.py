@@ -1,0 +1,156 @@
+"""The whole role matrix of the contract's table: each role on each endpoint.
+
+An admitted role gets its answer (2xx), any other role 403, no token 401, all as problem
+details. `admin` is not a super-role: it is admitted exactly where the table names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from litestar.testing import TestClient
+
+SECRET = "test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
+ROLES = ("channel", "crm", "support", "admin")
+
+# (method, path template, JSON body, admitted roles, success status), as in CONTRACTS.md.
+ENDPOINTS: list[tuple[str, str, Any, frozenset[str], int]] = [
+    ("GET", "/certificates/next?pool=default&orderId=WEB-9", None, frozenset({"channel"}), 200),
+    ("GET", "/certificates/{id}", None, frozenset({"channel", "crm", "support"}), 200),
+    ("GET", "/certificates/{id}/cvc?notificationId={nid}", None, frozenset({"crm"}), 200),
+    (
+        "POST",
+        "/certificates/{id}/notifications/{nid}",
+        {"result": "SENT", "error": None},
+        frozenset({"crm"}),
+        200,
+    ),
+    (
+        "POST",
+        "/certificates/{id}/actions/lock",
+        {"reason": "fraud check"},
+        frozenset({"support"}),
+        200,
+    ),
+    ("POST", "/certificates/{id}/actions/unlock", {"reason": "ok"}, frozenset({"support"}), 200),
+    ("GET", "/certificates/{id}/history", None, frozenset({"support"}), 200),
+    ("GET", "/certificates?number={number}", None, frozenset({"support"}), 200),
+    ("POST", "/pools/default/certificates", {"count": 2}, frozenset({"admin"}), 201),
+    ("GET", "/pools/default", None, frozenset({"admin", "support"}), 200),
+]
+
+CASES = [
+    pytest.param(method, path, body, admitted, success, caller, id=f"{method} {path} as {caller}")
+    for method, path, body, admitted, success in ENDPOINTS
+    for caller in (*ROLES, None)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "admitted", "success", "caller"), CASES)
+def test_role_matrix(
+    client: TestClient[Any],
+    world: Any,
+    bearer: Callable[..., dict[str, str]],
+    problem: Callable[..., dict[str, Any]],
+    method: str,
+    path: str,
+    body: Any,
+    admitted: frozenset[str],
+    success: int,
+    caller: str | None,
+) -> None:
+    url = path.format(id=world.certificate_id, nid=world.notification_id, number=world.number)
+    headers = bearer(caller) if caller else {}
+    response = client.request(method, url, json=body, headers=headers)
+    if caller is None:
+        problem(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == "Bearer"
+    elif caller in admitted:
+        assert response.status_code == success, response.text
+    else:
+        body_ = problem(response, 403, "forbidden")
+        assert caller not in body_["detail"].split(" or ")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param("not-a-jwt", id="garbage"),
+        pytest.param(
+            jwt.encode(
+                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) + timedelta(hours=1)},
+                "another-secret-of-enough-length-0123456789-0123456789abcdefghijklmnop",
+                algorithm="HS256",
+            ),
+            id="wrong-secret",
+        ),
+        pytest.param(
+            jwt.encode(
+                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) - timedelta(minutes=5)},
+                SECRET,
+                algorithm="HS256",
+            ),
+            id="expired",
+        ),
+        pytest.param(
+            jwt.encode({"sub": "x", "roles": ["support"]}, SECRET, algorithm="HS256"),
+            id="no-expiry",
+        ),
+        pytest.param(
+            jwt.encode(
+                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) + timedelta(hours=1)},
+                SECRET,
+                algorithm="HS256",
+            ),
+            id="no-issued-at",
+        ),
+        pytest.param(
+            jwt.encode(
+                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) + timedelta(hours=1)},
+                SECRET,
+                algorithm="HS512",
+            ),
+            id="other-algorithm",
+        ),
+    ],
+)
+def test_an_invalid_token_is_401(
+    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]], token: str
+) -> None:
+    response = client.get(
+        f"/certificates/{world.certificate_id}/history",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    problem(response, 401, "unauthorized")
+
+
+def test_a_valid_token_with_no_known_role_is_403(
+    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]]
+) -> None:
+    now = datetime.now(UTC)
+    token = jwt.encode(
+        {"sub": "x", "roles": ["superuser"], "iat": now, "exp": now + timedelta(hours=1)},
+        SECRET,
+        algorithm="HS256",
+    )
+    response = client.get(
+        f"/certificates/{world.certificate_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    problem(response, 403, "forbidden")
+
+
+def test_a_token_with_several_roles_is_admitted_by_any_of_them(
+    client: TestClient[Any], world: Any, bearer: Callable[..., dict[str, str]]
+) -> None:
+    headers = bearer("admin", "crm")
+    assert client.get("/pools/default", headers=headers).status_code == 200
+    cvc = client.get(
+        f"/certificates/{world.certificate_id}/cvc",
+        params={"notificationId": world.notification_id},
+        headers=headers,
+    )
+    assert cvc.status_code == 200
