@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from gcp_adapters.bootstrap import jwt_secret as configured_jwt_secret
+from gcp_adapters.http.health import ReadinessCheck, readiness_checks
+from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.decoding import InboundTopics
 from gcp_adapters.kafka.embedded import EmbeddedBroker
+from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import Relay
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConfigurationError
@@ -75,13 +78,8 @@ class Service:
         self.timers: Timers | None = None
         self.http: HttpServer | None = None
         self._http_thread: threading.Thread | None = None
-        if HTTP in self.parts:
-            self.http = HttpServer(
-                app,
-                host=settings.http_host,
-                port=settings.http_port,
-                jwt_secret=jwt_secret or configured_jwt_secret(settings),
-            )
+        # The secret first: a bad one must fail before any Kafka client is made.
+        secret = (jwt_secret or configured_jwt_secret(settings)) if HTTP in self.parts else None
         if CONSUMERS in self.parts:
             assert self.bootstrap_servers is not None
             self.consumer = InboundConsumer(
@@ -102,6 +100,25 @@ class Service:
             )
         if TIMERS in self.parts:
             self.timers = Timers(app)
+        if secret is not None:
+            self.http = HttpServer(
+                app,
+                host=settings.http_host,
+                port=settings.http_port,
+                jwt_secret=secret,
+                readiness=self._readiness(),
+                metrics=MetricsSources(
+                    consumer=self.consumer.metrics.snapshot if self.consumer else None,
+                    relay=self.relay.stats if self.relay else None,
+                ),
+            )
+
+    def _readiness(self) -> dict[str, ReadinessCheck]:
+        """The store, and Kafka when this process runs a Kafka part."""
+        checks = readiness_checks(self.app)
+        if (self.consumer is not None or self.relay is not None) and self.bootstrap_servers:
+            checks["kafka"] = KafkaProbe(self.bootstrap_servers)
+        return checks
 
     def start(self) -> None:
         runs: list[tuple[str, Callable[[], None]]] = []

@@ -8,6 +8,7 @@ stored events say who did what and why.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn, TypeVar
@@ -21,9 +22,11 @@ from eventsourcing.utils import Environment
 
 from gcp_app.audit import HistoryEntry, history_entry, replay
 from gcp_app.clock import Clock, SystemClock
+from gcp_app.cvc_guard import CvcGuard, CvcPolicy
 from gcp_app.errors import (
     CertificateNotFound,
     ConcurrentUpdate,
+    IdempotencyKeyReused,
     PoolExhausted,
     PoolNotFound,
     ReservationContention,
@@ -39,7 +42,7 @@ from gcp_app.stock import draw_cvc, draw_number, read_vendor_csv
 from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate, Recipient, RedemptionOutcome
 from gcp_domain.claims import NumberClaim, ReservationKey, number_claim_id, reservation_key_id
-from gcp_domain.errors import InvalidCertificateNumber
+from gcp_domain.errors import CvcNotAvailable, DomainError, InvalidCertificateNumber
 from gcp_domain.money import Money
 from gcp_domain.numbers import CertificateNumber
 from gcp_domain.pool import CertificatePool, check_pool_name, pool_id
@@ -47,6 +50,8 @@ from gcp_domain.stream import CREATED_STATUS, certificate_object, certificate_st
 from gcp_domain.vocabulary import CertificateState, NotificationChannel, RejectionReason
 
 T = TypeVar("T")
+
+logger = logging.getLogger("gcp.app")
 
 # How often a command re-reads and retries after a concurrent writer changed the same aggregate.
 CONFLICT_RETRIES: Final = 5
@@ -107,6 +112,18 @@ class GiftCertificates(Application[UUID]):
         super().__init__(env={**event_store_env(self.settings), **(env or {})})
         self.clock: Clock = clock or SystemClock()
         self.pool_index = PoolIndex(self.recorder, self.mapper)
+        self.cvc_guard = CvcGuard(
+            CvcPolicy(
+                max_failures=self.settings.cvc_max_failures,
+                max_client_failures=self.settings.cvc_max_client_failures,
+                window=self.settings.cvc_window,
+            ),
+            now=self._now,
+        )
+
+    def _now(self) -> datetime:
+        """The application's clock, read late (a test may replace `clock`)."""
+        return self.clock.now()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         """The library's environment, without our own GCP_* settings. eventsourcing reads
@@ -338,10 +355,11 @@ class GiftCertificates(Application[UUID]):
 
         Safe under concurrency in and across processes: the store refuses a second reservation
         of the same certificate (optimistic concurrency), and the loser tries another candidate.
-        The same (channel, idempotency key) always gets the first answer back.
+        The same (channel, idempotency key) always gets the first answer back; the key again
+        with another pool or orderId is refused (IdempotencyKeyReused).
         """
         if idempotency_key:
-            earlier = self._earlier_reservation(channel, idempotency_key)
+            earlier = self._earlier_reservation(channel, idempotency_key, pool, order_id)
             if earlier is not None:
                 return earlier
         self.pool_index.refresh_if_stale()
@@ -360,7 +378,11 @@ class GiftCertificates(Application[UUID]):
             if granted is not None:
                 return granted
             if idempotency_key:
-                earlier = self._earlier_reservation(channel, idempotency_key)
+                try:
+                    earlier = self._earlier_reservation(channel, idempotency_key, pool, order_id)
+                except BaseException:
+                    self.pool_index.give_back(candidate)
+                    raise
                 if earlier is not None:
                     # A concurrent retry with this key won: the candidate is untouched, so it
                     # goes back to the index (else it stays unreservable in this process).
@@ -403,12 +425,22 @@ class GiftCertificates(Application[UUID]):
         self.pool_index.observe(certificate)
         return ReservationGranted(certificate.id, certificate.number, certificate.pool, until)
 
-    def _earlier_reservation(self, channel: str, idempotency_key: str) -> ReservationGranted | None:
+    def _earlier_reservation(
+        self, channel: str, idempotency_key: str, pool: str, order_id: str | None
+    ) -> ReservationGranted | None:
         try:
             key: object = self.repository.get(reservation_key_id(channel, idempotency_key))
         except AggregateNotFoundError:
             return None
         assert isinstance(key, ReservationKey)
+        if key.pool != pool or _contradicts(
+            self._reserved_for_order(key, channel, idempotency_key), order_id
+        ):
+            # The same key for another request: its answer is not this request's. (An orderId
+            # given once and not the other time is no contradiction: it is only recorded.)
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with another pool or orderId; use a new key"
+            )
         certificate = self.get_certificate(key.certificate_id)
         if not certificate.is_issued:
             held = certificate.reservation
@@ -419,6 +451,19 @@ class GiftCertificates(Application[UUID]):
         return ReservationGranted(
             key.certificate_id, certificate.number, key.pool, key.reserved_until
         )
+
+    def _reserved_for_order(
+        self, key: ReservationKey, channel: str, idempotency_key: str
+    ) -> str | None:
+        """The orderId of the reservation this key made (its Reserved event)."""
+        for event in self.events.get(key.certificate_id):
+            if (
+                isinstance(event, GiftCertificate.Reserved)
+                and event.idempotency_key == idempotency_key
+                and event.reserved_by == channel
+            ):
+                return event.order_id
+        return None
 
     def _pool_exhausted(self, name: str, cause: Cause) -> NoReturn:
         pool = self._require_pool(name)
@@ -500,12 +545,69 @@ class GiftCertificates(Application[UUID]):
         )
         return wanted
 
-    def disclose_cvc(self, certificate_id: UUID, *, notification_id: str, cause: Cause) -> str:
-        """The plain CVC, once per notification request. The caller must not log it."""
-        sealed = self._change(
-            certificate_id, lambda c: c.disclose_cvc(notification_id=notification_id, cause=cause)
-        )
+    def disclose_cvc(
+        self,
+        certificate_id: UUID,
+        *,
+        notification_id: str,
+        cause: Cause,
+        client: str | None = None,
+    ) -> str:
+        """The plain CVC, once per notification request. The caller must not log it.
+
+        Throttled (`gcp_app.cvc_guard`): a failed request (`CertificateNotFound`,
+        `CvcNotAvailable`) counts against the certificate id and the client (`client`, by
+        default the cause's actor); while either is locked out every request is refused with
+        `CvcThrottled`. The failure that locks a certificate out records `CvcLockedOut` on it
+        (if it exists), once per lock-out. `CvcAlreadyDisclosed` is no failure: only a caller
+        with the right notificationId gets it.
+        """
+        who = client or cause.actor
+        self.cvc_guard.check(certificate_id, who)
+        try:
+            sealed = self._change(
+                certificate_id,
+                lambda c: c.disclose_cvc(notification_id=notification_id, cause=cause),
+            )
+        except (CertificateNotFound, CvcNotAvailable) as refused:
+            locked_out = self.cvc_guard.failed(certificate_id, who)
+            if locked_out and not isinstance(refused, CertificateNotFound):
+                self._cvc_locked_out(certificate_id, cause)
+            raise
         return self.sealer.unseal(sealed)
+
+    def record_cvc_lockout(
+        self, certificate_id: UUID, *, attempts: int, window_seconds: int, cause: Cause
+    ) -> None:
+        """Records `CvcLockedOut` on the certificate (recorded, not published)."""
+        self._change(
+            certificate_id,
+            lambda c: c.record_cvc_lockout(
+                attempts=attempts, window_seconds=window_seconds, cause=cause
+            ),
+        )
+
+    def _cvc_locked_out(self, certificate_id: UUID, cause: Cause) -> None:
+        policy = self.cvc_guard.policy
+        logger.warning(
+            "CVC requests for certificate %s locked out for %d s after %d failures (by %s)",
+            certificate_id,
+            policy.window_seconds,
+            policy.max_failures,
+            cause.actor,
+        )
+        try:
+            self.record_cvc_lockout(
+                certificate_id,
+                attempts=policy.max_failures,
+                window_seconds=policy.window_seconds,
+                cause=cause,
+            )
+        except DomainError as error:
+            # The lock-out holds anyway; the caller's answer stays the same "not found".
+            logger.warning(
+                "could not record the CVC lock-out of %s: %s", certificate_id, error.code
+            )
 
     def record_notification_result(
         self,
@@ -644,3 +746,7 @@ class GiftCertificates(Application[UUID]):
             self.pool_index.observe(certificate)
             return result
         raise ConcurrentUpdate("the certificate kept changing; try again")
+
+
+def _contradicts(first_order_id: str | None, order_id: str | None) -> bool:
+    return first_order_id is not None and order_id is not None and first_order_id != order_id

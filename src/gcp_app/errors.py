@@ -31,6 +31,12 @@ class ReservationLapsed(DomainError):
     code = "reservation-lapsed"
 
 
+class IdempotencyKeyReused(DomainError):
+    """An Idempotency-Key sent again with another request (body, query): no answer for it."""
+
+    code = "idempotency-key-reused"
+
+
 class ConcurrentUpdate(DomainError):
     """The certificate kept changing under us within the bounded retries."""
 

@@ -57,6 +57,22 @@ SETTINGS: Final = (
     Setting("GCP_POOL_LOW_WATERMARK", "100", "Pool level under which operators should refill."),
     Setting("GCP_CVC_DIGITS", "4", "Digits of a generated CVC (3 to 8)."),
     Setting(
+        "GCP_CVC_MAX_FAILURES",
+        "5",
+        "Failed CVC requests on one certificate within the window before it is locked out.",
+    ),
+    Setting(
+        "GCP_CVC_MAX_CLIENT_FAILURES",
+        "20",
+        "Failed CVC requests by one client (token subject) within the window before it is "
+        "locked out.",
+    ),
+    Setting(
+        "GCP_CVC_WINDOW_SECONDS",
+        "900",
+        "Window of the CVC failure counts, and how long a lock-out lasts (15 min).",
+    ),
+    Setting(
         "GCP_KAFKA_BOOTSTRAP_SERVERS",
         None,
         "Kafka brokers, host:port[,host:port...]; unset: an embedded Kafka-protocol broker "
@@ -107,6 +123,9 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     jwt_secret: str | None = None
+    cvc_max_failures: int = 5
+    cvc_max_client_failures: int = 20
+    cvc_window: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -155,4 +174,7 @@ class Settings:
             http_host=get("GCP_HTTP_HOST"),
             http_port=integer("GCP_HTTP_PORT", 0, 65535),
             jwt_secret=env.get("GCP_JWT_SECRET") or None,
+            cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
+            cvc_max_client_failures=integer("GCP_CVC_MAX_CLIENT_FAILURES", 1, 100_000),
+            cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
         )

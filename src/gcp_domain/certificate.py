@@ -169,6 +169,14 @@ class GiftCertificate(Aggregate):
         TOPIC = "gcp:GiftCertificate.CvcDisclosed"
         notification_id: str
 
+    class CvcLockedOut(Event):
+        """Too many failed CVC requests within a window: the CVC endpoint refuses for a while.
+        Recorded for audits, never published (like CvcDisclosed)."""
+
+        TOPIC = "gcp:GiftCertificate.CvcLockedOut"
+        attempts: int
+        window_seconds: int
+
     class NotificationSent(Event):
         TOPIC = "gcp:GiftCertificate.NotificationSent"
         notification_id: str
@@ -269,6 +277,7 @@ class GiftCertificate(Aggregate):
         self.decided_refunds: set[str] = set()
         self.lock: Lock | None = None
         self.refund: Refund | None = None
+        self.cvc_lockouts = 0
         self.last_cause = cause
 
     # ------------------------------------------------------------------ queries
@@ -493,6 +502,21 @@ class GiftCertificate(Aggregate):
     def _disclose_cvc(self, notification_id: str, cause: Cause) -> None:
         assert self.notification is not None
         self.notification = attrs.evolve(self.notification, cvc_disclosed=True)
+        self.last_cause = cause
+
+    def record_cvc_lockout(self, *, attempts: int, window_seconds: int, cause: Cause) -> None:
+        """Records that the CVC endpoint locked this certificate out after `attempts` failed
+        requests within `window_seconds`. The throttling itself is the application's (it knows
+        time and callers); the fact belongs to the certificate's history, in any state."""
+        if attempts < 1:
+            raise InvalidCommand("a lock-out follows at least one failed attempt")
+        if window_seconds < 1:
+            raise InvalidCommand("a lock-out window is at least one second")
+        self._record_cvc_lockout(attempts=attempts, window_seconds=window_seconds, cause=cause)
+
+    @event(CvcLockedOut)
+    def _record_cvc_lockout(self, attempts: int, window_seconds: int, cause: Cause) -> None:
+        self.cvc_lockouts += 1
         self.last_cause = cause
 
     def record_notification_result(

@@ -522,9 +522,24 @@ def all_consumed(found: Positions, last: dict[Partition, int]) -> bool:
     return all(found[at] == offset for at, offset in last.items())
 
 
+def plain(output: str) -> str:
+    """`gcp serve` logs JSON lines; each becomes `<logger> <message>` (other lines stay)."""
+    lines = []
+    for line in output.splitlines():
+        try:
+            entry = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict) and "logger" in entry and "message" in entry:
+            lines.append(f"{entry['logger']} {entry['message']}")
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def assigned_from(output: str) -> dict[Partition, int | None]:
     """The last assignment a life logged: partition -> first offset (None: the beginning)."""
-    found = [line for line in ASSIGNED.findall(output) if line != "nothing"]
+    found = [line for line in ASSIGNED.findall(plain(output)) if line != "nothing"]
     if not found:
         return {}
     result: dict[Partition, int | None] = {}

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+from gcp_adapters import demo
 from gcp_adapters.bootstrap import build_application, jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.kafka.relay import RepublishStalled, republish
+from gcp_adapters.logs import install_json_logging
 from gcp_adapters.service import PARTS, Service
 from gcp_app.application import GiftCertificates, PoolStatus
 from gcp_app.errors import ConfigurationError, VendorImportRejected
@@ -156,7 +158,7 @@ def certificate_at(app: GiftCertificates, args: argparse.Namespace) -> int:
 def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
     """Runs the service until SIGTERM or Ctrl-C: the HTTP API, the consumers, the relay and the
     timers (or the `--only` parts), after making sure the pool is stocked."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_json_logging(logging.INFO)
     if args.stock > 0:
         cause = _cli_cause()
         app.create_pool(args.pool, cause=cause)
@@ -327,11 +329,21 @@ def build_parser() -> argparse.ArgumentParser:
     served.add_argument(
         "--only", action="append", choices=PARTS, help="run only this part (repeatable)"
     )
+
+    # The demo talks to a running service over HTTP and Kafka: it opens no store of its own.
+    walkthrough = commands.add_parser(
+        "demo", help="drive the ten seed events against a running `gcp serve`"
+    )
+    walkthrough.set_defaults(standalone=demo.run)
+    demo.add_arguments(walkthrough)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    standalone = getattr(args, "standalone", None)
+    if standalone is not None:
+        return int(standalone(args))
     try:
         app = build_application(Settings.from_env())
     except ConfigurationError as error:

@@ -7,16 +7,20 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 from litestar import Litestar
+from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import Middleware
 
 from gcp_adapters.http.auth import jwt_auth
 from gcp_adapters.http.certificates import CertificatesController
 from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness_checks
+from gcp_adapters.http.idempotency import IdempotentPosts
+from gcp_adapters.http.metrics import HttpMetrics, MetricsController, MetricsSources
 from gcp_adapters.http.pools import PoolsController
 from gcp_adapters.http.problems import EXCEPTION_HANDLERS
-from gcp_adapters.http.request_ids import echo_request_id, provide_cause
+from gcp_adapters.http.request_ids import RequestIdLogging, echo_request_id, provide_cause
 from gcp_app.application import GiftCertificates
 
 
@@ -32,22 +36,38 @@ def create_http_app(
     *,
     jwt_secret: str,
     readiness: Mapping[str, ReadinessCheck] | None = None,
+    metrics: MetricsSources | None = None,
 ) -> Litestar:
     """The Litestar app over `application`. `readiness` replaces the default checks of
-    /health/ready (the store) when the service knows more dependencies."""
+    /health/ready (the store) when the service knows more dependencies; `metrics` gives
+    /metrics the consumer's and the relay's counters when this process runs them."""
     checks = dict(readiness if readiness is not None else readiness_checks(application))
+    http_metrics = HttpMetrics(application, metrics)
 
     def provide(value: object) -> Provide:
         return Provide(_constant(value), use_cache=True, sync_to_thread=False)
 
     return Litestar(
-        route_handlers=[CertificatesController, PoolsController, HealthController],
+        route_handlers=[
+            CertificatesController,
+            PoolsController,
+            HealthController,
+            MetricsController,
+        ],
         dependencies={
             "gcp": provide(application),
             "readiness": provide(checks),
+            "http_metrics": provide(http_metrics),
             "cause": Provide(provide_cause, sync_to_thread=False),
         },
-        on_app_init=[jwt_auth(jwt_secret).on_app_init],
+        # Timing and the log context wrap authentication too, so a 401 is timed and logged
+        # under its request id.
+        on_app_init=[
+            jwt_auth(jwt_secret).on_app_init,
+            _outermost(http_metrics.middleware(), RequestIdLogging()),
+        ],
+        # Inside authentication (it needs the token's subject): Idempotency-Key on POSTs.
+        middleware=[IdempotentPosts(application)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[echo_request_id],
         openapi_config=OpenAPIConfig(
@@ -62,6 +82,16 @@ def create_http_app(
         logging_config=None,
         debug=False,
     )
+
+
+def _outermost(*middleware: Middleware) -> Callable[[AppConfig], AppConfig]:
+    """An `on_app_init` hook putting `middleware` before every other (auth included)."""
+
+    def hook(config: AppConfig) -> AppConfig:
+        config.middleware[:0] = middleware
+        return config
+
+    return hook
 
 
 def _constant(value: object) -> Callable[[], object]:

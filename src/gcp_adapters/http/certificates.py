@@ -49,7 +49,7 @@ class CertificatesController(Controller):
         "/next",
         sync_to_thread=True,
         summary="Reserve the next pre-created certificate",
-        responses=problem_responses(*COMMON, 404, 409, 503),
+        responses=problem_responses(*COMMON, 404, 409, 422, 503),
         **access(Role.CHANNEL),
     )
     def reserve_next(
@@ -100,7 +100,7 @@ class CertificatesController(Controller):
         "/{certificate_id:uuid}/cvc",
         sync_to_thread=True,
         summary="The CVC, once per notification request",
-        responses=problem_responses(*COMMON, 404, 410, 503),
+        responses=problem_responses(*COMMON, 404, 410, 429, 503),
         **access(Role.CRM),
     )
     def cvc(
@@ -114,7 +114,8 @@ class CertificatesController(Controller):
     ) -> CvcOut:
         """Roles: crm. Only for an issued, unlocked certificate with this open notification
         request; a second call for the same request gets 410. An unknown certificate and a
-        wrong notificationId get the same 404."""
+        wrong notificationId get the same 404. After too many failures on a certificate (or by
+        a client) within a window, every request is 429 with Retry-After until it passes."""
         cvc = gcp.disclose_cvc(certificate_id, notification_id=notification_id, cause=cause)
         return CvcOut(certificate_id=str(certificate_id), notification_id=notification_id, cvc=cvc)
 

@@ -33,9 +33,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
 from gcp_adapters.http.request_ids import request_id
+from gcp_app.cvc_guard import CvcThrottled
 from gcp_app.errors import (
     CertificateNotFound,
     ConcurrentUpdate,
+    IdempotencyKeyReused,
     PoolExhausted,
     PoolNotFound,
     ReservationContention,
@@ -82,6 +84,10 @@ BY_CODE: Final[dict[str, ProblemType]] = {
     CvcAlreadyDisclosed.code: ProblemType(
         "cvc-already-disclosed", 410, "CVC already disclosed for this notification"
     ),
+    # Retry-After is the lock-out's remaining time (the error's `retry_after`).
+    CvcThrottled.code: ProblemType(
+        "cvc-throttled", 429, "Too many failed CVC requests", retry_after=900
+    ),
     PoolExhausted.code: ProblemType("pool-exhausted", 409, "Pool exhausted"),
     PoolNotFound.code: ProblemType("pool-not-found", 404, "Pool not found"),
     TransitionNotAllowed.code: ProblemType(
@@ -93,6 +99,9 @@ BY_CODE: Final[dict[str, ProblemType]] = {
         "invalid-certificate-number", 422, "Invalid certificate number"
     ),
     ReservationLapsed.code: ProblemType("reservation-lapsed", 409, "Reservation lapsed"),
+    IdempotencyKeyReused.code: ProblemType(
+        "idempotency-key-reused", 422, "Idempotency-Key reused with another request"
+    ),
     ReservationContention.code: ProblemType(
         "reservation-contention", 503, "Too many concurrent reservations", retry_after=1
     ),
@@ -169,7 +178,9 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers["WWW-Authenticate"] = "Bearer"
     elif problem is METHOD_NOT_ALLOWED and isinstance(exc, HTTPException):
         headers.update(exc.headers or {})
-    if problem.retry_after is not None:
+    if isinstance(exc, CvcThrottled):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif problem.retry_after is not None:
         headers["Retry-After"] = str(problem.retry_after)
     if problem is INTERNAL:
         logger.error(

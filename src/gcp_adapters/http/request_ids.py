@@ -4,7 +4,8 @@ A well-formed incoming `X-Request-Id` (a caller's trace id, up to 128 of `A-Z a-
 is kept, so a channel can follow its call into our stream; anything else is replaced by a fresh
 UUID. The id is fixed lazily on first use and kept in the scope's state, so the problem details
 of a request refused before any handler ran (401, 404 of an unknown route) carry it too; the
-`before_send` hook puts it on every response.
+`before_send` hook puts it on every response. `RequestIdLogging` binds it to the logs' context
+variable, so log lines written while a request is handled carry it as `requestId`.
 
 What a request changes is recorded with `Cause(actor="http:<sub>", causationId=<request id>,
 correlationId=<the request's orderId, else the request id>)`; handlers get it by DI as `cause`.
@@ -18,9 +19,11 @@ from uuid import uuid4
 
 from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
-from litestar.types import Message, Scope
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcp_adapters.http.auth import Principal
+from gcp_adapters.logs import request_id_var
 from gcp_domain.cause import Cause
 
 HEADER: Final = "x-request-id"
@@ -48,6 +51,18 @@ async def echo_request_id(message: Message, scope: Scope) -> None:
     """`before_send` hook: the id on every HTTP response, errors included."""
     if message["type"] == "http.response.start":
         MutableScopeHeaders.from_message(message)[HEADER] = request_id(scope)
+
+
+class RequestIdLogging(ASGIMiddleware):
+    """Binds the request's id to `gcp_adapters.logs.request_id_var` while the request is
+    handled, so every log line written for it (on worker threads too) carries `requestId`."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        token = request_id_var.set(request_id(scope))
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            request_id_var.reset(token)
 
 
 def provide_cause(request: Request[Principal, Any, Any]) -> Cause:

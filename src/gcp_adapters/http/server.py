@@ -16,6 +16,7 @@ import uvicorn
 
 from gcp_adapters.http.app import create_http_app
 from gcp_adapters.http.health import ReadinessCheck
+from gcp_adapters.http.metrics import MetricsSources
 from gcp_app.application import GiftCertificates
 
 # Requests in flight get this long to finish when the service stops.
@@ -31,11 +32,12 @@ class HttpServer:
         port: int,
         jwt_secret: str,
         readiness: Mapping[str, ReadinessCheck] | None = None,
+        metrics: MetricsSources | None = None,
     ) -> None:
         self.host = host
         self.server = uvicorn.Server(
             uvicorn.Config(
-                create_http_app(app, jwt_secret=jwt_secret, readiness=readiness),
+                create_http_app(app, jwt_secret=jwt_secret, readiness=readiness, metrics=metrics),
                 host=host,
                 port=port,
                 log_config=None,  # the process's logging configuration applies

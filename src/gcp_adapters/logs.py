@@ -1,0 +1,70 @@
+"""Structured logs: one JSON object per line, for a log shipper to read without parsing text.
+
+Each line has `time` (RFC 3339, UTC, milliseconds), `level`, `logger`, `message`, `requestId`
+while an HTTP request is being handled (the `request_id_var` context variable, set by the
+request id middleware), `exception` when one is logged, and every `extra={...}` field of the
+call. Nothing here logs bodies: what a line holds is what the caller put in its message and
+extras, and no caller puts a request or response body there (a CVC never reaches a log).
+
+`gcp serve` installs it with `install_json_logging()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Final, TextIO
+
+request_id_var: ContextVar[str | None] = ContextVar("gcp_request_id", default=None)
+
+# The attributes every LogRecord has; anything else on a record came from `extra`.
+_STANDARD: Final = frozenset(
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one line of JSON (see the module's doc for the fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["requestId"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_") and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def install_json_logging(
+    level: int = logging.INFO, stream: TextIO | None = None, *, force: bool = False
+) -> None:
+    """Makes the root logger write JSON lines to `stream` (stderr). Like `basicConfig`, it
+    leaves a root logger that already has handlers alone (a test runner's, say) unless
+    `force`, which replaces them."""
+    root = logging.getLogger()
+    if root.handlers and not force:
+        return
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)

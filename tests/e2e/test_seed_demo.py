@@ -1,0 +1,122 @@
+"""`gcp demo` against `gcp serve`: the ten seed events, end to end, on PostgreSQL.
+
+The test owns a mock Kafka cluster and a fresh PostgreSQL schema, starts `gcp serve` on them as
+a subprocess (on a port it picked: the demo needs to know it), runs `gcp demo` as a second
+subprocess, then reads the whole stream from the beginning and checks each certificate's
+publications, in order. SIGTERM must then stop the service with exit code 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gcp_adapters.kafka.mock_cluster import MockCluster
+
+pytestmark = pytest.mark.postgres
+
+DEMO_TIMEOUT = 60.0
+
+# What the ten events publish, per key (a certificate id, or the blocked pool's name).
+FIRST = [
+    "RESERVED",
+    "ISSUED",
+    "NOTIFICATION_REQUESTED",
+    "NOTIFICATION_SENT",
+    "PARTIALLY_REDEEMED",
+    "REDEEMED",
+]
+REFUNDED = ["RESERVED", "ISSUED", "REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUNDED"]
+LOCKED = ["RESERVED", "ISSUED", "LOCKED", "ACTIVE"]
+SMALL_POOL_LAST = ["RESERVED"]
+BLOCKED = ["ISSUE_BLOCKED"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_the_demo_walks_the_ten_seed_events(
+    kit: Any,
+    postgres_schema: Callable[[], contextlib.AbstractContextManager[str]],
+    tmp_path: Path,
+) -> None:
+    cluster = MockCluster()
+    service = None
+    try:
+        cluster.set_group_initial_rebalance_delay(50)
+        for topic in (*kit.INBOUND, *kit.OUTBOUND):
+            cluster.create_topic(topic, kit.PARTITIONS)
+        bootstrap = cluster.bootstrap_servers
+        port = free_port()
+        with postgres_schema() as url:
+            env = kit.service_environment(tmp_path / "var", url, bootstrap, GCP_HTTP_PORT=str(port))
+            service = kit.ServiceProcess(env, tmp_path, "--stock", "20")
+            service.wait_ready()
+            assert f"http: http://127.0.0.1:{port}" in "\n".join(service.lines)
+
+            # The token secret comes from <GCP_VAR_DIR>/jwt.secret, as a newcomer's would.
+            demo = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gcp_adapters.cli.main",
+                    "demo",
+                    "--url",
+                    f"http://127.0.0.1:{port}",
+                    "--bootstrap",
+                    bootstrap,
+                ],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=DEMO_TIMEOUT,
+                check=False,
+            )
+            said = f"demo stdout:\n{demo.stdout}\ndemo stderr:\n{demo.stderr}"
+            assert demo.returncode == 0, f"{said}\n{service.describe()}"
+            for number in range(1, 11):
+                assert f"== {number}. " in demo.stdout, said
+            assert "CVC received (hidden)" in demo.stdout, said
+            assert "urn:gcp:problem:pool-exhausted" in demo.stdout, said
+
+            reader = kit.Reader(bootstrap)
+            try:
+                reader.read_to_end()
+                assert not reader.dead_letters(), reader.dead_letters()
+                by_key: dict[bytes, list[str]] = {}
+                for item in reader.received:
+                    if item.topic == kit.STREAM:
+                        assert item.key is not None
+                        kit.check_schema(kit.STREAM, item.value)
+                        by_key.setdefault(item.key, []).append(item.status)
+            finally:
+                reader.close()
+            # Each publication once (the relay and the stream are at least once, but nothing
+            # here was retried), in each certificate's order.
+            expected = [FIRST, REFUNDED, LOCKED, SMALL_POOL_LAST, BLOCKED]
+            assert sorted(by_key.values()) == sorted(expected), by_key
+            # The CVC's body is never printed: the demo says only that it got one.
+            assert '"cvc"' not in demo.stdout
+
+            code = service.stop()
+            described = service.describe()
+            assert code == 0, f"gcp serve did not stop cleanly: {described}"
+            assert any(line.startswith("stopping:") for line in service.lines), described
+            logs = service.log_path.read_text(encoding="utf-8", errors="replace")
+            assert "Traceback" not in logs, described
+    finally:
+        if service is not None and service.popen.poll() is None:
+            service.stop()
+        cluster.close()
