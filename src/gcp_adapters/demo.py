@@ -29,6 +29,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from gcp_adapters.bootstrap import JWT_SECRET_FILE, jwt_secret
 from gcp_adapters.http.auth import Role, mint_token
+from gcp_adapters.kafka.embedded import ADDRESS_FILE
 from gcp_app.errors import ConfigurationError
 from gcp_app.settings import Settings
 
@@ -597,7 +598,9 @@ def run(args: argparse.Namespace) -> int:
         secret = _secret(settings, args.token_secret)
         host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host  # noqa: S104
         url = (args.url or f"http://{host}:{settings.http_port}").rstrip("/")
-        bootstrap = args.bootstrap or settings.kafka_bootstrap_servers
+        bootstrap = (
+            args.bootstrap or settings.kafka_bootstrap_servers or _embedded_address(settings)
+        )
         if not bootstrap:
             raise ConfigurationError(
                 "no Kafka address: pass --bootstrap with the address `gcp serve` printed after "
@@ -637,3 +640,9 @@ def run(args: argparse.Namespace) -> int:
     say()
     say("done: every step got its publication. `gcp certificate history <id>` shows the audit.")
     return 0
+
+
+def _embedded_address(settings: Settings) -> str | None:
+    """The address a local `gcp serve` left for its embedded broker, if it runs one."""
+    path = settings.var_dir / ADDRESS_FILE
+    return path.read_text().strip() or None if path.exists() else None

@@ -19,7 +19,7 @@ from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.decoding import InboundTopics
-from gcp_adapters.kafka.embedded import EmbeddedBroker
+from gcp_adapters.kafka.embedded import ADDRESS_FILE, EmbeddedBroker
 from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import Relay
 from gcp_app.application import GiftCertificates
@@ -71,6 +71,8 @@ class Service:
                 )
             )
             self.bootstrap_servers = self.broker.bootstrap_servers
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
+            (settings.var_dir / ADDRESS_FILE).write_text(self.bootstrap_servers + "\n")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.consumer: InboundConsumer | None = None
@@ -179,4 +181,5 @@ class Service:
         if self.relay is not None:
             self.relay.close()
         if self.broker is not None:
+            (self.app.settings.var_dir / ADDRESS_FILE).unlink(missing_ok=True)
             self.broker.close()

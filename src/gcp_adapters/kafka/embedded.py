@@ -21,6 +21,9 @@ INBOUND_TOPICS: Final = ("All_SalesOrder", "All_Payments", "All_Clients")
 OUTBOUND_TOPICS: Final = ("GiftCertificates.Stream", "GiftCertificates.DLQ")
 DEFAULT_TOPICS: Final = (*INBOUND_TOPICS, *OUTBOUND_TOPICS)
 DEFAULT_PARTITIONS: Final = 3
+# Where `gcp serve` leaves the embedded broker's address (under GCP_VAR_DIR) for local tools
+# such as `gcp demo`; removed when the service stops.
+ADDRESS_FILE: Final = "kafka.address"
 
 
 class EmbeddedBroker:
