@@ -1,6 +1,6 @@
-"""`python -m bench` (`nox -s bench`): naive, pipeline and ceiling rates on this machine.
+"""`python -m bench` (`nox -s bench`): naive, pipeline, ceiling and HTTP rates on this machine.
 
-    python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH]
+    python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH] [--http-only]
 
 Needs PostgreSQL (GCP_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres);
 creates a database of its own for the run and drops it afterwards. See docs/performance.md.
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ceiling, naive, pipeline, store, workload
+from bench import http as http_bench
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE
 from gcp_app.application import GiftCertificates
 
@@ -45,6 +46,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_BATCH_SIZE,
         help="the consumer's batch size (default: the service's, %(default)s)",
+    )
+    parser.add_argument("--http-only", action="store_true", help="run only the HTTP part (d)")
+    parser.add_argument(
+        "--http-duration",
+        type=float,
+        default=15.0,
+        help="seconds of GET /certificates/next (default %(default)s)",
     )
     arguments = parser.parse_args(argv)
     if arguments.messages < 1000 or arguments.naive_messages < 100:
@@ -80,7 +88,9 @@ def _cpu_model() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
-    figures: dict[str, Any] = {"messages": arguments.messages, **_environment()}
+    figures: dict[str, Any] = _environment()
+    if not arguments.http_only:
+        figures["messages"] = arguments.messages
     started = time.monotonic()
     # Outside the temporary directory, so that it survives a failure (warnings and errors of
     # the consumer and relay processes only).
@@ -93,15 +103,32 @@ def main(argv: list[str] | None = None) -> int:
             var_dir = Path(temp)
             key = store.new_cipher_key()
             log_path = log_file
-            figures.update(_naive(arguments, database, var_dir, key))
-            figures.update(_pipeline(arguments, database, var_dir, key, log_path))
-            figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
+            if not arguments.http_only:
+                figures.update(_naive(arguments, database, var_dir, key))
+                figures.update(_pipeline(arguments, database, var_dir, key, log_path))
+                figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
+            figures.update(_http(arguments, database, var_dir, key, log_path))
     except store.PostgresUnavailable as error:
         _say(f"bench: {error}")
         return 2
     except pipeline.PipelineFailed as error:
         _say(f"bench: the pipeline failed: {error} (log: {log_file})")
         return 1
+    except http_bench.HttpFailed as error:
+        _say(f"bench: the HTTP part failed: {error} (log: {log_file})")
+        return 1
+    if not arguments.http_only:
+        _ratios(figures)
+    figures["total_elapsed_s"] = time.monotonic() - started
+    _report(figures)
+    if arguments.json:
+        arguments.json.parent.mkdir(parents=True, exist_ok=True)
+        arguments.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+        _say(f"figures written to {arguments.json}")
+    return 0
+
+
+def _ratios(figures: dict[str, Any]) -> None:
     figures["pipeline_over_naive"] = figures["pipeline_msgs_per_s"] / figures["naive_msgs_per_s"]
     figures["pipeline_over_ceiling"] = (
         figures["pipeline_events_per_s"] / figures["ceiling_events_per_s"]
@@ -113,13 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     figures["published"] = figures["pipeline_published"]
     figures["duplicates"] = figures["pipeline_duplicates"]
     figures["dead_letters"] = figures["pipeline_dead_letters"]
-    figures["total_elapsed_s"] = time.monotonic() - started
-    _report(figures)
-    if arguments.json:
-        arguments.json.parent.mkdir(parents=True, exist_ok=True)
-        arguments.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
-        _say(f"figures written to {arguments.json}")
-    return 0
 
 
 def _app(database: str, schema: str, var_dir: Path, key: str) -> GiftCertificates:
@@ -189,12 +209,38 @@ def _ceiling(events: int, database: str, var_dir: Path, key: str) -> dict[str, A
     return figures
 
 
+def _http(
+    arguments: argparse.Namespace, database: str, var_dir: Path, key: str, log_path: Path
+) -> dict[str, Any]:
+    _say(
+        "http: stocking 30000 certificates (not timed), then uvicorn in a subprocess and "
+        "32 clients ..."
+    )
+    figures = http_bench.run(
+        database, var_dir, key, duration=arguments.http_duration, log_path=log_path
+    )
+    _say(f"http: {figures['next_per_s']:,.0f} reservations/s, {figures['get_per_s']:,.0f} gets/s")
+    return figures
+
+
 def _report(f: dict[str, Any]) -> None:
     _say("")
     _say(
         f"machine: {f['cpu_count']} x {f['cpu_model']}, Python {f['python']}, "
         f"eventsourcing {f['eventsourcing']}, psycopg {f['psycopg']}"
     )
+    if "naive_msgs_per_s" in f:
+        _report_pipeline(f)
+    _say(
+        f"(d) http: GET /certificates/next {f['next_per_s']:,.0f}/s "
+        f"(target >= 1,500/s), p50 {f['next_p50_ms']:.1f} ms, p99 {f['next_p99_ms']:.1f} ms "
+        f"(target < 25 ms), {f['next_requests']} requests, {f['next_duplicates']} duplicate ids; "
+        f"GET /certificates/{{id}} {f['get_per_s']:,.0f}/s ({f['get_requests']} requests); "
+        f"{f['errors']} errors"
+    )
+
+
+def _report_pipeline(f: dict[str, Any]) -> None:
     _say(
         f"(a) naive:    {f['naive_msgs_per_s']:>10,.0f} msgs/s   "
         f"({f['naive_messages']} messages in {f['naive_elapsed_s']:.1f} s)"
