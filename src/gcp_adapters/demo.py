@@ -22,6 +22,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 import httpx
@@ -409,7 +410,7 @@ class Demo:
             f"at the till, order {pos} pays {PARTIAL} with the "
             f"certificate and {CARD_SHARE} by card",
         )
-        total = f"{float(PARTIAL) + float(CARD_SHARE):.2f}"
+        total = str(Decimal(PARTIAL) + Decimal(CARD_SHARE))  # money never goes through float
         redemption_id = _unique("PAY")
         self.send(
             topics.topic_sales_order,
