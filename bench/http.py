@@ -1,18 +1,18 @@
 """(d) HTTP: the Litestar app under uvicorn in a process of its own, loaded by async clients.
 
-`run` stocks a pool (not timed), starts `python -m bench.http` (this module's `_serve`: the
-app of `create_http_app` on uvicorn, 127.0.0.1, a free port) and drives it from this process
-with `clients` concurrent httpx clients: first `GET /certificates/next?pool=...` for
-`duration` seconds (or until every stocked certificate is reserved), then
-`GET /certificates/{id}` over the reserved ids for `get_duration` seconds; both with a channel
-token. Latencies are measured per request, client side (so they include the client's own
-scheduling on a shared machine).
+`run` stocks a pool (not timed), starts the service's HTTP part as deployed (`gcp serve --only
+http`, configured by environment: the run's database, 127.0.0.1, a free port) and drives it
+over `clients` keep-alive connections of `bench.load`, one request in flight on each: first
+`GET /certificates/next?pool=...` for `duration` seconds (or until every stocked certificate
+is reserved), then `GET /certificates/{id}` over the reserved ids for `get_duration` seconds;
+both with a channel token. Latencies are measured per request, client side (so they include
+the client's own scheduling on a shared machine).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import json
 import math
 import os
 import secrets
@@ -26,15 +26,12 @@ from itertools import cycle
 from pathlib import Path
 from typing import Any, Final
 
-import httpx
-
 from bench import store
+from bench.load import Connection
 from gcp_app.application import GiftCertificates
 
 SCHEMA: Final = "http"
 CHANNEL: Final = "WEB"
-SECRET_ENV: Final = "GCP_BENCH_JWT_SECRET"  # noqa: S105 (a variable's name, not a secret)
-KEY_ENV: Final = "GCP_BENCH_CIPHER_KEY"
 READY_TIMEOUT: Final = 60.0
 STOP_TIMEOUT: Final = 15.0
 
@@ -82,15 +79,25 @@ def run(
     secret = secrets.token_urlsafe(48)
     token = mint_token(secret, CHANNEL, ["channel"], timedelta(hours=1))
     port = _free_port()
-    env = {**os.environ, SECRET_ENV: secret, KEY_ENV: key}
-    command = [sys.executable, "-m", "bench.http", database, str(var_dir), str(port)]
+    # The deployed command, configured as an operator would (secrets in the environment).
+    env = {
+        **os.environ,
+        "GCP_DATABASE_URL": f"{database}?schema={SCHEMA}",
+        "GCP_VAR_DIR": str(var_dir),
+        "GCP_CIPHER_KEY": key,
+        "GCP_JWT_SECRET": secret,
+        "GCP_HTTP_HOST": "127.0.0.1",
+        "GCP_HTTP_PORT": str(port),
+    }
+    command = [sys.executable, "-m", "gcp_adapters.cli.main", "serve", "--only", "http"]
+    command += ["--stock", "0"]
     with log_path.open("ab") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     try:
-        base = f"http://127.0.0.1:{port}"
         figures = asyncio.run(
             _load(
-                base,
+                "127.0.0.1",
+                port,
                 token,
                 server,
                 clients=clients,
@@ -117,22 +124,29 @@ def run(
     return figures
 
 
-async def _wait_ready(client: httpx.AsyncClient, server: subprocess.Popen[bytes]) -> None:
+async def _wait_ready(host: str, port: int, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise HttpFailed(f"the server exited with status {server.returncode}")
         try:
-            if (await client.get("/health/live")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+            connection = await Connection.open(host, port, {})
+        except OSError:
+            await asyncio.sleep(0.2)
+            continue
+        try:
+            status, _ = await connection.get("/health/live")
+        finally:
+            await connection.close()
+        if status == 200:
+            return
         await asyncio.sleep(0.2)
     raise HttpFailed(f"the server did not answer /health/live within {READY_TIMEOUT:.0f} s")
 
 
 async def _load(
-    base: str,
+    host: str,
+    port: int,
     token: str,
     server: subprocess.Popen[bytes],
     *,
@@ -141,22 +155,24 @@ async def _load(
     get_duration: float,
     limit: int,
 ) -> dict[str, Any]:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    await _wait_ready(host, port, server)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30.0
-    ) as client:
-        await _wait_ready(client, server)
+    connections = [await Connection.open(host, port, headers) for _ in range(clients)]
+    try:
         # One request each, not timed: connections open, the server warm.
-        await client.get(f"/certificates/next?pool={store.POOL}")
-        next_figures, ids = await _next_phase(client, clients, duration, limit - 1)
-        get_figures = await _get_phase(client, clients, get_duration, ids)
+        for connection in connections[:4]:
+            await connection.get(f"/certificates/next?pool={store.POOL}")
+        next_figures, ids = await _next_phase(connections, duration, limit - 4)
+        get_figures = await _get_phase(connections, get_duration, ids)
+    finally:
+        for connection in connections:
+            await connection.close()
     return {**next_figures, **get_figures, "errors": next_figures["next_errors"]
             + get_figures["get_errors"]}  # fmt: skip
 
 
 async def _next_phase(
-    client: httpx.AsyncClient, clients: int, duration: float, limit: int
+    connections: list[Connection], duration: float, limit: int
 ) -> tuple[dict[str, Any], list[str]]:
     latencies: list[float] = []
     ids: list[str] = []
@@ -166,23 +182,19 @@ async def _next_phase(
     started = time.perf_counter()
     deadline = started + duration
 
-    async def worker() -> None:
+    async def worker(connection: Connection) -> None:
         nonlocal errors, issued
         while time.perf_counter() < deadline and issued < limit:
             issued += 1
             sent = time.perf_counter()
-            try:
-                response = await client.get(url)
-            except httpx.HTTPError:
-                errors += 1
-                continue
+            status, body = await connection.get(url)
             latencies.append(time.perf_counter() - sent)
-            if response.status_code == 200:
-                ids.append(response.json()["certificateId"])
+            if status == 200:
+                ids.append(json.loads(body)["certificateId"])
             else:
                 errors += 1
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(connection) for connection in connections))
     elapsed = time.perf_counter() - started
     latencies.sort()
     return {
@@ -199,7 +211,7 @@ async def _next_phase(
 
 
 async def _get_phase(
-    client: httpx.AsyncClient, clients: int, duration: float, ids: list[str]
+    connections: list[Connection], duration: float, ids: list[str]
 ) -> dict[str, Any]:
     if not ids:
         return {"get_requests": 0, "get_errors": 0, "get_per_s": 0.0}
@@ -209,20 +221,16 @@ async def _get_phase(
     started = time.perf_counter()
     deadline = started + duration
 
-    async def worker() -> None:
+    async def worker(connection: Connection) -> None:
         nonlocal errors
         while time.perf_counter() < deadline:
             sent = time.perf_counter()
-            try:
-                response = await client.get(f"/certificates/{next(targets)}")
-            except httpx.HTTPError:
-                errors += 1
-                continue
+            status, _ = await connection.get(f"/certificates/{next(targets)}")
             latencies.append(time.perf_counter() - sent)
-            if response.status_code != 200:
+            if status != 200:
                 errors += 1
 
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(connection) for connection in connections))
     elapsed = time.perf_counter() - started
     latencies.sort()
     ok = len(latencies) - errors
@@ -234,32 +242,3 @@ async def _get_phase(
         "get_p50_ms": _percentile(latencies, 0.50) * 1000,
         "get_p99_ms": _percentile(latencies, 0.99) * 1000,
     }
-
-
-def _serve(argv: list[str]) -> None:
-    """The server process: `python -m bench.http DATABASE VAR_DIR PORT` (secrets in the
-    environment, not on the command line)."""
-    import uvicorn  # noqa: PLC0415
-
-    from gcp_adapters.http.app import create_http_app  # noqa: PLC0415
-
-    parser = argparse.ArgumentParser(prog="python -m bench.http")
-    parser.add_argument("database")
-    parser.add_argument("var_dir", type=Path)
-    parser.add_argument("port", type=int)
-    arguments = parser.parse_args(argv)
-    settings = store.settings_for(
-        arguments.database, SCHEMA, arguments.var_dir, os.environ[KEY_ENV]
-    )
-    app = GiftCertificates(settings)
-    try:
-        http_app = create_http_app(app, jwt_secret=os.environ[SECRET_ENV])
-        uvicorn.run(
-            http_app, host="127.0.0.1", port=arguments.port, log_level="warning", access_log=False
-        )
-    finally:
-        app.close()
-
-
-if __name__ == "__main__":
-    _serve(sys.argv[1:])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, NoReturn, TypeVar
 from uuid import UUID, uuid4
@@ -35,9 +35,16 @@ from gcp_app.errors import (
 )
 from gcp_app.persistence import event_store_env
 from gcp_app.pool_index import PoolIndex
-from gcp_app.recorders import MemoryInboxRecorder
+from gcp_app.recorders import MemoryInboxRecorder, select_events_of_many
+from gcp_app.reservation_desk import (
+    Answer,
+    ReservationDesk,
+    ReservationGranted,
+    ReservationRequest,
+)
 from gcp_app.sealing import CvcSealer, load_or_create_key
 from gcp_app.settings import Settings
+from gcp_app.shelf import CandidateShelf
 from gcp_app.stock import draw_cvc, draw_number, read_vendor_csv
 from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate, Recipient, RedemptionOutcome
@@ -72,14 +79,6 @@ class CauseAsList(Transcoding):
     def decode(self, data: list[str]) -> Cause:
         actor, causation_id, correlation_id = data
         return Cause(actor, causation_id, correlation_id)
-
-
-@attrs.frozen
-class ReservationGranted:
-    certificate_id: UUID
-    number: str
-    pool: str
-    reserved_until: datetime
 
 
 @attrs.frozen
@@ -120,6 +119,14 @@ class GiftCertificates(Application[UUID]):
             ),
             now=self._now,
         )
+        # Concurrent reservations (the HTTP API's) go through here to share commits.
+        self.shelf = CandidateShelf(self.pool_index, self._certificates)
+        self.reservation_desk = ReservationDesk(self.reserve_many)
+
+    def close(self) -> None:
+        self.reservation_desk.close()
+        self.shelf.close()
+        super().close()
 
     def _now(self) -> datetime:
         """The application's clock, read late (a test may replace `clock`)."""
@@ -363,67 +370,174 @@ class GiftCertificates(Application[UUID]):
             if earlier is not None:
                 return earlier
         self.pool_index.refresh_if_stale()
+        request = ReservationRequest(pool, channel, cause, order_id, idempotency_key)
         for _ in range(RESERVATION_ATTEMPTS):
-            candidate = self.pool_index.take_available(pool)
-            if candidate is None:
-                self.pool_index.catch_up()
-                candidate = self.pool_index.take_available(pool)
-            if candidate is None:
-                self._pool_exhausted(pool, cause)
+            certificate = self._available_certificate(pool, cause)
             try:
-                granted = self._try_reserve(candidate, channel, order_id, idempotency_key, cause)
+                granted = self._try_reserve(certificate, request)
+                if granted is not None:
+                    return granted
+                earlier = (
+                    self._earlier_reservation(channel, idempotency_key, pool, order_id)
+                    if idempotency_key
+                    else None
+                )
             except BaseException:
-                self.pool_index.give_back(candidate)
+                self.pool_index.give_back(certificate.id)
                 raise
-            if granted is not None:
-                return granted
-            if idempotency_key:
-                try:
-                    earlier = self._earlier_reservation(channel, idempotency_key, pool, order_id)
-                except BaseException:
-                    self.pool_index.give_back(candidate)
-                    raise
-                if earlier is not None:
-                    # A concurrent retry with this key won: the candidate is untouched, so it
-                    # goes back to the index (else it stays unreservable in this process).
-                    self.pool_index.give_back(candidate)
-                    return earlier
+            if earlier is not None:
+                # A concurrent retry with this key won: the candidate is untouched, so it
+                # goes back to the index (else it stays unreservable in this process).
+                self.pool_index.give_back(certificate.id)
+                return earlier
         raise ReservationContention("every candidate was taken concurrently; try again")
 
     def _try_reserve(
-        self,
-        candidate: UUID,
-        channel: str,
-        order_id: str | None,
-        idempotency_key: str | None,
-        cause: Cause,
+        self, certificate: GiftCertificate, request: ReservationRequest
     ) -> ReservationGranted | None:
-        certificate = self.get_certificate(candidate)
-        if certificate.state is not CertificateState.AVAILABLE:
-            self.pool_index.observe(certificate)  # The index was stale.
-            return None
-        until = self.clock.now() + self.settings.reservation_ttl
-        certificate.reserve(
-            by=channel, until=until, idempotency_key=idempotency_key, order_id=order_id, cause=cause
-        )
-        key = (
-            ReservationKey(
-                owner=channel,
-                key=idempotency_key,
-                certificate_id=certificate.id,
-                pool=certificate.pool,
-                reserved_until=until,
-                cause=cause,
-            )
-            if idempotency_key
-            else None
-        )
+        key = self._reserve(certificate, request)
         try:
-            self.save(certificate, key)
+            self.save(certificate, *key)
         except IntegrityError:
             return None  # Taken by a concurrent reserver (or the key was just used).
         self.pool_index.observe(certificate)
-        return ReservationGranted(certificate.id, certificate.number, certificate.pool, until)
+        return _granted(certificate)
+
+    def _reserve(
+        self, certificate: GiftCertificate, request: ReservationRequest
+    ) -> tuple[ReservationKey, ...]:
+        """Reserves `certificate` in memory; returns the key aggregate to save with it (for a
+        request with an Idempotency-Key), which makes the key's first use the only one."""
+        until = self.clock.now() + self.settings.reservation_ttl
+        certificate.reserve(
+            by=request.channel,
+            until=until,
+            idempotency_key=request.idempotency_key,
+            order_id=request.order_id,
+            cause=request.cause,
+        )
+        if not request.idempotency_key:
+            return ()
+        return (
+            ReservationKey(
+                owner=request.channel,
+                key=request.idempotency_key,
+                certificate_id=certificate.id,
+                pool=certificate.pool,
+                reserved_until=until,
+                cause=request.cause,
+            ),
+        )
+
+    def reserve_many(self, requests: Sequence[ReservationRequest]) -> list[Answer]:
+        """Serves several reservation requests in one transaction (the reservation desk's
+        group commit: one lock of the events table and one commit for all). Each request gets
+        what `reserve_next` would give it alone: a reservation or its refusal. A request whose
+        key an earlier request of the group carries, and every request of a group whose save
+        conflicts (another process took a candidate meanwhile), are then served one by one by
+        `reserve_next`, which settles conflicts; such a group stored nothing."""
+        answers: list[Answer | None] = [None] * len(requests)
+        alone = self._answer_repeated_keys(requests, answers)
+        alone += self._reserve_group(requests, answers, skip=set(alone))
+        for index in sorted(alone):
+            request = requests[index]
+            try:
+                answers[index] = self.reserve_next(
+                    request.pool,
+                    channel=request.channel,
+                    order_id=request.order_id,
+                    idempotency_key=request.idempotency_key,
+                    cause=request.cause,
+                )
+            except DomainError as refusal:
+                answers[index] = refusal
+        assert all(answer is not None for answer in answers)
+        return [answer for answer in answers if answer is not None]
+
+    def _answer_repeated_keys(
+        self, requests: Sequence[ReservationRequest], answers: list[Answer | None]
+    ) -> list[int]:
+        """Answers the requests whose Idempotency-Key was used before (their first answer or
+        the refusal); returns those whose key an earlier request of the group carries (a
+        retry racing its first try: served after the group)."""
+        later: list[int] = []
+        keys: set[tuple[str, str]] = set()
+        for index, request in enumerate(requests):
+            if not request.idempotency_key:
+                continue
+            if (request.channel, request.idempotency_key) in keys:
+                later.append(index)
+                continue
+            keys.add((request.channel, request.idempotency_key))
+            try:
+                answers[index] = self._earlier_reservation(
+                    request.channel, request.idempotency_key, request.pool, request.order_id
+                )
+            except DomainError as refusal:
+                answers[index] = refusal
+        return later
+
+    def _reserve_group(
+        self,
+        requests: Sequence[ReservationRequest],
+        answers: list[Answer | None],
+        *,
+        skip: set[int],
+    ) -> list[int]:
+        """Reserves a certificate for each unanswered request and saves them all at once;
+        returns the requests left to serve alone (all of them if the save conflicts)."""
+        taken: dict[int, GiftCertificate] = {}
+        saved: list[Any] = []
+        try:
+            for index, request in enumerate(requests):
+                if answers[index] is not None or index in skip:
+                    continue
+                try:
+                    certificate = self._available_certificate(request.pool, request.cause)
+                except DomainError as refusal:
+                    answers[index] = refusal
+                    continue
+                taken[index] = certificate
+                saved += [certificate, *self._reserve(certificate, request)]
+            if saved:
+                self.save(*saved)
+        except IntegrityError:
+            self._give_back(certificate.id for certificate in taken.values())
+            return list(taken)
+        except BaseException:
+            self._give_back(certificate.id for certificate in taken.values())
+            raise
+        for index, certificate in taken.items():
+            self.pool_index.observe(certificate)
+            answers[index] = _granted(certificate)
+        return []
+
+    def _available_certificate(self, pool: str, cause: Cause) -> GiftCertificate:
+        """A certificate of `pool` as read lately (the shelf's); records the shortage and
+        raises PoolExhausted when the pool has none."""
+        certificate = self.shelf.take(pool)
+        if certificate is None:
+            self._pool_exhausted(pool, cause)
+        return certificate
+
+    def _give_back(self, candidates: Iterable[UUID]) -> None:
+        for candidate in candidates:
+            self.pool_index.give_back(candidate)
+
+    def _certificates(self, ids: Iterable[UUID]) -> dict[UUID, GiftCertificate]:
+        """Several certificates in one read (one query on PostgreSQL)."""
+        found: dict[UUID, GiftCertificate] = {}
+        to_domain_event = self.mapper.to_domain_event
+        for certificate_id, stored in select_events_of_many(
+            self.recorder, dict.fromkeys(ids, (0, None))
+        ).items():
+            aggregate: Any = None
+            for stored_event in stored:
+                event: Any = to_domain_event(stored_event)
+                aggregate = event.mutate(aggregate)
+            if isinstance(aggregate, GiftCertificate):
+                found[certificate_id] = aggregate
+        return found
 
     def _earlier_reservation(
         self, channel: str, idempotency_key: str, pool: str, order_id: str | None
@@ -750,3 +864,9 @@ class GiftCertificates(Application[UUID]):
 
 def _contradicts(first_order_id: str | None, order_id: str | None) -> bool:
     return first_order_id is not None and order_id is not None and first_order_id != order_id
+
+
+def _granted(certificate: GiftCertificate) -> ReservationGranted:
+    held = certificate.reservation
+    assert held is not None
+    return ReservationGranted(certificate.id, certificate.number, certificate.pool, held.until)

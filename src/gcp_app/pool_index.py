@@ -25,7 +25,7 @@ from typing import Final, Literal
 from uuid import UUID
 
 import attrs
-from eventsourcing.persistence import ApplicationRecorder, Mapper
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.vocabulary import FINAL_STATES, CertificateState
@@ -221,7 +221,10 @@ class PoolIndex:
         self._last_catch_up = 0.0
         self._data_lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._rng = random.SystemRandom()
+        # Seeded from os.urandom: each process draws its own sequence, so reservers in other
+        # processes pick different candidates; which certificate is handed out is no secret
+        # (the channel gets its number), so the cheap generator will do.
+        self._rng = random.Random()  # noqa: S311
         self._reservations = _Deadlines()
         self._expiries = _Deadlines()
 
@@ -243,7 +246,7 @@ class PoolIndex:
                 moves = []
                 for notification in page:
                     topic = notification.topic
-                    if not topic.startswith(_CERTIFICATE_EVENT):
+                    if not topic.startswith(_CERTIFICATE_EVENT) or self._knows(notification):
                         continue
                     pool = None
                     reservation: _Change = KEEP
@@ -287,6 +290,13 @@ class PoolIndex:
             self._last_catch_up = time.monotonic()
         return read
 
+    def _knows(self, notification: Notification) -> bool:
+        """Whether this process applied the change already (its own write, observed): then
+        there is nothing to decode. Unlocked read of one entry's version, which only grows."""
+        oid = notification.originator_id
+        entry = self._entries.get(oid if isinstance(oid, UUID) else UUID(oid))
+        return entry is not None and notification.originator_version <= entry.version
+
     def refresh_if_stale(self) -> None:
         if time.monotonic() - self._last_catch_up >= self._refresh_interval:
             self.catch_up()
@@ -318,6 +328,24 @@ class PoolIndex:
         with self._data_lock:
             candidates = self._available.get(pool)
             return candidates.pop_random(self._rng) if candidates else None
+
+    def take_available_many(self, pool: str, count: int) -> list[UUID]:
+        """Up to `count` random available certificates of `pool`, removed like `take_available`."""
+        with self._data_lock:
+            candidates = self._available.get(pool)
+            taken: list[UUID] = []
+            while candidates and len(taken) < count:
+                found = candidates.pop_random(self._rng)
+                assert found is not None
+                taken.append(found)
+            return taken
+
+    def is_available(self, certificate_id: UUID, version: int) -> bool:
+        """Whether the index knows the certificate as available at exactly this version (a
+        copy read earlier is still current, as far as the index has read)."""
+        with self._data_lock:
+            entry = self._entries.get(certificate_id)
+            return entry is not None and entry.level == AVAILABLE and entry.version == version
 
     def give_back(self, certificate_id: UUID) -> None:
         """Returns an untouched candidate (the reservation failed for another reason)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-from gcp_adapters import demo
+from gcp_adapters import demo, heap
 from gcp_adapters.bootstrap import build_application, jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
@@ -176,6 +176,8 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
         print(f"kafka: {service.bootstrap_servers}{embedded}")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stopping.set())
+    app.pool_index.catch_up()  # Read now, not on the first request; then kept out of the GC.
+    heap.settle()
     service.start()
     if service.http_url is not None:
         print(f"http: {service.http_url} (OpenAPI: {service.http_url}/schema/openapi.json)")

@@ -3,6 +3,7 @@ history and the support desk's look-up by number."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Final
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from gcp_adapters.http.models import (
 from gcp_adapters.http.problems import problem_responses
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
+from gcp_app.reservation_desk import ReservationRequest
 from gcp_domain.cause import Cause
 from gcp_domain.stream import rfc3339
 
@@ -47,12 +49,11 @@ class CertificatesController(Controller):
 
     @get(
         "/next",
-        sync_to_thread=True,
         summary="Reserve the next pre-created certificate",
         responses=problem_responses(*COMMON, 404, 409, 422, 503),
         **access(Role.CHANNEL),
     )
-    def reserve_next(
+    async def reserve_next(
         self,
         gcp: NamedDependency[GiftCertificates],
         cause: NamedDependency[Cause],
@@ -67,12 +68,17 @@ class CertificatesController(Controller):
     ) -> ReservationOut:
         """Roles: channel. A retry with the same `Idempotency-Key` (per token subject) gets
         the same reservation. An empty pool answers 409 and publishes ISSUE_BLOCKED."""
-        granted = gcp.reserve_next(
-            pool,
-            channel=request.user.sub,
-            order_id=order_id,
-            idempotency_key=idempotency_key,
-            cause=cause,
+        # Awaited, not run on a thread: the desk serves concurrent requests in one commit.
+        granted = await asyncio.wrap_future(
+            gcp.reservation_desk.submit(
+                ReservationRequest(
+                    pool=pool,
+                    channel=request.user.sub,
+                    cause=cause,
+                    order_id=order_id,
+                    idempotency_key=idempotency_key,
+                )
+            )
         )
         until = rfc3339(granted.reserved_until)
         assert until is not None

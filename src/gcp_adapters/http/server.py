@@ -7,7 +7,6 @@ threads) and close.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Mapping
@@ -49,7 +48,7 @@ class HttpServer:
 
     def run(self) -> None:
         """Serves until `stop()`; a server that ends on its own (it could not bind) raises."""
-        asyncio.run(self.server.serve())
+        self.server.run()  # on uvicorn's loop (uvloop when installed), not asyncio.run's
         if not self.server.should_exit:
             raise RuntimeError(f"the HTTP server on {self.host} stopped by itself")
 

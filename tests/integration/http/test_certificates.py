@@ -11,7 +11,9 @@ from litestar.testing import TestClient
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConcurrentUpdate, ReservationContention
+from gcp_app.reservation_desk import ReservationDesk
 from gcp_domain import Cause
+from gcp_domain.errors import DomainError
 from gcp_domain.numbers import CertificateNumber
 
 Bearer = Callable[..., dict[str, str]]
@@ -120,14 +122,15 @@ def test_contention_is_503_with_retry_after(
     bearer: Bearer,
     problem: Problem,
     monkeypatch: pytest.MonkeyPatch,
-    error: Exception,
+    error: DomainError,
     slug: str,
 ) -> None:
-    def refuse(*_: Any, **__: Any) -> Any:
-        raise error
-
-    monkeypatch.setattr(gcp, "reserve_next", refuse)
-    response = client.get("/certificates/next", headers=bearer("channel"))
+    refusing = ReservationDesk(lambda requests: [error for _ in requests])
+    monkeypatch.setattr(gcp, "reservation_desk", refusing)
+    try:
+        response = client.get("/certificates/next", headers=bearer("channel"))
+    finally:
+        refusing.close()
     problem(response, 503, slug)
     assert response.headers["retry-after"] == "1"
 
