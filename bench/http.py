@@ -58,7 +58,7 @@ def run(
     var_dir: Path,
     key: str,
     *,
-    certificates: int = 30_000,
+    certificates: int = 45_000,
     clients: int = 32,
     duration: float = 15.0,
     get_duration: float = 10.0,

@@ -213,7 +213,7 @@ def _http(
     arguments: argparse.Namespace, database: str, var_dir: Path, key: str, log_path: Path
 ) -> dict[str, Any]:
     _say(
-        "http: stocking 30000 certificates (not timed), then uvicorn in a subprocess and "
+        "http: stocking 45,000 certificates (not timed), then `gcp serve --only http` and "
         "32 clients ..."
     )
     figures = http_bench.run(

@@ -1,0 +1,258 @@
+"""The candidate shelf: available certificates read ahead from the pool index, on every store.
+
+Each test builds a shelf of its own over the application's pool index (small `refill` and
+`low`, so that the reads ahead happen within a few takes) and a `load` that reads through the
+application's public API; `GatedLoad` can hold a read under way until the test lets it go.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from uuid import UUID
+
+import pytest
+
+from gcp_app.application import GiftCertificates
+from gcp_app.shelf import CandidateShelf
+from gcp_domain import Cause, CertificateState, GiftCertificate
+
+POOL = "default"
+ADMIN = Cause("admin:ops", "req-generate", "req-generate")
+SUPPORT = Cause("support:desk", "req-void", "req-void")
+WAIT = 5.0  # seconds: a bound for a hang, never reached when the shelf works
+
+DURABLE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+
+
+class GatedLoad:
+    """Reads the certificates through the application; while `gate` is clear a read waits
+    (and sets `entered`); `fail_next` makes the next read raise."""
+
+    def __init__(self, app: GiftCertificates) -> None:
+        self.app = app
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+        self.reads: list[list[UUID]] = []
+        self.fail_next = False
+
+    def __call__(self, ids: Iterable[UUID]) -> dict[UUID, GiftCertificate]:
+        wanted = list(ids)
+        self.reads.append(wanted)
+        self.entered.set()
+        assert self.gate.wait(WAIT), "the test never opened the gate"
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("the store went away")
+        return {i: self.app.get_certificate(i) for i in wanted}
+
+
+@pytest.fixture
+def load(app: GiftCertificates) -> Iterator[GatedLoad]:
+    gated = GatedLoad(app)
+    yield gated
+    gated.gate.set()  # never leave a read hanging behind a failed test
+
+
+@pytest.fixture
+def make_shelf(
+    app: GiftCertificates, load: GatedLoad
+) -> Iterator[Callable[..., CandidateShelf]]:
+    shelves: list[CandidateShelf] = []
+
+    def factory(*, refill: int, low: int) -> CandidateShelf:
+        shelf = CandidateShelf(app.pool_index, load, refill=refill, low=low)
+        shelves.append(shelf)
+        return shelf
+
+    yield factory
+    load.gate.set()
+    for shelf in shelves:
+        shelf.close()
+
+
+def certificate_ids(app: GiftCertificates) -> set[UUID]:
+    return {
+        UUID(str(n.originator_id))
+        for n in app.recorder.select_notifications(
+            start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
+        )
+    }
+
+
+def take_all(shelf: CandidateShelf) -> list[GiftCertificate]:
+    taken = []
+    while (certificate := shelf.take(POOL)) is not None:
+        taken.append(certificate)
+        assert len(taken) <= 1000, "the shelf keeps handing out certificates"
+    return taken
+
+
+def assert_current_and_available(app: GiftCertificates, taken: list[GiftCertificate]) -> None:
+    for certificate in taken:
+        stored = app.get_certificate(certificate.id)
+        assert stored.state is CertificateState.AVAILABLE
+        assert stored.version == certificate.version
+        assert certificate.state is CertificateState.AVAILABLE
+
+
+def test_the_shelf_hands_out_each_available_certificate_once_then_none(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf]
+) -> None:
+    app.generate_certificates(POOL, 7, cause=ADMIN)
+    shelf = make_shelf(refill=16, low=0)
+
+    taken = take_all(shelf)
+
+    assert {c.id for c in taken} == certificate_ids(app)
+    assert len(taken) == 7
+    assert_current_and_available(app, taken)
+    assert shelf.take(POOL) is None
+    assert shelf.take("nowhere") is None
+
+
+def test_the_reads_ahead_keep_a_pool_served_to_its_last_certificate(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
+) -> None:
+    app.generate_certificates(POOL, 20, cause=ADMIN)
+    shelf = make_shelf(refill=4, low=2)
+
+    taken = [shelf.take(POOL) for _ in range(20)]
+
+    assert all(c is not None for c in taken), "None (pool exhausted) with certificates left"
+    found = [c for c in taken if c is not None]
+    assert len({c.id for c in found}) == 20
+    assert {c.id for c in found} == certificate_ids(app)
+    assert_current_and_available(app, found)
+    assert shelf.take(POOL) is None
+    assert all(len(read) <= 4 for read in load.reads)
+    assert len(load.reads) >= 5  # the pool came in reads of at most `refill`
+
+
+def test_a_voided_certificate_on_the_shelf_is_not_handed_out(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf]
+) -> None:
+    app.generate_certificates(POOL, 6, cause=ADMIN)
+    shelf = make_shelf(refill=16, low=0)
+    first = shelf.take(POOL)  # the other five are on the shelf now
+    assert first is not None
+    voided = sorted(certificate_ids(app) - {first.id})[:3]
+    for certificate_id in voided:
+        assert app.cancel(certificate_id, reason="misprinted", cause=SUPPORT)
+
+    rest = take_all(shelf)
+
+    assert {c.id for c in rest} == certificate_ids(app) - {first.id, *voided}
+    assert_current_and_available(app, rest)
+
+
+@DURABLE
+def test_a_copy_another_instance_changed_is_dropped_once_the_index_has_read_it(
+    app: GiftCertificates,
+    make_app: Callable[[], GiftCertificates],
+    make_shelf: Callable[..., CandidateShelf],
+) -> None:
+    app.generate_certificates(POOL, 10, cause=ADMIN)
+    shelf = make_shelf(refill=16, low=0)
+    first = shelf.take(POOL)
+    assert first is not None
+    other = make_app()
+    reserved = {
+        other.reserve_next(POOL, channel="POS", cause=SUPPORT).certificate_id for _ in range(4)
+    }
+    voided = sorted(certificate_ids(app) - reserved - {first.id})[0]
+    assert other.cancel(voided, reason="misprinted", cause=SUPPORT)
+    app.pool_status(POOL)  # the first instance's index reads what the other one did
+
+    rest = take_all(shelf)
+
+    assert {c.id for c in rest} == certificate_ids(app) - reserved - {first.id, voided}
+    assert_current_and_available(app, rest)
+
+
+def test_a_taker_waits_for_the_read_under_way_rather_than_finding_the_pool_empty(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
+) -> None:
+    app.generate_certificates(POOL, 4, cause=ADMIN)
+    shelf = make_shelf(refill=2, low=1)
+    assert shelf.take(POOL) is not None  # a read of 2: one handed out, one on the shelf
+    load.gate.clear()
+    load.entered.clear()
+    assert shelf.take(POOL) is not None  # the shelf is empty: the last 2 are read ahead...
+    assert load.entered.wait(WAIT)  # ...and that read is under way, held
+    answers: list[GiftCertificate | None] = []
+    taker = threading.Thread(target=lambda: answers.append(shelf.take(POOL)))
+
+    taker.start()
+    taker.join(0.2)
+    assert answers == [], "a taker answered while the only certificates left were being read"
+    load.gate.set()
+    taker.join(WAIT)
+
+    assert len(answers) == 1
+    assert answers[0] is not None
+    assert shelf.take(POOL) is not None
+    assert shelf.take(POOL) is None
+
+
+def test_close_returns_after_the_read_under_way(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
+) -> None:
+    app.generate_certificates(POOL, 6, cause=ADMIN)
+    shelf = make_shelf(refill=2, low=1)
+    assert shelf.take(POOL) is not None
+    load.gate.clear()
+    load.entered.clear()
+    assert shelf.take(POOL) is not None  # starts a read ahead, held at the gate
+    assert load.entered.wait(WAIT)
+    closing = threading.Thread(target=shelf.close)
+
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive(), "close() returned while a read was under way"
+    load.gate.set()
+    closing.join(WAIT)
+
+    assert not closing.is_alive()
+    # The read finished: its two certificates are on the shelf, handed out without a read.
+    reads = len(load.reads)
+    taken = [shelf.take(POOL), shelf.take(POOL)]
+    assert all(c is not None for c in taken)
+    assert len(load.reads) == reads
+    # No read ahead after close: the shelf reads again only when a taker finds it empty.
+    assert shelf.take(POOL) is not None
+    assert len(load.reads) == reads + 1
+
+
+def test_a_failed_read_loses_no_certificate(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
+) -> None:
+    app.generate_certificates(POOL, 3, cause=ADMIN)
+    shelf = make_shelf(refill=16, low=0)
+    load.fail_next = True
+
+    with pytest.raises(ConnectionError):
+        shelf.take(POOL)
+    taken = take_all(shelf)
+
+    assert {c.id for c in taken} == certificate_ids(app)
+
+
+def test_a_failed_read_ahead_is_met_by_the_next_taker(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
+) -> None:
+    app.generate_certificates(POOL, 6, cause=ADMIN)
+    shelf = make_shelf(refill=2, low=1)
+    first = shelf.take(POOL)
+    load.fail_next = True  # the read ahead the next take starts fails, in the background
+
+    rest = take_all(shelf)
+
+    assert first is not None
+    assert {c.id for c in rest} | {first.id} == certificate_ids(app)
+    assert len(rest) == 5

@@ -1,0 +1,385 @@
+"""Reservations in groups (`reserve_many`, the reservation desk) on every store.
+
+A group is one save; each request still gets what `reserve_next` would have given it alone:
+a certificate of its own, the earlier answer for its Idempotency-Key, or its refusal.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from gcp_app.application import GiftCertificates
+from gcp_app.errors import IdempotencyKeyReused, PoolExhausted, ReservationContention
+from gcp_app.reservation_desk import Answer, ReservationGranted, ReservationRequest
+from gcp_domain import Cause, CertificatePool, CertificateState, GiftCertificate, ReservationKey
+
+S = CertificateState
+POOL = "default"
+ADMIN = Cause("admin:ops", "req-generate", "req-generate")
+
+DURABLE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+def request(
+    n: int | str,
+    *,
+    pool: str = POOL,
+    channel: str = "WEB",
+    key: str | None = None,
+    order_id: str | None = None,
+) -> ReservationRequest:
+    return ReservationRequest(
+        pool=pool,
+        channel=channel,
+        cause=Cause(f"channel:{channel.lower()}", f"req-{n}", f"{channel}-{n}"),
+        order_id=order_id,
+        idempotency_key=key,
+    )
+
+
+def granted(answers: Sequence[Answer]) -> list[ReservationGranted]:
+    assert all(isinstance(a, ReservationGranted) for a in answers), answers
+    return [a for a in answers if isinstance(a, ReservationGranted)]
+
+
+def reserved_notifications(app: GiftCertificates) -> list[Any]:
+    return list(
+        app.recorder.select_notifications(
+            start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
+        )
+    )
+
+
+def reserved_ids(app: GiftCertificates) -> Counter[UUID]:
+    return Counter(UUID(str(n.originator_id)) for n in reserved_notifications(app))
+
+
+def blocked_count(app: GiftCertificates) -> int:
+    return len(
+        app.recorder.select_notifications(
+            start=1, limit=100_000, topics=[CertificatePool.IssueBlocked.TOPIC]
+        )
+    )
+
+
+def assert_reserved_as_asked(
+    app: GiftCertificates, req: ReservationRequest, answer: ReservationGranted
+) -> None:
+    certificate = app.get_certificate(answer.certificate_id)
+    assert certificate.state is S.RESERVED
+    assert certificate.number == answer.number
+    assert certificate.pool == answer.pool == req.pool
+    held = certificate.reservation
+    assert held is not None
+    assert (held.by, held.order_id, held.idempotency_key, held.until) == (
+        req.channel,
+        req.order_id,
+        req.idempotency_key,
+        answer.reserved_until,
+    )
+    reserved = app.history(answer.certificate_id)[-1]
+    assert reserved.event == "Reserved"
+    assert (reserved.actor, reserved.causation_id, reserved.correlation_id) == (
+        req.cause.actor,
+        req.cause.causation_id,
+        req.cause.correlation_id,
+    )
+
+
+# ---------------------------------------------------------------------- one group
+
+
+def test_a_group_gives_each_request_a_certificate_of_its_own(
+    app: GiftCertificates, clock: Any
+) -> None:
+    app.generate_certificates(POOL, 10, cause=ADMIN)
+    requests = [request(n, order_id=f"WEB-{n}") for n in range(6)]
+
+    answers = granted(app.reserve_many(requests))
+
+    assert len(answers) == 6
+    assert len({a.certificate_id for a in answers}) == 6
+    assert len({a.number for a in answers}) == 6
+    for req, answer in zip(requests, answers, strict=True):
+        assert answer.reserved_until == clock.now() + app.settings.reservation_ttl
+        assert_reserved_as_asked(app, req, answer)
+    assert reserved_ids(app) == Counter({a.certificate_id: 1 for a in answers})
+    status = app.pool_status(POOL)
+    assert (status.available, status.reserved) == (4, 6)
+
+
+def test_a_group_is_stored_in_one_transaction(
+    app: GiftCertificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.generate_certificates(POOL, 12, cause=ADMIN)
+    app.reserve_next(POOL, channel="WEB", cause=ADMIN)  # the shelf is filled now
+    inserts: list[int] = []
+    insert_events = app.recorder.insert_events
+
+    def counting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
+        inserts.append(len(stored_events))
+        return insert_events(stored_events, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", counting)
+    before = len(reserved_notifications(app))
+    requests = [request(n, key=f"k-{n}") if n % 2 else request(n) for n in range(8)]
+
+    answers = granted(app.reserve_many(requests))
+
+    # 8 Reserved events and 4 idempotency keys (a key is an aggregate of its own): one insert.
+    assert inserts == [8 + 4]
+    notifications = reserved_notifications(app)[before:]
+    assert {UUID(str(n.originator_id)) for n in notifications} == {
+        a.certificate_id for a in answers
+    }
+    ids = [n.id for n in notifications]
+    assert ids == sorted(ids)
+    assert ids[-1] - ids[0] < 8 + 4  # one contiguous run of the events table
+
+
+def test_a_keyed_request_gets_its_earlier_answer_and_a_key_reused_elsewhere_is_refused(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.generate_certificates("gold", 2, cause=ADMIN)
+    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=ADMIN)
+    second = app.reserve_next(POOL, channel="WEB", idempotency_key="k-2", cause=ADMIN)
+
+    answers = app.reserve_many(
+        [
+            request(1, key="k-1"),
+            request(2, key="k-2", pool="gold"),
+            request(3, key="k-3"),
+            request(4, key="k-1", channel="POS"),  # another channel's k-1: a new request
+        ]
+    )
+
+    assert answers[0] == first
+    assert isinstance(answers[1], IdempotencyKeyReused)
+    fresh, other_channel = granted([answers[2], answers[3]])
+    assert len({first.certificate_id, second.certificate_id, fresh.certificate_id}) == 3
+    assert other_channel.certificate_id not in {
+        first.certificate_id,
+        second.certificate_id,
+        fresh.certificate_id,
+    }
+    assert set(reserved_ids(app).values()) == {1}
+    assert sum(reserved_ids(app).values()) == 4
+    assert app.pool_status("gold").reserved == 0
+
+
+def test_the_same_key_twice_in_one_group_makes_one_reservation(app: GiftCertificates) -> None:
+    app.generate_certificates(POOL, 6, cause=ADMIN)
+
+    answers = app.reserve_many(
+        [
+            request(1, key="twice", order_id="WEB-1"),
+            request(2),
+            request(3, key="twice", order_id="WEB-1"),
+            request(4, key="twice"),  # no orderId this time: no contradiction
+        ]
+    )
+
+    once, other, again, third = granted(answers)
+    assert again == once
+    assert third == once
+    assert other.certificate_id != once.certificate_id
+    assert reserved_ids(app) == Counter({once.certificate_id: 1, other.certificate_id: 1})
+    key = app.repository.get(ReservationKey.create_id("WEB", "twice"))
+    assert isinstance(key, ReservationKey)
+    assert key.certificate_id == once.certificate_id
+    assert app.pool_status(POOL).reserved == 2
+
+
+def test_the_same_key_twice_in_a_group_for_another_pool_is_refused(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates(POOL, 4, cause=ADMIN)
+    app.generate_certificates("gold", 4, cause=ADMIN)
+
+    answers = app.reserve_many([request(1, key="k"), request(2, key="k", pool="gold")])
+
+    assert isinstance(answers[0], ReservationGranted)
+    assert isinstance(answers[1], IdempotencyKeyReused)
+    assert app.pool_status(POOL).reserved == 1
+    assert app.pool_status("gold").reserved == 0
+
+
+def test_a_pool_running_dry_mid_group_refuses_the_rest_and_blocks_once(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates(POOL, 3, cause=ADMIN)
+
+    answers = app.reserve_many([request(n) for n in range(7)])
+
+    served = granted(answers[:3])
+    assert len({a.certificate_id for a in served}) == 3
+    assert all(isinstance(a, PoolExhausted) for a in answers[3:]), answers[3:]
+    assert blocked_count(app) == 1
+    status = app.pool_status(POOL)
+    assert (status.available, status.reserved) == (0, 3)
+    for answer in served:
+        assert app.get_certificate(answer.certificate_id).state is S.RESERVED
+
+
+def test_after_everything_is_reserved_the_pool_is_exhausted(app: GiftCertificates) -> None:
+    app.generate_certificates(POOL, 5, cause=ADMIN)
+    served = granted(app.reserve_many([request(n) for n in range(5)]))
+    assert len({a.certificate_id for a in served}) == 5
+
+    again = app.reserve_many([request(n) for n in range(5, 8)])
+
+    assert all(isinstance(a, PoolExhausted) for a in again), again
+    with pytest.raises(PoolExhausted):
+        app.reserve_next(POOL, channel="WEB", cause=ADMIN)
+    with pytest.raises(PoolExhausted):
+        app.reservation_desk.reserve(request(9))
+    assert blocked_count(app) == 1
+    assert sum(reserved_ids(app).values()) == 5
+
+
+def test_the_desk_serves_requests_through_reserve_many(app: GiftCertificates) -> None:
+    app.generate_certificates(POOL, 3, cause=ADMIN)
+
+    answer = app.reservation_desk.reserve(request(1, key="desk-1", order_id="WEB-1"))
+
+    assert_reserved_as_asked(app, request(1, key="desk-1", order_id="WEB-1"), answer)
+    assert app.reservation_desk.reserve(request(2, key="desk-1")) == answer
+    with pytest.raises(IdempotencyKeyReused):
+        app.reservation_desk.reserve(request(3, key="desk-1", pool="gold"))
+
+
+# ---------------------------------------------------------------------- two instances
+
+
+@DURABLE
+def test_a_stale_shelf_hands_out_no_duplicate_and_every_request_is_served(
+    app: GiftCertificates, make_app: Callable[[], GiftCertificates]
+) -> None:
+    """The second instance reserves most of what the first has on its shelf; the first
+    instance's next group meets stale copies and still serves every request it can."""
+    app.generate_certificates(POOL, 30, cause=ADMIN)
+    first = app.reserve_next(POOL, channel="WEB", cause=ADMIN)  # fills the first shelf (29)
+    other = make_app()
+    theirs = granted(other.reserve_many([request(f"other-{n}") for n in range(20)]))
+
+    ours = app.reserve_many([request(n) for n in range(9)])
+    last = app.reserve_many([request(n) for n in range(9, 11)])
+
+    mine = granted(ours)
+    assert all(isinstance(a, PoolExhausted) for a in last), last
+    everyone = [first.certificate_id, *(a.certificate_id for a in theirs + mine)]
+    assert len(everyone) == len(set(everyone)) == 30
+    assert reserved_ids(app) == Counter(dict.fromkeys(everyone, 1))
+    for answer in mine:
+        assert app.get_certificate(answer.certificate_id).reservation is not None
+
+
+@POSTGRES
+def test_threads_on_two_instances_through_the_desks_never_share_a_certificate(
+    app: GiftCertificates, make_app: Callable[[], GiftCertificates]
+) -> None:
+    threads, each = 8, 50
+    app.generate_certificates(POOL, threads * each, cause=ADMIN)
+    instances = [app, make_app()]
+    results: list[list[UUID]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+    contention = Counter[int]()
+    start = threading.Barrier(threads)
+
+    def run(index: int) -> None:
+        desk = instances[index % 2].reservation_desk
+        start.wait()
+        try:
+            for n in range(each):
+                while True:
+                    try:
+                        answer = desk.reserve(request(f"t{index}-{n}"))
+                    except ReservationContention:
+                        contention[index] += 1
+                        continue
+                    results[index].append(answer.certificate_id)
+                    break
+        except BaseException as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    grants = [c for result in results for c in result]
+    assert len(grants) == threads * each
+    assert len(set(grants)) == len(grants)
+    stored = reserved_ids(app)
+    assert set(stored) == set(grants)
+    assert set(stored.values()) == {1}
+    assert app.pool_status(POOL).reserved == len(grants)
+    assert app.pool_status(POOL).available == 0
+
+
+# ---------------------------------------------------------------------- a small pool
+
+
+def concurrently(count: int, body: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
+    answers: list[Any] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(count)
+
+    def run(n: int) -> None:
+        start.wait()
+        try:
+            answers.append(body(n))
+        except BaseException as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return answers, errors
+
+
+def test_a_small_pool_is_not_exhausted_before_it_is_empty_through_the_desk(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates(POOL, 8, cause=ADMIN)
+
+    answers, errors = concurrently(32, lambda n: app.reservation_desk.reserve(request(n)))
+
+    assert len(answers) == 8
+    assert len({a.certificate_id for a in answers}) == 8
+    assert len(errors) == 24
+    assert all(isinstance(e, PoolExhausted) for e in errors), errors
+    assert app.pool_status(POOL).available == 0
+
+
+def test_a_small_pool_is_not_exhausted_before_it_is_empty_with_concurrent_reserve_next(
+    app: GiftCertificates,
+) -> None:
+    app.generate_certificates(POOL, 8, cause=ADMIN)
+
+    answers, errors = concurrently(
+        24, lambda n: app.reserve_next(POOL, channel="WEB", cause=request(n).cause)
+    )
+
+    assert len({a.certificate_id for a in answers}) == len(answers) == 8
+    assert len(errors) == 16
+    assert all(isinstance(e, PoolExhausted) for e in errors), errors
+    assert sum(reserved_ids(app).values()) == 8
