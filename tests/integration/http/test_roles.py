@@ -6,6 +6,7 @@ details. `admin` is not a super-role: it is admitted exactly where the table nam
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,3 +155,34 @@ def test_a_token_with_several_roles_is_admitted_by_any_of_them(
         headers=headers,
     )
     assert cvc.status_code == 200
+
+
+def test_a_remembered_token_is_refused_once_it_expires(
+    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]]
+) -> None:
+    """Verified tokens are remembered (RememberingJWTMiddleware), but only until their exp."""
+    now = datetime.now(UTC)
+    token = jwt.encode(
+        {"sub": "x", "roles": ["support"], "iat": now, "exp": now + timedelta(seconds=1)},
+        SECRET,
+        algorithm="HS256",
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/certificates/{world.certificate_id}"
+    assert client.get(path, headers=headers).status_code == 200
+    assert client.get(path, headers=headers).status_code == 200  # from memory
+    time.sleep(max((now + timedelta(seconds=1.2) - datetime.now(UTC)).total_seconds(), 0))
+    problem(client.get(path, headers=headers), 401, "unauthorized")
+
+
+def test_a_remembered_token_vouches_for_no_other_token(
+    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]]
+) -> None:
+    """The same claims under another signature are checked in full, not taken from memory."""
+    now = datetime.now(UTC)
+    claims = {"sub": "x", "roles": ["support"], "iat": now, "exp": now + timedelta(hours=1)}
+    good = jwt.encode(claims, SECRET, algorithm="HS256")
+    forged = jwt.encode(claims, SECRET + "-not-ours", algorithm="HS256")
+    path = f"/certificates/{world.certificate_id}"
+    assert client.get(path, headers={"Authorization": f"Bearer {good}"}).status_code == 200
+    problem(client.get(path, headers={"Authorization": f"Bearer {forged}"}), 401, "unauthorized")
