@@ -60,9 +60,7 @@ def load(app: GiftCertificates) -> Iterator[GatedLoad]:
 
 
 @pytest.fixture
-def make_shelf(
-    app: GiftCertificates, load: GatedLoad
-) -> Iterator[Callable[..., CandidateShelf]]:
+def make_shelf(app: GiftCertificates, load: GatedLoad) -> Iterator[Callable[..., CandidateShelf]]:
     shelves: list[CandidateShelf] = []
 
     def factory(*, refill: int, low: int) -> CandidateShelf:

@@ -13,10 +13,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import IdempotencyKeyReused, PoolExhausted, ReservationContention
-from gcp_app.reservation_desk import Answer, ReservationGranted, ReservationRequest
+from gcp_app.reservation_desk import Answer, DeskClosed, ReservationGranted, ReservationRequest
 from gcp_domain import Cause, CertificatePool, CertificateState, GiftCertificate, ReservationKey
 
 S = CertificateState
@@ -121,19 +122,33 @@ def test_a_group_gives_each_request_a_certificate_of_its_own(
     assert (status.available, status.reserved) == (4, 6)
 
 
-def test_a_group_is_stored_in_one_transaction(
+@pytest.fixture
+def count_inserts(
     app: GiftCertificates, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[], list[int]]:
+    """From the call on, how many events each write to the store carries (one write, one
+    transaction)."""
+
+    def start() -> list[int]:
+        writes: list[int] = []
+        insert_events = app.recorder.insert_events
+
+        def counting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
+            writes.append(len(stored_events))
+            return insert_events(stored_events, **kwargs)
+
+        monkeypatch.setattr(app.recorder, "insert_events", counting)
+        return writes
+
+    return start
+
+
+def test_a_group_is_stored_in_one_transaction(
+    app: GiftCertificates, count_inserts: Callable[[], list[int]]
 ) -> None:
     app.generate_certificates(POOL, 12, cause=ADMIN)
     app.reserve_next(POOL, channel="WEB", cause=ADMIN)  # the shelf is filled now
-    inserts: list[int] = []
-    insert_events = app.recorder.insert_events
-
-    def counting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
-        inserts.append(len(stored_events))
-        return insert_events(stored_events, **kwargs)
-
-    monkeypatch.setattr(app.recorder, "insert_events", counting)
+    inserts = count_inserts()
     before = len(reserved_notifications(app))
     requests = [request(n, key=f"k-{n}") if n % 2 else request(n) for n in range(8)]
 
@@ -151,12 +166,13 @@ def test_a_group_is_stored_in_one_transaction(
 
 
 def test_a_keyed_request_gets_its_earlier_answer_and_a_key_reused_elsewhere_is_refused(
-    app: GiftCertificates,
+    app: GiftCertificates, count_inserts: Callable[[], list[int]]
 ) -> None:
     app.generate_certificates(POOL, 6, cause=ADMIN)
     app.generate_certificates("gold", 2, cause=ADMIN)
     first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=ADMIN)
     second = app.reserve_next(POOL, channel="WEB", idempotency_key="k-2", cause=ADMIN)
+    inserts = count_inserts()
 
     answers = app.reserve_many(
         [
@@ -179,10 +195,15 @@ def test_a_keyed_request_gets_its_earlier_answer_and_a_key_reused_elsewhere_is_r
     assert set(reserved_ids(app).values()) == {1}
     assert sum(reserved_ids(app).values()) == 4
     assert app.pool_status("gold").reserved == 0
+    # Answered from the store, not by trying: the two new reservations were one write.
+    assert inserts == [2 + 2]
 
 
-def test_the_same_key_twice_in_one_group_makes_one_reservation(app: GiftCertificates) -> None:
+def test_the_same_key_twice_in_one_group_makes_one_reservation(
+    app: GiftCertificates, count_inserts: Callable[[], list[int]]
+) -> None:
     app.generate_certificates(POOL, 6, cause=ADMIN)
+    inserts = count_inserts()
 
     answers = app.reserve_many(
         [
@@ -190,10 +211,12 @@ def test_the_same_key_twice_in_one_group_makes_one_reservation(app: GiftCertific
             request(2),
             request(3, key="twice", order_id="WEB-1"),
             request(4, key="twice"),  # no orderId this time: no contradiction
+            request(5, key="twice", order_id="WEB-5"),  # another order: not the same request
         ]
     )
 
-    once, other, again, third = granted(answers)
+    assert isinstance(answers[4], IdempotencyKeyReused)
+    once, other, again, third = granted(answers[:4])
     assert again == once
     assert third == once
     assert other.certificate_id != once.certificate_id
@@ -202,6 +225,8 @@ def test_the_same_key_twice_in_one_group_makes_one_reservation(app: GiftCertific
     assert isinstance(key, ReservationKey)
     assert key.certificate_id == once.certificate_id
     assert app.pool_status(POOL).reserved == 2
+    # The repeats were answered after the group, which was one write (2 Reserved, 1 key).
+    assert inserts == [2 + 1]
 
 
 def test_the_same_key_twice_in_a_group_for_another_pool_is_refused(
@@ -260,6 +285,43 @@ def test_the_desk_serves_requests_through_reserve_many(app: GiftCertificates) ->
     assert app.reservation_desk.reserve(request(2, key="desk-1")) == answer
     with pytest.raises(IdempotencyKeyReused):
         app.reservation_desk.reserve(request(3, key="desk-1", pool="gold"))
+
+
+def test_a_store_failure_after_the_group_commit_leaves_the_committed_answers_standing(
+    app: GiftCertificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The group is committed first; a repeated key is served after it. If the store fails
+    then (a dropped connection), the requests whose reservations are committed must still get
+    them: failing the whole group tells their callers "no" about certificates held for them
+    (orphaned until the reservation times out, and an unkeyed caller cannot get them back)."""
+    app.generate_certificates(POOL, 6, cause=ADMIN)
+    insert_events = app.recorder.insert_events
+    select_events = app.recorder.select_events
+    committed: list[int] = []
+
+    def inserting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
+        result = insert_events(stored_events, **kwargs)
+        committed.append(len(stored_events))
+        return result
+
+    def selecting(*args: Any, **kwargs: Any) -> Any:
+        if len(committed) == 1:
+            committed.append(0)  # fails once, right after the group's commit
+            raise OperationalError("server closed the connection unexpectedly")
+        return select_events(*args, **kwargs)
+
+    monkeypatch.setattr(app.recorder, "insert_events", inserting)
+    monkeypatch.setattr(app.recorder, "select_events", selecting)
+    requests = [request(1, key="k"), request(2), request(3, key="k")]
+
+    answers = app.reserve_many(requests)
+
+    monkeypatch.undo()
+    stored = reserved_ids(app)
+    assert sum(stored.values()) == 2  # the group was committed: two reservations held
+    keyed, unkeyed = granted(answers[:2])
+    assert set(stored) == {keyed.certificate_id, unkeyed.certificate_id}
+    assert answers[2] == keyed or not isinstance(answers[2], ReservationGranted)
 
 
 # ---------------------------------------------------------------------- two instances
@@ -383,3 +445,37 @@ def test_a_small_pool_is_not_exhausted_before_it_is_empty_with_concurrent_reserv
     assert len(errors) == 16
     assert all(isinstance(e, PoolExhausted) for e in errors), errors
     assert sum(reserved_ids(app).values()) == 8
+
+
+# ---------------------------------------------------------------------- closing
+
+
+def test_closing_the_application_serves_the_queued_reservations_then_refuses(
+    make_app: Callable[[], GiftCertificates],
+) -> None:
+    app = make_app()
+    app.generate_certificates(POOL, 12, cause=ADMIN)
+    futures = [app.reservation_desk.submit(request(n)) for n in range(10)]
+
+    app.close()
+
+    answers = [future.result(timeout=0) for future in futures]
+    assert len({a.certificate_id for a in answers}) == 10
+    with pytest.raises(DeskClosed):
+        app.reservation_desk.submit(request(10))
+
+
+@DURABLE
+def test_a_small_pool_shared_by_two_instances_is_handed_out_whole_and_once(
+    app: GiftCertificates, make_app: Callable[[], GiftCertificates]
+) -> None:
+    app.generate_certificates(POOL, 8, cause=ADMIN)
+    instances = [app, make_app()]
+
+    answers, errors = concurrently(
+        32, lambda n: instances[n % 2].reservation_desk.reserve(request(n))
+    )
+
+    assert len({a.certificate_id for a in answers}) == len(answers) == 8
+    assert all(isinstance(e, PoolExhausted) for e in errors), errors
+    assert reserved_ids(app) == Counter({a.certificate_id: 1 for a in answers})

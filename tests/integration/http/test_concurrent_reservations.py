@@ -30,6 +30,12 @@ def store_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+def asgi_transport(gcp: GiftCertificates) -> httpx.ASGITransport:
+    """httpx straight on the ASGI app: concurrent requests share one event loop."""
+    app: Any = create_http_app(gcp, jwt_secret=SECRET)  # an ASGI app; httpx's hint is narrower
+    return httpx.ASGITransport(app=app)
+
+
 def assert_distinct_reservations(gcp: GiftCertificates, bodies: list[dict[str, Any]]) -> None:
     ids = [UUID(body["certificateId"]) for body in bodies]
     assert len(set(ids)) == len(ids) == CONCURRENT
@@ -50,7 +56,7 @@ def test_concurrent_requests_on_one_event_loop_get_distinct_certificates(
     gcp: GiftCertificates,
 ) -> None:
     gcp.generate_certificates(POOL, CONCURRENT + 8, cause=SETUP)
-    transport = httpx.ASGITransport(app=create_http_app(gcp, jwt_secret=SECRET))
+    transport = asgi_transport(gcp)
 
     async def reserve_all() -> list[httpx.Response]:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -99,3 +105,30 @@ def test_concurrent_requests_from_threads_get_distinct_certificates(
 
     assert [r.status_code for r in responses] == [200] * CONCURRENT, [r.text for r in responses]
     assert_distinct_reservations(gcp, [r.json() for r in responses])
+
+
+def test_concurrent_retries_with_one_idempotency_key_get_one_reservation(
+    gcp: GiftCertificates,
+) -> None:
+    transport = asgi_transport(gcp)
+    headers = {**bearer("channel", sub="web-shop"), "Idempotency-Key": "order-7-try"}
+
+    async def retry_at_once() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await asyncio.gather(
+                *(
+                    http.get("/certificates/next", params={"orderId": "WEB-7"}, headers=headers)
+                    for _ in range(8)
+                )
+            )
+
+    responses = asyncio.run(retry_at_once())
+
+    assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses]
+    assert len({r.text for r in responses}) == 1
+    reserved = gcp.recorder.select_notifications(
+        start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
+    )
+    assert [UUID(str(n.originator_id)) for n in reserved] == [
+        UUID(responses[0].json()["certificateId"])
+    ]
