@@ -449,8 +449,10 @@ class GiftCertificates(Application[UUID]):
                     idempotency_key=request.idempotency_key,
                     cause=request.cause,
                 )
-            except DomainError as refusal:
-                answers[index] = refusal
+            except Exception as failure:
+                # This request's answer only: the group's reservations are committed and
+                # must reach their callers.
+                answers[index] = failure
         assert all(answer is not None for answer in answers)
         return [answer for answer in answers if answer is not None]
 

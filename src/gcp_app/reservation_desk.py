@@ -23,13 +23,14 @@ from uuid import UUID
 import attrs
 
 from gcp_domain.cause import Cause
-from gcp_domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 
 # Large enough to absorb every channel's concurrent requests; small enough that one
 # transaction stays short (a group of 64 commits in a few milliseconds).
 MAX_GROUP: Final = 64
+# Two clerks, so that one group is prepared while the other waits for its commit.
+CLERKS: Final = 2
 
 
 @attrs.frozen
@@ -49,8 +50,9 @@ class ReservationGranted:
     reserved_until: datetime
 
 
-# Per request: its reservation, or the refusal `reserve_next` would have raised for it.
-Answer = ReservationGranted | DomainError
+# Per request: its reservation, or what `reserve_next` would have raised for it alone (a
+# refusal, or a store failure that reached only this request).
+Answer = ReservationGranted | Exception
 _Item = tuple[ReservationRequest, Future[ReservationGranted]]
 ReserveMany = Callable[[Sequence[ReservationRequest]], list[Answer]]
 
@@ -60,13 +62,16 @@ class DeskClosed(RuntimeError):
 
 
 class ReservationDesk:
-    def __init__(self, reserve_many: ReserveMany, *, max_group: int = MAX_GROUP) -> None:
+    def __init__(
+        self, reserve_many: ReserveMany, *, max_group: int = MAX_GROUP, clerks: int = CLERKS
+    ) -> None:
         self._reserve_many = reserve_many
         self._max_group = max_group
-        # None is close()'s wake-up: it is queued last and never reaches reserve_many.
+        self._clerks = clerks
+        # None is close()'s wake-up, one per clerk: queued last, it never reaches reserve_many.
         self._waiting: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._closed = False
 
     def submit(self, request: ReservationRequest) -> Future[ReservationGranted]:
@@ -75,11 +80,13 @@ class ReservationDesk:
         with self._lock:  # so that nothing is queued behind close()'s wake-up
             if self._closed:
                 raise DeskClosed("the reservation desk is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._serve, name="reservation-desk", daemon=True
-                )
-                self._thread.start()
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(target=self._serve, name=f"reservation-clerk-{n}", daemon=True)
+                    for n in range(self._clerks)
+                ]
+                for thread in self._threads:
+                    thread.start()
             self._waiting.put((request, future))
         return future
 
@@ -87,15 +94,14 @@ class ReservationDesk:
         return self.submit(request).result()
 
     def close(self) -> None:
-        """Serves what is queued, then stops the thread."""
+        """Serves what is queued, then stops the clerks."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            thread = self._thread
-            if thread is not None:
+            for _ in self._threads:
                 self._waiting.put(None)
-        if thread is not None:
+        for thread in self._threads:
             thread.join()
 
     def _serve(self) -> None:
@@ -120,6 +126,8 @@ class ReservationDesk:
             return
         try:
             answers = self._reserve_many([request for request, _ in group])
+            if len(answers) != len(group):
+                raise RuntimeError(f"{len(answers)} answers for {len(group)} reservations")
         except BaseException as error:
             log.exception("a group of %d reservations failed", len(group))
             for _, future in group:
