@@ -298,8 +298,10 @@ def run(
             )
             processes = [relay, consumer]
             relay.start()
-            consumer.start()
+            # One after the other: both processes run the library's CREATE ... IF NOT EXISTS
+            # statements on start, and two at once can fail ("tuple concurrently updated").
             _receive(relay_control, START_TIMEOUT, "relay")
+            consumer.start()
             deadline = time.monotonic() + START_TIMEOUT
             while not ready.wait(0.2):
                 if consumer_results.poll():
