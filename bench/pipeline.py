@@ -24,6 +24,7 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.sharedctypes
 import os
+import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -133,6 +134,8 @@ def consumer_main(
                 "first": first,
                 "finished": finished,
                 "cpu": cpu,
+                # Peak resident memory of the process (Linux reports KiB): what its caches cost.
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "last_notification": last,
                 "consumed": stats.consumed,
                 "applied": stats.applied,
@@ -198,6 +201,7 @@ def relay_main(
             {
                 "caught_up": caught_up,
                 "cpu": cpu,
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "published": stats.published,
                 "position": stats.last_position,
                 "delivery_errors": stats.delivery_errors,
@@ -346,7 +350,9 @@ def run(
         "pipeline_consumer_elapsed_s": consumed["finished"] - consumed["first"],
         "pipeline_relay_lag_s": relayed["caught_up"] - consumed["finished"],
         "pipeline_consumer_cpu_s": consumed["cpu"],
+        "pipeline_consumer_max_rss_mb": consumed["max_rss_mb"],
         "pipeline_relay_cpu_s": relayed["cpu"],
+        "pipeline_relay_max_rss_mb": relayed["max_rss_mb"],
         "pipeline_first_consumed_after_produce_s": consumed["first"] - produce_started,
         "pipeline_applied": consumed["applied"],
         "pipeline_ignored": consumed["ignored"],

@@ -35,7 +35,11 @@ Destination = Literal["stream", "dead-letters"]
 STREAM: Final[Destination] = "stream"
 DEAD_LETTERS: Final[Destination] = "dead-letters"
 
-DEFAULT_CACHE_SIZE: Final = 10_000
+# Only certificates and pools are kept. A miss costs a read and a rebuild from all the
+# aggregate's events, and a certificate publishes again days after its sale (its notification
+# result, its redemptions): enough room for every certificate in play keeps the relay's CPU,
+# which shares the machine with the consumer, for publishing.
+DEFAULT_CACHE_SIZE: Final = 100_000
 POSITION_PREFIX: Final = "outbox:"
 
 # Notifications of these aggregates can publish; the rest (claims, sales orders, ...) are
