@@ -53,6 +53,16 @@ class PipelineFailed(Exception):
     pass
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine so far (Linux), None elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def _log_to(path: Path) -> None:
     logging.basicConfig(
         filename=str(path),
@@ -321,10 +331,12 @@ def run(
                 }
             )
             produce_started = time.monotonic()
+            ticks_before = _cpu_ticks()
             _produce(producer, records, handled, lead, consumer_results)
             consumed = _receive(consumer_results, STALL_TIMEOUT * 10, "consumer")
             relay_control.send(consumed["last_notification"])
             relayed = _receive(relay_control, STALL_TIMEOUT * 2, "relay")
+            ticks_after = _cpu_ticks()
             del producer
         finally:
             for process in processes:
@@ -338,7 +350,12 @@ def run(
     events = count_events(app, setup_end)
     messages = len(records)
     dead_letters = consumed["dead_letters"]
+    busy = None
+    if ticks_before is not None and ticks_after is not None:
+        # How busy all the machine's cores were while the pipeline ran (everything on it).
+        busy = (ticks_after[0] - ticks_before[0]) / max(ticks_after[1] - ticks_before[1], 1)
     return {
+        "pipeline_machine_cpu_busy": busy,
         "pipeline_messages": messages,
         "pipeline_elapsed_s": elapsed,
         "pipeline_msgs_per_s": messages / elapsed,
