@@ -2,7 +2,7 @@
 
     bench process:   the embedded broker (librdkafka mock cluster, its own C threads)
                      + a confluent-kafka producer feeding the workload onto the inbound topics
-    consumer process: InboundConsumer (batches of 500) -> Matcher -> PostgreSQL
+    consumer process: InboundConsumer (batches of 2,000) -> Matcher -> PostgreSQL
     relay process:    Relay: notification log -> Outbox -> GiftCertificates.Stream / .DLQ
 
 The consumer and the relay run in processes of their own against the shared PostgreSQL, as
