@@ -2,7 +2,7 @@
 
     bench process:   the embedded broker (librdkafka mock cluster, its own C threads)
                      + a confluent-kafka producer feeding the workload onto the inbound topics
-    consumer process: InboundConsumer (batches of 500) -> Matcher -> PostgreSQL
+    consumer process: InboundConsumer (batches of 2,000) -> Matcher -> PostgreSQL
     relay process:    Relay: notification log -> Outbox -> GiftCertificates.Stream / .DLQ
 
 The consumer and the relay run in processes of their own against the shared PostgreSQL, as
@@ -24,6 +24,7 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.sharedctypes
 import os
+import resource
 import threading
 import time
 from collections.abc import Sequence
@@ -50,6 +51,16 @@ START_TIMEOUT: Final = 60.0
 
 class PipelineFailed(Exception):
     pass
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine so far (Linux), None elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def _log_to(path: Path) -> None:
@@ -133,6 +144,8 @@ def consumer_main(
                 "first": first,
                 "finished": finished,
                 "cpu": cpu,
+                # Peak resident memory of the process (Linux reports KiB): what its caches cost.
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "last_notification": last,
                 "consumed": stats.consumed,
                 "applied": stats.applied,
@@ -198,6 +211,7 @@ def relay_main(
             {
                 "caught_up": caught_up,
                 "cpu": cpu,
+                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "published": stats.published,
                 "position": stats.last_position,
                 "delivery_errors": stats.delivery_errors,
@@ -298,8 +312,10 @@ def run(
             )
             processes = [relay, consumer]
             relay.start()
-            consumer.start()
+            # One after the other: both processes run the library's CREATE ... IF NOT EXISTS
+            # statements on start, and two at once can fail ("tuple concurrently updated").
             _receive(relay_control, START_TIMEOUT, "relay")
+            consumer.start()
             deadline = time.monotonic() + START_TIMEOUT
             while not ready.wait(0.2):
                 if consumer_results.poll():
@@ -315,10 +331,12 @@ def run(
                 }
             )
             produce_started = time.monotonic()
+            ticks_before = _cpu_ticks()
             _produce(producer, records, handled, lead, consumer_results)
             consumed = _receive(consumer_results, STALL_TIMEOUT * 10, "consumer")
             relay_control.send(consumed["last_notification"])
             relayed = _receive(relay_control, STALL_TIMEOUT * 2, "relay")
+            ticks_after = _cpu_ticks()
             del producer
         finally:
             for process in processes:
@@ -332,7 +350,12 @@ def run(
     events = count_events(app, setup_end)
     messages = len(records)
     dead_letters = consumed["dead_letters"]
+    busy = None
+    if ticks_before is not None and ticks_after is not None:
+        # How busy all the machine's cores were while the pipeline ran (everything on it).
+        busy = (ticks_after[0] - ticks_before[0]) / max(ticks_after[1] - ticks_before[1], 1)
     return {
+        "pipeline_machine_cpu_busy": busy,
         "pipeline_messages": messages,
         "pipeline_elapsed_s": elapsed,
         "pipeline_msgs_per_s": messages / elapsed,
@@ -344,7 +367,9 @@ def run(
         "pipeline_consumer_elapsed_s": consumed["finished"] - consumed["first"],
         "pipeline_relay_lag_s": relayed["caught_up"] - consumed["finished"],
         "pipeline_consumer_cpu_s": consumed["cpu"],
+        "pipeline_consumer_max_rss_mb": consumed["max_rss_mb"],
         "pipeline_relay_cpu_s": relayed["cpu"],
+        "pipeline_relay_max_rss_mb": relayed["max_rss_mb"],
         "pipeline_first_consumed_after_produce_s": consumed["first"] - produce_started,
         "pipeline_applied": consumed["applied"],
         "pipeline_ignored": consumed["ignored"],

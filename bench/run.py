@@ -1,6 +1,7 @@
 """`python -m bench` (`nox -s bench`): naive, pipeline, ceiling and HTTP rates on this machine.
 
-    python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH] [--http-only]
+    python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH]
+                    [--http-only | --no-http]
 
 Needs PostgreSQL (GCP_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres);
 creates a database of its own for the run and drops it afterwards. See docs/performance.md.
@@ -47,7 +48,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_BATCH_SIZE,
         help="the consumer's batch size (default: the service's, %(default)s)",
     )
-    parser.add_argument("--http-only", action="store_true", help="run only the HTTP part (d)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--http-only", action="store_true", help="run only the HTTP part (d)")
+    only.add_argument(
+        "--no-http", action="store_true", help="run only (a)-(c): naive, pipeline, ceiling"
+    )
     parser.add_argument(
         "--http-duration",
         type=float,
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 figures.update(_naive(arguments, database, var_dir, key))
                 figures.update(_pipeline(arguments, database, var_dir, key, log_path))
                 figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
-            figures.update(_http(arguments, database, var_dir, key, log_path))
+            if not arguments.no_http:
+                figures.update(_http(arguments, database, var_dir, key, log_path))
     except store.PostgresUnavailable as error:
         _say(f"bench: {error}")
         return 2
@@ -231,6 +237,8 @@ def _report(f: dict[str, Any]) -> None:
     )
     if "naive_msgs_per_s" in f:
         _report_pipeline(f)
+    if "next_per_s" not in f:
+        return
     _say(
         f"(d) http: GET /certificates/next {f['next_per_s']:,.0f}/s "
         f"(target >= 1,500/s), p50 {f['next_p50_ms']:.1f} ms, p99 {f['next_p99_ms']:.1f} ms "

@@ -267,10 +267,13 @@ class UnitOfWork:
 class Matcher:
     """Handles batches of consumed messages for one application."""
 
-    def __init__(self, app: GiftCertificates, *, cache_size: int = 20_000) -> None:
+    def __init__(self, app: GiftCertificates, *, cache_size: int | None = None) -> None:
+        """`cache_size`: aggregates kept between batches (default: GCP_MATCHER_CACHE_SIZE)."""
         self.app = app
         self._positions: dict[str, int | None] = {}
-        self._cache = AggregateCache(cache_size)
+        self._cache = AggregateCache(
+            app.settings.matcher_cache_size if cache_size is None else cache_size
+        )
 
     def position(self, topic: str, partition: int) -> int | None:
         """The last offset of (topic, partition) whose effects are recorded (None: none yet)."""

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import (
     AggregateRecorder,
+    IntegrityError,
     InterfaceError,
     OperationalError,
     StoredEvent,
@@ -78,6 +79,19 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
             schema=Identifier(self.datastore.schema),
             table=Identifier(self.events_table_name),
         )
+        # The library's single-row upsert (see PostgresTrackingRecorder), for many rows: a row
+        # comes back only where the position was new or beyond the recorded one.
+        self.insert_trackings_statement = SQL(
+            "INSERT INTO {schema}.{table} AS t (application_name, notification_id) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
+            "ON CONFLICT (application_name) DO UPDATE "
+            "SET notification_id = EXCLUDED.notification_id "
+            "WHERE t.notification_id < EXCLUDED.notification_id "
+            "RETURNING t.application_name"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            table=Identifier(self.tracking_table_name),
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events_of_many(
@@ -104,9 +118,32 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        for tracking in _trackings(kwargs):
-            self._insert_tracking(curs, tracking=tracking)
+        self._insert_trackings(curs, _trackings(kwargs))
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_trackings(self, curs: Cursor[DictRow], trackings: Sequence[Tracking]) -> None:
+        """A batch's positions (up to one per partition read) in ONE statement: each must be
+        beyond the one recorded, as the library's single-row statement checks it, and any that
+        is not makes the whole transaction fail with IntegrityError (a replayed position)."""
+        names = [tracking.application_name for tracking in trackings]
+        if (
+            len(trackings) < 2
+            or not self.datastore.single_row_tracking
+            or len(set(names)) < len(names)
+        ):
+            # The library's statement, one position at a time (and its legacy table layout).
+            for tracking in trackings:
+                self._insert_tracking(curs, tracking=tracking)
+            return
+        ids = [tracking.notification_id for tracking in trackings]
+        curs.execute(self.insert_trackings_statement, (names, ids), prepare=True)
+        recorded = len(curs.fetchall())
+        if recorded != len(trackings):
+            msg = (
+                f"Failed to record {len(trackings) - recorded} of {len(trackings)} trackings "
+                f"(not beyond the recorded positions): {', '.join(names)}"
+            )
+            raise IntegrityError(msg)
 
 
 class MemoryInboxRecorder(POPOProcessRecorder):

@@ -14,6 +14,7 @@ yet. The application carries them out on the certificates and records the outcom
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from decimal import Decimal
 from typing import Any, Final
@@ -50,7 +51,9 @@ DONE: Final = "done"
 REFUSED: Final = "refused"
 
 
+@functools.lru_cache(maxsize=65_536)
 def sales_order_id(order_id: str) -> UUID:
+    # Cached: the matcher asks for it several times per message (a hash each time).
     return uuid5(ORDER_NAMESPACE, order_id)
 
 

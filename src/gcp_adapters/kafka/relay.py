@@ -34,6 +34,8 @@ from typing import Any, Final, Literal, Self
 
 import attrs
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
 
 from gcp_app.application import GiftCertificates
 from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
@@ -435,10 +437,15 @@ def _error_text(error: KafkaException) -> str:
 
 @contextmanager
 def _wake_up_signal(app: GiftCertificates) -> Iterator[threading.Event]:
-    """An event set whenever the store records something new, followed by the store's
-    subscription; on a store without subscriptions (SQLite) it is never set: the relay polls."""
+    """An event set whenever the store records something new: on PostgreSQL the insert's
+    NOTIFY, received by LISTEN; elsewhere the store's subscription; on a store without either
+    (SQLite) it is never set: the relay polls."""
     woken = threading.Event()
     recorder = app.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        with _listening(recorder, woken):
+            yield woken
+        return
     try:
         subscription = recorder.subscribe(gt=recorder.max_notification_id())
     except NotImplementedError:  # SQLite: poll
@@ -459,6 +466,37 @@ def _wake_up_signal(app: GiftCertificates) -> Iterator[threading.Event]:
         yield woken
     finally:
         subscription.stop()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) -> Iterator[None]:
+    """Sets `woken` on every NOTIFY of the recorder's inserts. Only the signal: the library's
+    subscription would also read every new notification (their states too) a second time in
+    this process, just to say that there are some; the relay reads them anyway."""
+    stopped = threading.Event()
+    channel = SQL("LISTEN {0}").format(Identifier(recorder.channel_name))
+
+    def listen() -> None:
+        try:
+            with recorder.datastore.get_connection() as conn:
+                conn.execute(channel)
+                try:
+                    while not stopped.is_set():
+                        # At most 0.1 s per wait, so that a stop is seen soon.
+                        for _ in conn.notifies(timeout=0.1, stop_after=1):
+                            woken.set()
+                finally:
+                    conn.execute(SQL("UNLISTEN *"))  # The connection goes back to the pool.
+        except Exception:
+            logger.exception("relay: listening for new changes failed; polling instead")
+
+    thread = threading.Thread(target=listen, name="gcp-relay-wake-up", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
         thread.join(timeout=5)
 
 

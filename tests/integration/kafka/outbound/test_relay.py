@@ -144,6 +144,29 @@ def test_the_run_loop_follows_new_changes(
     kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_on_postgres_a_new_change_wakes_the_waiting_relay(
+    app: GiftCertificates,
+    kit: ModuleType,
+    make_relay: Callable[..., Relay],
+    running: Callable[..., object],
+) -> None:
+    """The insert's NOTIFY wakes the relay: it does not wait for its (here very long) poll."""
+    kit.scenario(app)
+    relay = make_relay(app, poll_interval=60.0)
+    runner = running(relay)
+    runner.wait_for_position(newest(app), timeout=20)  # type: ignore[attr-defined]
+    time.sleep(0.3)  # caught up: waiting to be woken
+
+    kit.more_changes(app, "live", count=1)
+    runner.wait_for_position(newest(app), timeout=5)  # type: ignore[attr-defined]
+
+    relay.stop()  # wakes it now, not after the poll interval
+    runner.stop()  # type: ignore[attr-defined]
+
+
 @SQLITE
 def test_injected_produce_errors_lose_nothing_and_keep_each_certificates_order(
     app: GiftCertificates,
