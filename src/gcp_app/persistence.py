@@ -68,7 +68,10 @@ def _postgres_env(url: str, settings: Settings) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(settings.db_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.db_max_overflow),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-        "POSTGRES_PRE_PING": "y",
+        # No ping before each use: it is a round trip per transaction. A broken pooled
+        # connection fails its statement, the pool discards it, and the library's retry runs
+        # the statement again on a fresh one (tests/integration/test_store_reconnects.py).
+        "POSTGRES_PRE_PING": "n",
         "PROCESS_RECORDER_TOPIC": "gcp_app.recorders:PostgresInboxRecorder",
         "CREATE_TABLE": "y",
         # POSTGRES_ENABLE_DB_FUNCTIONS stays unset on purpose: with it, subscriptions can skip

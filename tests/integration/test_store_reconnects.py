@@ -1,0 +1,53 @@
+"""A PostgreSQL restart (or a killed backend) costs the service nothing but a retry.
+
+The pool does not ping a connection before each use (a round trip per transaction): a broken
+pooled connection fails its statement, the pool discards it, and the library's retry (on
+OperationalError and InterfaceError) runs the statement again on a fresh connection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from gcp_app.application import GiftCertificates
+from gcp_app.reservation_desk import ReservationRequest
+from gcp_domain import Cause
+
+from .conftest import make_settings
+
+pytestmark = pytest.mark.postgres
+ADMIN = Cause("test:admin", "setup", "setup")
+WEB = Cause("http:WEB", "request", "WEB-1")
+
+
+def kill_other_backends(url: str) -> int:
+    """Terminates every other connection to the test's database; returns how many."""
+    with psycopg.connect(url.split("?", maxsplit=1)[0], autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return len(rows)
+
+
+def test_reads_and_writes_survive_killed_connections(tmp_path: Path, postgres_url: str) -> None:
+    app = GiftCertificates(make_settings(tmp_path, postgres_url, GCP_DB_POOL_SIZE="4"))
+    try:
+        app.generate_certificates("default", 20, cause=ADMIN)
+        first = app.reserve_next("default", channel="WEB", cause=WEB)
+        assert kill_other_backends(postgres_url) >= 1  # the app's pooled connections
+
+        assert app.get_certificate(first.certificate_id).version == 2
+        second = app.reservation_desk.reserve(
+            ReservationRequest(pool="default", channel="WEB", cause=WEB)
+        )
+        assert second.certificate_id != first.certificate_id
+        assert kill_other_backends(postgres_url) >= 1
+        third = app.reserve_next("default", channel="WEB", cause=WEB)
+        assert app.pool_status("default").reserved == 3
+        assert len({first.certificate_id, second.certificate_id, third.certificate_id}) == 3
+    finally:
+        app.close()
