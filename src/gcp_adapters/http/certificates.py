@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from gcp_adapters.http.auth import Principal, Role, access
+from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import (
     CertificateObject,
     CvcOut,
@@ -41,6 +42,12 @@ HISTORY: Final = ResponseSpec(
 )
 # Every endpoint answers these (no token, wrong role, bad parameters).
 COMMON: Final = (400, 401, 403)
+
+
+# Path parameters carry the contract's names, `{id}` and `{notificationId}`, so the OpenAPI
+# document names them as the contract does. Litestar binds a path parameter to the handler
+# argument of the same name, hence an argument `id` (shadowing the builtin in the handlers
+# only; ruff's A rules are not enabled) and a camelCase `notificationId` (N803, allowed).
 
 
 class CertificatesController(Controller):
@@ -90,20 +97,22 @@ class CertificatesController(Controller):
         )
 
     @get(
-        "/{certificate_id:uuid}",
+        "/{id:uuid}",
         sync_to_thread=True,
         summary="The certificate's current state",
         responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404)},
         **access(Role.CHANNEL, Role.CRM, Role.SUPPORT),
     )
     def show(
-        self, gcp: NamedDependency[GiftCertificates], certificate_id: FromPath[UUID]
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        id: FromPath[UUID],
     ) -> dict[str, Any]:
         """Roles: channel, crm, support."""
-        return gcp.current_object(certificate_id)
+        return gcp.current_object(id)
 
     @get(
-        "/{certificate_id:uuid}/cvc",
+        "/{id:uuid}/cvc",
         sync_to_thread=True,
         summary="The CVC, once per notification request",
         responses=problem_responses(*COMMON, 404, 410, 429, 503),
@@ -113,7 +122,7 @@ class CertificatesController(Controller):
         self,
         gcp: NamedDependency[GiftCertificates],
         cause: NamedDependency[Cause],
-        certificate_id: FromPath[UUID],
+        id: FromPath[UUID],
         notification_id: Annotated[
             str, QueryParameter(name="notificationId", min_length=1, max_length=200)
         ],
@@ -122,11 +131,12 @@ class CertificatesController(Controller):
         request; a second call for the same request gets 410. An unknown certificate and a
         wrong notificationId get the same 404. After too many failures on a certificate (or by
         a client) within a window, every request is 429 with Retry-After until it passes."""
-        cvc = gcp.disclose_cvc(certificate_id, notification_id=notification_id, cause=cause)
-        return CvcOut(certificate_id=str(certificate_id), notification_id=notification_id, cvc=cvc)
+        cvc = gcp.disclose_cvc(id, notification_id=notification_id, cause=cause)
+        return CvcOut(certificate_id=str(id), notification_id=notification_id, cvc=cvc)
 
     @post(
-        "/{certificate_id:uuid}/notifications/{notification_id:str}",
+        "/{id:uuid}/notifications/{notificationId:str}",
+        operation_class=IdempotentPost,
         sync_to_thread=True,
         status_code=200,
         summary="Record a CVC notification's delivery result",
@@ -137,22 +147,23 @@ class CertificatesController(Controller):
         self,
         gcp: NamedDependency[GiftCertificates],
         cause: NamedDependency[Cause],
-        certificate_id: FromPath[UUID],
-        notification_id: FromPath[str],
+        id: FromPath[UUID],
+        notificationId: FromPath[str],  # noqa: N803 (the contract's camelCase path name)
         data: JSONBody[NotificationResultIn],
     ) -> dict[str, Any]:
         """Roles: crm. The same result again records nothing; a contradicting one is 409."""
         gcp.record_notification_result(
-            certificate_id,
-            notification_id=notification_id,
+            id,
+            notification_id=notificationId,
             sent=data.result == "SENT",
             error=data.error,
             cause=cause,
         )
-        return gcp.current_object(certificate_id)
+        return gcp.current_object(id)
 
     @post(
-        "/{certificate_id:uuid}/actions/lock",
+        "/{id:uuid}/actions/lock",
+        operation_class=IdempotentPost,
         sync_to_thread=True,
         status_code=200,
         summary="Lock the certificate (support)",
@@ -164,15 +175,16 @@ class CertificatesController(Controller):
         gcp: NamedDependency[GiftCertificates],
         cause: NamedDependency[Cause],
         request: Request[Principal, Any, Any],
-        certificate_id: FromPath[UUID],
+        id: FromPath[UUID],
         data: JSONBody[LockIn],
     ) -> dict[str, Any]:
         """Roles: support. Idempotent: locking a locked certificate records nothing."""
-        gcp.lock(certificate_id, reason=data.reason, by=request.user.sub, cause=cause)
-        return gcp.current_object(certificate_id)
+        gcp.lock(id, reason=data.reason, by=request.user.sub, cause=cause)
+        return gcp.current_object(id)
 
     @post(
-        "/{certificate_id:uuid}/actions/unlock",
+        "/{id:uuid}/actions/unlock",
+        operation_class=IdempotentPost,
         sync_to_thread=True,
         status_code=200,
         summary="Unlock the certificate (support)",
@@ -184,27 +196,29 @@ class CertificatesController(Controller):
         gcp: NamedDependency[GiftCertificates],
         cause: NamedDependency[Cause],
         request: Request[Principal, Any, Any],
-        certificate_id: FromPath[UUID],
+        id: FromPath[UUID],
         data: JSONBody[UnlockIn | None] = None,
     ) -> dict[str, Any]:
         """Roles: support. Back to the working state before the lock. Idempotent."""
         reason = data.reason if data is not None else None
-        gcp.unlock(certificate_id, reason=reason, by=request.user.sub, cause=cause)
-        return gcp.current_object(certificate_id)
+        gcp.unlock(id, reason=reason, by=request.user.sub, cause=cause)
+        return gcp.current_object(id)
 
     @get(
-        "/{certificate_id:uuid}/history",
+        "/{id:uuid}/history",
         sync_to_thread=True,
         summary="The certificate's whole event history",
         responses={200: HISTORY, **problem_responses(*COMMON, 404)},
         **access(Role.SUPPORT),
     )
     def history(
-        self, gcp: NamedDependency[GiftCertificates], certificate_id: FromPath[UUID]
+        self,
+        gcp: NamedDependency[GiftCertificates],
+        id: FromPath[UUID],
     ) -> list[dict[str, Any]]:
         """Roles: support. Every event with who (actor), when, why (causation and
         correlation ids) and its details; never a CVC."""
-        return [entry.as_json() for entry in gcp.history(certificate_id)]
+        return [entry.as_json() for entry in gcp.history(id)]
 
     @get(
         "/",

@@ -17,18 +17,24 @@ restart and hold across processes. Two concurrent first requests with one key bo
 first to record wins, and the other is answered the winner's answer (if the requests were the
 same). `GET /certificates/next` has its own, stronger idempotency (a `ReservationKey` claim saved
 with the reservation) and is not handled here; the CVC endpoint, a GET, is never recorded.
+
+The OpenAPI document declares the header on every POST through `IdempotentPost`, each POST
+handler's `operation_class`: a declaration only, the handlers never see the header (Litestar
+neither reads nor validates it; this middleware does).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 import anyio.to_thread
 from litestar.enums import ScopeType
 from litestar.exceptions import ValidationException
 from litestar.middleware import ASGIMiddleware
+from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
 from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
@@ -60,6 +66,33 @@ BUSINESS_PROBLEMS: Final = frozenset(
     {p.uri for p in BY_CODE.values() if 400 <= p.status < 500 and p.retry_after is None}
     | {DOMAIN_RULE.uri}
 )
+
+
+KEY_DESCRIPTION: Final = (
+    "Optional, 1 to 200 characters, per token subject. The same key with the same request "
+    "(method, path, query and JSON body) gets the first response again (status and body, with "
+    "`Idempotent-Replayed: true`) and has no second effect; the same key with another request "
+    "is 422 `urn:gcp:problem:idempotency-key-reused`. Keys are stored with the events, so they "
+    "outlive restarts."
+)
+
+
+@dataclass
+class IdempotentPost(Operation):
+    """A POST's OpenAPI operation: Litestar's, plus the optional `Idempotency-Key` header that
+    `IdempotentPosts` honours. Given to every POST handler as its `operation_class`."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or ()),
+            Parameter(
+                name="Idempotency-Key",
+                param_in="header",
+                required=False,
+                schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH),
+                description=KEY_DESCRIPTION,
+            ),
+        ]
 
 
 def worth_keeping(status: int, content_type: str, body: str) -> bool:

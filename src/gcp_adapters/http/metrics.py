@@ -4,9 +4,9 @@ Each app has its own `CollectorRegistry` (never the process-global one), so two 
 process (tests, say) do not collide. It holds:
 
 - `gcp_http_request_duration_seconds{method, route, status}`: a histogram of every routed
-  request, labelled with the route's TEMPLATE (`/certificates/{certificate_id}`), never the
-  raw path, so ids and numbers cannot blow up the label space or reach the metrics. A request
-  no route matches (404, 405) is not timed here.
+  request, labelled with the route's TEMPLATE (`/certificates/{id}`, the contract's and the
+  OpenAPI document's path), never the raw path, so ids and numbers cannot blow up the label
+  space or reach the metrics. A request no route matches (404, 405) is not timed here.
 - read on every scrape, from the application and the `MetricsSources` the service gives:
   pool levels, and when this process runs them, the consumer's counters and lag and the
   relay's position and counters.

@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from gcp_adapters.http.auth import Role, access
+from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import GeneratedOut, GenerateIn, PoolLevelsOut
 from gcp_adapters.http.problems import problem_responses
 from gcp_app.application import GiftCertificates, PoolStatus
@@ -44,6 +45,7 @@ class PoolsController(Controller):
 
     @post(
         "/{pool:str}/certificates",
+        operation_class=IdempotentPost,
         sync_to_thread=True,
         status_code=201,
         summary="Pre-create certificates in a pool (created if new)",

@@ -18,19 +18,32 @@ from gcp_app.application import GiftCertificates
 Bearer = Callable[..., dict[str, str]]
 Problem = Callable[..., dict[str, Any]]
 
-# Every endpoint of the contract's table (as OpenAPI paths) with the roles the table names.
-CONTRACT_ENDPOINTS = {
-    ("get", "/certificates/next"),
-    ("get", "/certificates/{certificate_id}"),
-    ("get", "/certificates/{certificate_id}/cvc"),
-    ("post", "/certificates/{certificate_id}/notifications/{notification_id}"),
-    ("post", "/certificates/{certificate_id}/actions/lock"),
-    ("post", "/certificates/{certificate_id}/actions/unlock"),
-    ("get", "/certificates/{certificate_id}/history"),
-    ("get", "/certificates"),
-    ("post", "/pools/{pool}/certificates"),
-    ("get", "/pools/{pool}"),
+# Every endpoint of the contract's table, written as the contract writes it (OpenAPI paths),
+# with the parameters the contract names: (name, in) in the document's order.
+CONTRACT_PARAMETERS = {
+    ("get", "/certificates/next"): [
+        ("pool", "query"),
+        ("orderId", "query"),
+        ("Idempotency-Key", "header"),
+    ],
+    ("get", "/certificates/{id}"): [("id", "path")],
+    ("get", "/certificates/{id}/cvc"): [("id", "path"), ("notificationId", "query")],
+    ("post", "/certificates/{id}/notifications/{notificationId}"): [
+        ("id", "path"),
+        ("notificationId", "path"),
+        ("Idempotency-Key", "header"),
+    ],
+    ("post", "/certificates/{id}/actions/lock"): [("id", "path"), ("Idempotency-Key", "header")],
+    ("post", "/certificates/{id}/actions/unlock"): [
+        ("id", "path"),
+        ("Idempotency-Key", "header"),
+    ],
+    ("get", "/certificates/{id}/history"): [("id", "path")],
+    ("get", "/certificates"): [("number", "query")],
+    ("post", "/pools/{pool}/certificates"): [("pool", "path"), ("Idempotency-Key", "header")],
+    ("get", "/pools/{pool}"): [("pool", "path")],
 }
+CONTRACT_ENDPOINTS = set(CONTRACT_PARAMETERS)
 HEALTH = {("get", "/health/live"), ("get", "/health/ready")}
 
 
@@ -189,11 +202,45 @@ def test_the_documented_state_object_names_the_fields_it_has(
     document = client.get("/schema/openapi.json").json()
     documented = document["components"]["schemas"]["CertificateObject"]["properties"]
     assert set(documented) == set(gcp.current_object(world.certificate_id))
-    operation = document["paths"]["/certificates/{certificate_id}"]["get"]
+    operation = document["paths"]["/certificates/{id}"]["get"]
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/CertificateObject"}
     money = documented["remainingBalance"]
     assert "string" in str(money)
+
+
+def test_the_openapi_document_names_paths_and_parameters_as_the_contract_does(
+    client: TestClient[Any],
+) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    named = {
+        (method, path): [(p["name"], p["in"]) for p in operation.get("parameters", [])]
+        for path, item in paths.items()
+        for method, operation in item.items()
+        if (method, path) in CONTRACT_ENDPOINTS
+    }
+    assert named == CONTRACT_PARAMETERS
+    for (method, path), parameters in named.items():
+        in_template = re.findall(r"{([^}]+)}", path)
+        assert [name for name, where in parameters if where == "path"] == in_template
+        for parameter in paths[path][method]["parameters"]:
+            if parameter["in"] == "path":
+                assert parameter["required"] is True, (method, path, parameter)
+            if parameter["name"] == "id":
+                assert parameter["schema"] == {"type": "string", "format": "uuid"}, (method, path)
+
+
+def test_every_post_declares_an_optional_idempotency_key(client: TestClient[Any]) -> None:
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    posts = {path: item["post"] for path, item in paths.items() if "post" in item}
+    assert set(posts) == {path for method, path in CONTRACT_ENDPOINTS if method == "post"}
+    for path, operation in posts.items():
+        [key] = [p for p in operation["parameters"] if p["name"] == "Idempotency-Key"]
+        assert key["in"] == "header", path
+        assert key["required"] is False, path
+        assert key["schema"] == {"type": "string", "minLength": 1, "maxLength": 200}, path
+        assert "422" in key["description"], path
+        assert "422" in operation["responses"], path  # the key sent again with another body
 
 
 def test_the_openapi_document_needs_no_token(client: TestClient[Any]) -> None:

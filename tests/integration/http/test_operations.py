@@ -55,7 +55,7 @@ def test_metrics_need_no_token_and_time_requests_by_route_template(
     assert client.get(path).status_code == 401
     response = client.get("/metrics")
     samples = scrape(client)
-    route = "/certificates/{certificate_id}"
+    route = "/certificates/{id}"
     count = "gcp_http_request_duration_seconds_count"
     assert value(samples, count, method="GET", route=route, status="200") == 1
     assert value(samples, count, method="GET", route=route, status="401") == 1

@@ -154,8 +154,8 @@ def swap_known(case: Any, known: Known, data: st.DataObject) -> None:
     if case.meta is None or not case.meta.generation.mode.is_positive:
         return
     choices = {
-        "certificate_id": known.certificate_ids,
-        "notification_id": known.notification_ids,
+        "id": known.certificate_ids,
+        "notificationId": known.notification_ids,
         "pool": known.pools,
     }
     for name, values in choices.items():
