@@ -64,6 +64,8 @@ logger = logging.getLogger("gcp.app")
 CONFLICT_RETRIES: Final = 5
 # How many candidates a reservation tries before giving up under contention.
 RESERVATION_ATTEMPTS: Final = 16
+# A group whose save conflicts is tried once more before its requests are served one by one.
+GROUP_ATTEMPTS: Final = 2
 GENERATE_BATCH: Final = 1000
 # The release reason of a reservation that was not issued in time.
 RESERVATION_TIMEOUT: Final = "RESERVATION_TIMEOUT"
@@ -432,14 +434,23 @@ class GiftCertificates(Application[UUID]):
     def reserve_many(self, requests: Sequence[ReservationRequest]) -> list[Answer]:
         """Serves several reservation requests in one transaction (the reservation desk's
         group commit: one lock of the events table and one commit for all). Each request gets
-        what `reserve_next` would give it alone: a reservation or its refusal. A request whose
-        key an earlier request of the group carries, and every request of a group whose save
-        conflicts (another process took a candidate meanwhile), are then served one by one by
-        `reserve_next`, which settles conflicts; such a group stored nothing."""
+        what `reserve_next` would give it alone: a reservation or its refusal.
+
+        A group whose save conflicts (another process reserved one of its candidates, or used
+        one of its keys, meanwhile) stored nothing; it is tried once more, now that the pool
+        index knows which candidates were taken. What is still left, and a request whose key an
+        earlier request of the group carries, is served one by one by `reserve_next`, which
+        settles conflicts."""
         answers: list[Answer | None] = [None] * len(requests)
-        alone = self._answer_repeated_keys(requests, answers)
-        alone += self._reserve_group(requests, answers, skip=set(alone))
-        for index in sorted(alone):
+        alone: list[int] = []
+        pending = list(range(len(requests)))
+        for _ in range(GROUP_ATTEMPTS):
+            alone += self._answer_repeated_keys(requests, answers, pending)
+            pending = [i for i in pending if answers[i] is None and i not in alone]
+            pending = self._reserve_group(requests, answers, pending)
+            if not pending:
+                break
+        for index in sorted([*alone, *pending]):
             request = requests[index]
             try:
                 answers[index] = self.reserve_next(
@@ -457,14 +468,18 @@ class GiftCertificates(Application[UUID]):
         return [answer for answer in answers if answer is not None]
 
     def _answer_repeated_keys(
-        self, requests: Sequence[ReservationRequest], answers: list[Answer | None]
+        self,
+        requests: Sequence[ReservationRequest],
+        answers: list[Answer | None],
+        pending: Iterable[int],
     ) -> list[int]:
-        """Answers the requests whose Idempotency-Key was used before (their first answer or
-        the refusal); returns those whose key an earlier request of the group carries (a
+        """Answers the pending requests whose Idempotency-Key was used before (their first
+        answer or the refusal); returns those whose key an earlier pending request carries (a
         retry racing its first try: served after the group)."""
         later: list[int] = []
         keys: set[tuple[str, str]] = set()
-        for index, request in enumerate(requests):
+        for index in pending:
+            request = requests[index]
             if not request.idempotency_key:
                 continue
             if (request.channel, request.idempotency_key) in keys:
@@ -483,17 +498,15 @@ class GiftCertificates(Application[UUID]):
         self,
         requests: Sequence[ReservationRequest],
         answers: list[Answer | None],
-        *,
-        skip: set[int],
+        pending: Iterable[int],
     ) -> list[int]:
-        """Reserves a certificate for each unanswered request and saves them all at once;
-        returns the requests left to serve alone (all of them if the save conflicts)."""
+        """Reserves a certificate for each pending request and saves them all at once;
+        returns the requests still to serve (all of them if the save conflicts)."""
         taken: dict[int, GiftCertificate] = {}
         saved: list[Any] = []
         try:
-            for index, request in enumerate(requests):
-                if answers[index] is not None or index in skip:
-                    continue
+            for index in pending:
+                request = requests[index]
                 try:
                     certificate = self._available_certificate(request.pool, request.cause)
                 except DomainError as refusal:
@@ -504,7 +517,7 @@ class GiftCertificates(Application[UUID]):
             if saved:
                 self.save(*saved)
         except IntegrityError:
-            self._give_back(certificate.id for certificate in taken.values())
+            self._learn_taken(taken.values())
             return list(taken)
         except BaseException:
             self._give_back(certificate.id for certificate in taken.values())
@@ -513,6 +526,20 @@ class GiftCertificates(Application[UUID]):
             self.pool_index.observe(certificate)
             answers[index] = _granted(certificate)
         return []
+
+    def _learn_taken(self, candidates: Iterable[GiftCertificate]) -> None:
+        """After a conflicting save: reads the candidates again, so that the index knows the
+        ones another process took, and gives the others back."""
+        ids = [candidate.id for candidate in candidates]
+        try:
+            current = self._certificates(ids)
+        except BaseException:
+            self._give_back(ids)
+            raise
+        for certificate in current.values():
+            self.pool_index.observe(certificate)
+            if certificate.state is CertificateState.AVAILABLE:
+                self.pool_index.give_back(certificate.id)
 
     def _available_certificate(self, pool: str, cause: Cause) -> GiftCertificate:
         """A certificate of `pool` as read lately (the shelf's); records the shortage and
