@@ -2,10 +2,10 @@
 
 Every stored change takes the events table's lock and a commit (a WAL flush) in PostgreSQL, so
 reserving one certificate per transaction caps the channels at a few hundred reservations a
-second. The desk has one thread that takes every request waiting (up to `max_group`) and hands
-them to `GiftCertificates.reserve_many`, which reserves them in one transaction; while it
-commits, the next group gathers. A lone request is served at once, so nothing waits for a
-group to fill. Callers get a `Future`: sync code blocks on it, async code awaits it
+second. Each of the desk's clerks (threads) takes every request waiting (up to `max_group`)
+and hands them to `GiftCertificates.reserve_many`, which reserves them in one transaction;
+while one group commits, the next gathers and is prepared. A lone request is served at once,
+so nothing waits for a group to fill. Callers get a `Future`: sync code blocks on it, async code awaits it
 (`asyncio.wrap_future`) without holding a thread.
 """
 
