@@ -15,8 +15,15 @@ from typing import Any, Final, NoReturn, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, ProcessRecorder, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import BaseAggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    Recording,
+    Transcoding,
+)
 from eventsourcing.popo import POPOFactory
 from eventsourcing.utils import Environment
 
@@ -160,6 +167,28 @@ class GiftCertificates(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(CauseAsList())
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's `save` (9.5.6: collect, record, snapshot, notify), with the pending
+        events of our aggregates collected directly. The library asks of every object
+        `isinstance(obj, DomainEventProtocol)` and then `CollectEventsProtocol`: runtime
+        protocol checks that Python 3.11 recomputes on every call, about 5% of the consumer's
+        CPU for a batch of 2,000 messages. An aggregate (`BaseAggregate`) has no
+        `originator_id`, so the library would take the same branch for it; events and anything
+        else still go through the library's own `collect_events`, in the order given."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # Deprecated hook, called as the library does.
+        return recordings
 
     # ================================================================== queries
 

@@ -1,0 +1,67 @@
+"""The batch's reads (`UnitOfWork.prefetch`): what a remembered aggregate points to is read in
+the same round as it, and a remembered copy is still caught up before a decision."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from gcp_app import matching
+from gcp_app.matching import Outcome
+from gcp_domain import Cause
+from gcp_domain.claims import number_claim_id
+from gcp_domain.numbers import CertificateNumber
+
+A = Outcome.APPLIED
+SUPPORT = Cause("support:anna", "req-lock", "case-1")
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[set[UUID]]:
+    """The ids of each batch read (one entry per round trip on PostgreSQL)."""
+    rounds: list[set[UUID]] = []
+    original = matching.select_events_of_many
+
+    def spy(recorder: Any, wanted: Any) -> Any:
+        rounds.append(set(wanted))
+        return original(recorder, wanted)
+
+    monkeypatch.setattr(matching, "select_events_of_many", spy)
+    return rounds
+
+
+def test_remembered_references_are_read_in_the_first_round(
+    gcp: Any, messages: Any, reads: list[set[UUID]]
+) -> None:
+    granted, order_id = gcp.sell("5000.00")
+    reads.clear()
+    # A second payment of the same order: the remembered order points to its certificate.
+    assert gcp.deliver(messages.payment(order_id, "PAY-2", "PAYMENT_AUTHORIZED")) == [A]
+    assert len(reads) == 1
+    assert granted.certificate_id in reads[0]
+
+
+def test_a_remembered_claim_and_certificate_are_read_together_and_caught_up(
+    gcp: Any, messages: Any, reads: list[set[UUID]]
+) -> None:
+    granted, _ = gcp.sell("5000.00")
+    gcp.deliver(
+        messages.order("POS-1", redemptions=[messages.redemption_line(granted.number, "100.00")]),
+        messages.redemption("POS-1", "PAY-81", granted.number, "100.00"),
+    )
+    # Another writer changes the remembered certificate between two batches.
+    gcp.app.lock(granted.certificate_id, reason="fraud check", by="support:anna", cause=SUPPORT)
+    reads.clear()
+    gcp.deliver(
+        messages.order("POS-2", redemptions=[messages.redemption_line(granted.number, "100.00")]),
+        messages.redemption("POS-2", "PAY-82", granted.number, "100.00"),
+    )
+    claim_id = number_claim_id(CertificateNumber.parse(granted.number).value)
+    assert len(reads) == 1
+    assert {claim_id, granted.certificate_id} <= reads[0]
+    # Decided on the caught-up copy: locked, so refused.
+    current = gcp.object(granted.certificate_id)
+    assert current["status"] == "REDEMPTION_REJECTED"
+    assert current["reason"] == "LOCKED"
