@@ -5,8 +5,8 @@ reserving one certificate per transaction caps the channels at a few hundred res
 second. Each of the desk's clerks (threads) takes every request waiting (up to `max_group`)
 and hands them to `GiftCertificates.reserve_many`, which reserves them in one transaction;
 while one group commits, the next gathers and is prepared. A lone request is served at once,
-so nothing waits for a group to fill. Callers get a `Future`: sync code blocks on it, async code awaits it
-(`asyncio.wrap_future`) without holding a thread.
+so nothing waits for a group to fill. Callers get a `Future`: sync code blocks on it, async
+code awaits it (`asyncio.wrap_future`) without holding a thread.
 """
 
 from __future__ import annotations
