@@ -37,6 +37,12 @@ class IdempotencyKeyReused(DomainError):
     code = "idempotency-key-reused"
 
 
+class IdempotencyKeyInFlight(DomainError):
+    """An Idempotency-Key whose first request is still running: retry shortly."""
+
+    code = "idempotency-key-in-flight"
+
+
 class ConcurrentUpdate(DomainError):
     """The certificate kept changing under us within the bounded retries."""
 

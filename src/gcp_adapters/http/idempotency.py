@@ -7,16 +7,20 @@ subject, method, path, key):
   canonical JSON body): the stored status and body are sent again, with
   `Idempotent-Replayed: true`, and the handler does not run (no second effect);
 - an answer is stored for another request: `422 urn:gcp:problem:idempotency-key-reused`;
-- no answer yet: the handler runs; a `2xx`, or a `4xx` business refusal (a problem type of the
-  domain's or the application's errors), is recorded before it is sent. Nothing else is: not
-  `5xx` (retryable: 503 contention, 500), nor 400/401/403/404-route/405 (the request never
-  reached a rule; a corrected request may reuse the key).
+- the key is claimed by a request still running: `409 urn:gcp:problem:idempotency-key-in-flight`
+  with `Retry-After: 1` (another request: 422, as above);
+- no answer yet: the key is claimed (saved) before the handler runs, so of two concurrent first
+  requests only one runs. A `2xx`, or a `4xx` business refusal (a problem type of the domain's
+  or the application's errors), is recorded on the claim before it is sent. Anything else
+  releases the claim, so that a retry runs: `5xx` (retryable: 503 contention, 500), 400/401/
+  403/404-route/405 (the request never reached a rule; a corrected request may reuse the key).
+  A claim never answered nor released (its process died) is taken over after
+  `CLAIM_TIMEOUT` by the same request.
 
 The record is an event-sourced `AnsweredRequest` (gcp_app.idempotency), so keys outlive a
-restart and hold across processes. Two concurrent first requests with one key both run; the
-first to record wins, and the other is answered the winner's answer (if the requests were the
-same). `GET /certificates/next` has its own, stronger idempotency (a `ReservationKey` claim saved
-with the reservation) and is not handled here; the CVC endpoint, a GET, is never recorded.
+restart and hold across processes. `GET /certificates/next` has its own, stronger idempotency
+(a `ReservationKey` claim saved with the reservation) and is not handled here; the CVC
+endpoint, a GET, is never recorded.
 
 The OpenAPI document declares the header on every POST through `IdempotentPost`, each POST
 handler's `operation_class`: a declaration only, the handlers never see the header (Litestar
@@ -51,8 +55,15 @@ from gcp_adapters.http.auth import Principal
 from gcp_adapters.http.problems import BY_CODE, DOMAIN_RULE, MEDIA_TYPE
 from gcp_adapters.http.request_ids import request_id
 from gcp_app.application import GiftCertificates
-from gcp_app.errors import IdempotencyKeyReused
-from gcp_app.idempotency import Answer, RequestKey, find_answer, fingerprint, record_answer
+from gcp_app.idempotency import (
+    Answer,
+    AnsweredRequest,
+    RequestKey,
+    claim_request,
+    fingerprint,
+    record_answer,
+    release_claim,
+)
 from gcp_domain.cause import Cause
 
 logger = logging.getLogger("gcp.http")
@@ -72,8 +83,9 @@ KEY_DESCRIPTION: Final = (
     "Optional, 1 to 200 characters, per token subject. The same key with the same request "
     "(method, path, query and JSON body) gets the first response again (status and body, with "
     "`Idempotent-Replayed: true`) and has no second effect; the same key with another request "
-    "is 422 `urn:gcp:problem:idempotency-key-reused`. Keys are stored with the events, so they "
-    "outlive restarts."
+    "is 422 `urn:gcp:problem:idempotency-key-reused`; while the first request with the key is "
+    "still running, the key is 409 `urn:gcp:problem:idempotency-key-in-flight` (`Retry-After`). "
+    "Keys are stored with the events, so they outlive restarts."
 )
 
 
@@ -128,16 +140,22 @@ class IdempotentPosts(ASGIMiddleware):
         wanted = RequestKey(subject=user.sub, method="POST", path=path, key=key)
         printed = fingerprint("POST", path, scope.get("query_string", b"").decode("latin-1"), body)
 
-        stored = await anyio.to_thread.run_sync(find_answer, self.application, wanted)
-        if stored is not None:
-            if stored.fingerprint != printed:
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key was used with another request; use a new key"
-                )
-            await _send_answer(send, stored, replayed=True)
+        rid = request_id(scope)
+        cause = Cause(user.actor, rid, rid)
+        now = self.application.clock.now()
+        claimed = await anyio.to_thread.run_sync(
+            lambda: claim_request(self.application, wanted, printed, at=now, cause=cause)
+        )
+        if isinstance(claimed, Answer):
+            await _send_answer(send, claimed, replayed=True)
             return
 
-        start, raw = await _run_buffered(scope, body, receive, send, next_app)
+        try:
+            start, raw = await _run_buffered(scope, body, receive, send, next_app)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._release(claimed, path, cause)
+            raise
         status: int = start["status"]
         content_type = (_message_header(start, b"content-type") or "").strip()
         try:
@@ -145,24 +163,35 @@ class IdempotentPosts(ASGIMiddleware):
         except UnicodeDecodeError:
             text = None
         if text is None or not worth_keeping(status, content_type, text):
+            await self._release(claimed, path, cause)
             await send(start)
             await send(HTTPResponseBodyEvent(type="http.response.body", body=raw, more_body=False))
             return
         answer = Answer(printed, status, text, content_type)
-        rid = request_id(scope)
         try:
             kept = await anyio.to_thread.run_sync(
-                lambda: record_answer(
-                    self.application, wanted, answer, cause=Cause(user.actor, rid, rid)
-                )
+                lambda: record_answer(self.application, claimed, answer, cause=cause)
             )
         except Exception:  # The effect is done: answer it, even if the record failed.
             logger.exception("could not record the answer of POST %s (request %s)", path, rid)
             kept = answer
         if kept is not answer and kept.fingerprint == printed:
-            await _send_answer(send, kept, replayed=True)  # A concurrent twin recorded first.
+            await _send_answer(send, kept, replayed=True)  # A taker of our stale claim answered.
         else:
             await _send_answer(send, answer, replayed=False)
+
+    async def _release(self, claimed: AnsweredRequest, path: str, cause: Cause) -> None:
+        """Gives the key back; a failure only delays the next run (the claim goes stale)."""
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: release_claim(self.application, claimed, cause=cause)
+            )
+        except Exception:
+            logger.exception(
+                "could not release the Idempotency-Key of POST %s (request %s)",
+                path,
+                cause.causation_id,
+            )
 
 
 async def _run_buffered(

@@ -37,6 +37,7 @@ from gcp_app.cvc_guard import CvcThrottled
 from gcp_app.errors import (
     CertificateNotFound,
     ConcurrentUpdate,
+    IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     PoolExhausted,
     PoolNotFound,
@@ -101,6 +102,12 @@ BY_CODE: Final[dict[str, ProblemType]] = {
     ReservationLapsed.code: ProblemType("reservation-lapsed", 409, "Reservation lapsed"),
     IdempotencyKeyReused.code: ProblemType(
         "idempotency-key-reused", 422, "Idempotency-Key reused with another request"
+    ),
+    IdempotencyKeyInFlight.code: ProblemType(
+        "idempotency-key-in-flight",
+        409,
+        "A request with this Idempotency-Key is still running",
+        retry_after=1,
     ),
     ReservationContention.code: ProblemType(
         "reservation-contention", 503, "Too many concurrent reservations", retry_after=1

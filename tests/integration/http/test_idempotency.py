@@ -34,7 +34,7 @@ def batches_added(gcp: GiftCertificates, pool: str) -> int:
 
 def answered(gcp: GiftCertificates) -> int:
     found = gcp.recorder.select_notifications(
-        start=1, limit=100_000, topics=[AnsweredRequest.Created.TOPIC]
+        start=1, limit=100_000, topics=[AnsweredRequest.Answered.TOPIC]
     )
     return len(found)
 
