@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from eventsourcing.utils import retry
 from psycopg import Cursor
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -114,6 +115,38 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
                     )
                 )
         return found
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert, in ONE round trip when no positions come with it (the HTTP
+        API's and the timers' saves). The library sends the transaction's statements in a
+        pipeline but syncs three times (after the insert, at COMMIT, leaving the pipeline);
+        the events table's lock is held across the first two, and in a busy process each
+        round trip also waits for the GIL. Here BEGIN, the library's own lock and notify
+        statements, its insert and COMMIT go in one pipeline with one sync; a refused insert
+        (a version already taken) leaves the block aborted, and it is rolled back before the
+        IntegrityError is raised. Saves with positions keep the library's path: their
+        positions must be checked before the commit."""
+        if _trackings(kwargs) or not stored_events or self.datastore.enable_db_functions:
+            inserted: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return inserted
+        with self.datastore.get_connection() as conn:
+            inserting = conn.cursor()
+            try:
+                with conn.pipeline():
+                    conn.execute("BEGIN")
+                    self._insert_stored_events(inserting, stored_events, **kwargs)
+                    conn.execute("COMMIT")
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                return self._fetch_ids_after_insert_events(inserting, stored_events, **kwargs)
+            finally:
+                inserting.close()
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -1,0 +1,85 @@
+"""Saves without positions go to PostgreSQL in one round trip (PostgresInboxRecorder.insert_events):
+the same rows, ids and refusals as the library's path, and a refused save leaves nothing behind,
+not even an aborted transaction on the pooled connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError
+
+from gcp_app.application import GiftCertificates
+
+from .conftest import make_settings
+
+pytestmark = pytest.mark.postgres
+
+
+class Note(Aggregate):
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @event("Rewritten")
+    def rewrite(self, text: str) -> None:
+        self.text = text
+
+
+@pytest.fixture
+def one_connection_app(tmp_path: Path, postgres_url: str) -> GiftCertificates:
+    # One pooled connection: a refused save would leave its aborted block to the next one.
+    return GiftCertificates(
+        make_settings(tmp_path, postgres_url, GCP_DB_POOL_SIZE="1", GCP_DB_MAX_OVERFLOW="0")
+    )
+
+
+def test_saves_store_every_event_in_order_with_consecutive_ids(
+    one_connection_app: GiftCertificates,
+) -> None:
+    app = one_connection_app
+    try:
+        first, second = Note("a"), Note("b")
+        second.rewrite("b2")
+        recordings = app.save(first, second)
+        third = Note("c")
+        recordings += app.save(third)
+
+        ids = [recording.notification.id for recording in recordings]
+        assert ids == list(range(ids[0], ids[0] + 4))
+        stored = app.recorder.select_notifications(start=ids[0], limit=10)
+        assert [(n.originator_id, n.originator_version) for n in stored] == [
+            (first.id, 1),
+            (second.id, 1),
+            (second.id, 2),
+            (third.id, 1),
+        ]
+    finally:
+        app.close()
+
+
+def test_a_refused_save_stores_nothing_and_the_connection_serves_the_next(
+    one_connection_app: GiftCertificates,
+) -> None:
+    app = one_connection_app
+    try:
+        note = Note("a")
+        app.save(note)
+        stale = app.repository.get(note.id)
+        note.rewrite("mine")
+        app.save(note)
+        other = Note("other")
+        stale.rewrite("theirs")  # the same version as "mine": the store refuses it
+
+        with pytest.raises(IntegrityError):
+            app.save(other, stale)
+
+        assert app.repository.get(note.id).text == "mine"
+        with pytest.raises(AggregateNotFoundError):
+            app.repository.get(other.id)
+        later = Note("later")
+        assert app.save(later)[0].notification.id == app.recorder.max_notification_id()
+        assert app.repository.get(later.id).text == "later"
+    finally:
+        app.close()
