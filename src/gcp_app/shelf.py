@@ -24,8 +24,8 @@ from gcp_domain.vocabulary import CertificateState
 
 # One read of this many certificates serves this many reservations; the next read starts in
 # the background when a pool's shelf is down to LOW, so that reservations do not wait for it.
-REFILL: Final = 128
-LOW: Final = 64
+REFILL: Final = 256
+LOW: Final = 128
 
 Load = Callable[[Iterable[UUID]], dict[UUID, GiftCertificate]]
 
