@@ -8,23 +8,14 @@ from pathlib import Path
 
 import pytest
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError
 
 from gcp_app.application import GiftCertificates
 
 from .conftest import make_settings
+from .test_app_save import Note
 
 pytestmark = pytest.mark.postgres
-
-
-class Note(Aggregate):
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    @event("Rewritten")
-    def rewrite(self, text: str) -> None:
-        self.text = text
 
 
 @pytest.fixture
