@@ -403,7 +403,6 @@ class Demo:
 
     def redeem(self, first: str, number: str) -> None:
         """Events 4 and 5."""
-        topics = self.settings
         pos = _unique("POS")
         self.step(
             "Partial redemption",
@@ -411,6 +410,22 @@ class Demo:
             f"certificate and {CARD_SHARE} by card",
         )
         total = str(Decimal(PARTIAL) + Decimal(CARD_SHARE))  # money never goes through float
+        self.send_redemption(pos, number, PARTIAL, total=total)
+        self.send(
+            self.settings.topic_payments,
+            _payment(pos, _unique("PAY"), "PAYMENT_CAPTURED", CARD_SHARE),
+            f"PAYMENT_CAPTURED, {CARD_SHARE} RUB by card",
+        )
+        self.watcher.wait_for(first, "PARTIALLY_REDEEMED")
+
+        pos = _unique("POS")
+        self.step("Full redemption", f"order {pos} spends the remaining {REST}")
+        self.send_redemption(pos, number, REST, total=REST)
+        self.watcher.wait_for(first, "REDEEMED")
+
+    def send_redemption(self, pos: str, number: str, amount: str, *, total: str) -> None:
+        """A POS order redeeming `amount` from the certificate, and its REDEMPTION payment."""
+        topics = self.settings
         redemption_id = _unique("PAY")
         self.send(
             topics.topic_sales_order,
@@ -419,46 +434,17 @@ class Demo:
                 "ORDER_CREATED",
                 channel="POS",
                 total=total,
-                redemptions=[{"certificateNumber": number, "amount": PARTIAL}],
+                redemptions=[{"certificateNumber": number, "amount": amount}],
             ),
-            f"ORDER_CREATED {pos}, redeeming {PARTIAL} from the certificate",
+            f"ORDER_CREATED {pos}, redeeming {amount} from the certificate",
         )
         self.send(
             topics.topic_payments,
             _payment(
-                pos, redemption_id, "REDEMPTION", PARTIAL, method="GIFT_CERTIFICATE", number=number
+                pos, redemption_id, "REDEMPTION", amount, method="GIFT_CERTIFICATE", number=number
             ),
-            f"REDEMPTION {redemption_id}, {PARTIAL} RUB by gift certificate",
+            f"REDEMPTION {redemption_id}, {amount} RUB by gift certificate",
         )
-        self.send(
-            topics.topic_payments,
-            _payment(pos, _unique("PAY"), "PAYMENT_CAPTURED", CARD_SHARE),
-            f"PAYMENT_CAPTURED, {CARD_SHARE} RUB by card",
-        )
-        self.watcher.wait_for(first, "PARTIALLY_REDEEMED")
-
-        pos = _unique("POS")
-        self.step("Full redemption", f"order {pos} spends the remaining {REST}")
-        redemption_id = _unique("PAY")
-        self.send(
-            topics.topic_sales_order,
-            _order(
-                pos,
-                "ORDER_CREATED",
-                channel="POS",
-                total=REST,
-                redemptions=[{"certificateNumber": number, "amount": REST}],
-            ),
-            f"ORDER_CREATED {pos}, redeeming {REST} from the certificate",
-        )
-        self.send(
-            topics.topic_payments,
-            _payment(
-                pos, redemption_id, "REDEMPTION", REST, method="GIFT_CERTIFICATE", number=number
-            ),
-            f"REDEMPTION {redemption_id}, {REST} RUB by gift certificate",
-        )
-        self.watcher.wait_for(first, "REDEEMED")
 
     def refund(self, pool: str) -> None:
         """Event 6, on a certificate of its own."""

@@ -53,7 +53,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
-from jsonschema import Draft202012Validator, FormatChecker
+from tests.schemas import contract_validator
 
 from gcp_adapters.kafka.mock_cluster import MockCluster
 from gcp_app.application import GiftCertificates, ReservationGranted
@@ -75,8 +75,6 @@ STOP_TIMEOUT = 30.0  # seconds: SIGTERM to exit
 WAIT = 30.0  # seconds: the bound on every other wait
 FAST_RECONNECT = {"reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 250}
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "docs" / "contracts"
-
 
 @pytest.fixture(scope="session")
 def kit() -> ModuleType:
@@ -87,30 +85,12 @@ def kit() -> ModuleType:
 # ====================================================================== schemas
 
 
-def _format_checker() -> FormatChecker:
-    checker = FormatChecker()
-    if "date-time" not in checker.checkers:
-
-        @checker.checks("date-time", raises=ValueError)
-        def is_datetime(instance: object) -> bool:
-            if not isinstance(instance, str):
-                return True
-            return datetime.fromisoformat(instance).tzinfo is not None
-
-    return checker
-
-
-def _validator(name: str) -> Draft202012Validator:
-    schema = json.loads((CONTRACTS / name).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=_format_checker())
-
-
 SCHEMAS = {
-    SALES: _validator("sales-order.schema.json"),
-    PAYMENTS: _validator("payment.schema.json"),
-    CLIENTS: _validator("client.schema.json"),
-    STREAM: _validator("gift-certificate.schema.json"),
-    DLQ: _validator("dead-letter.schema.json"),
+    SALES: contract_validator("sales-order.schema.json"),
+    PAYMENTS: contract_validator("payment.schema.json"),
+    CLIENTS: contract_validator("client.schema.json"),
+    STREAM: contract_validator("gift-certificate.schema.json"),
+    DLQ: contract_validator("dead-letter.schema.json"),
 }
 
 

@@ -4,33 +4,18 @@ object it produces against docs/contracts/gift-certificate.schema.json."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
+from tests.schemas import format_checker
 
 from gcp_domain import CertificateNumber, GiftCertificate, NotificationChannel, publication
 from gcp_domain.testing import GiftCertificateMachine
 
 SCHEMA_PATH = Path(__file__).parents[2] / "docs" / "contracts" / "gift-certificate.schema.json"
-
-
-def format_checker() -> FormatChecker:
-    """uuid is checked by jsonschema itself; date-time needs an optional package, so the
-    standard library stands in for it when that package is missing."""
-    checker = FormatChecker()
-    if "date-time" not in checker.checkers:
-
-        @checker.checks("date-time", raises=ValueError)
-        def is_datetime(instance: object) -> bool:
-            if not isinstance(instance, str):
-                return True
-            return datetime.fromisoformat(instance).tzinfo is not None
-
-    return checker
 
 
 VALIDATOR = Draft202012Validator(

@@ -9,13 +9,13 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
+from tests.schemas import format_checker
 
 CONTRACTS = Path(__file__).parents[3] / "docs" / "contracts"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -30,21 +30,6 @@ MESSAGE_SCHEMAS = (
 def load_schema(name: str) -> dict[str, Any]:
     schema: dict[str, Any] = json.loads((CONTRACTS / name).read_text(encoding="utf-8"))
     return schema
-
-
-def format_checker() -> FormatChecker:
-    """uuid is checked by jsonschema itself; date-time needs an optional package, so the
-    standard library stands in for it when that package is missing."""
-    checker = FormatChecker()
-    if "date-time" not in checker.checkers:
-
-        @checker.checks("date-time", raises=ValueError)
-        def is_datetime(instance: object) -> bool:
-            if not isinstance(instance, str):
-                return True
-            return datetime.fromisoformat(instance).tzinfo is not None
-
-    return checker
 
 
 VALIDATORS = {

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
+from tests.schemas import format_checker
 
 from gcp_domain import (
     Cause,
@@ -26,21 +27,6 @@ from gcp_domain.vocabulary import CertificateState
 
 SCHEMA_PATH = Path(__file__).parents[3] / "docs" / "contracts" / "gift-certificate.schema.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-def format_checker() -> FormatChecker:
-    """uuid is checked by jsonschema itself; date-time needs an optional package, so the
-    standard library stands in for it when that package is missing."""
-    checker = FormatChecker()
-    if "date-time" not in checker.checkers:
-
-        @checker.checks("date-time", raises=ValueError)
-        def is_datetime(instance: object) -> bool:
-            if not isinstance(instance, str):
-                return True
-            return datetime.fromisoformat(instance).tzinfo is not None
-
-    return checker
 
 
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=format_checker())

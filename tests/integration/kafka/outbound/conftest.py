@@ -18,15 +18,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 from uuid import UUID
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from jsonschema import Draft202012Validator, FormatChecker
+from tests.schemas import contract_validator
 
 from gcp_adapters.kafka.mock_cluster import MockCluster
 from gcp_adapters.kafka.relay import Relay
@@ -47,8 +45,6 @@ CRM = Cause("crm", "req-crm", "notify")
 INBOUND = Cause("kafka:All_Payments", "msg-1", "order-1")
 FAST_RECONNECT = {"reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 250}
 
-CONTRACTS = Path(__file__).resolve().parents[4] / "docs" / "contracts"
-
 
 @pytest.fixture
 def kit() -> ModuleType:
@@ -56,26 +52,8 @@ def kit() -> ModuleType:
     return sys.modules[__name__]
 
 
-def _format_checker() -> FormatChecker:
-    checker = FormatChecker()
-    if "date-time" not in checker.checkers:
-
-        @checker.checks("date-time", raises=ValueError)
-        def is_datetime(instance: object) -> bool:
-            if not isinstance(instance, str):
-                return True
-            return datetime.fromisoformat(instance).tzinfo is not None
-
-    return checker
-
-
-def _validator(name: str) -> Draft202012Validator:
-    schema = json.loads((CONTRACTS / name).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=_format_checker())
-
-
-STREAM_SCHEMA = _validator("gift-certificate.schema.json")
-DLQ_SCHEMA = _validator("dead-letter.schema.json")
+STREAM_SCHEMA = contract_validator("gift-certificate.schema.json")
+DLQ_SCHEMA = contract_validator("dead-letter.schema.json")
 
 
 # ====================================================================== the scenario
