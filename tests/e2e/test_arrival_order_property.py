@@ -34,6 +34,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.arrivals import draw_arrivals
 
 from gcp_app.matching import notification_id_for
 
@@ -252,18 +253,8 @@ def test_any_real_arrival_order_with_redeliveries_ends_the_same_and_publishes_on
     service: Any, kit: Any, in_order: dict[str, Any], data: Any
 ) -> None:
     story = scenario(service, kit)
-    # First deliveries: any order Kafka can produce (see the module's docstring).
-    firsts: list[str] = []
-    while len(firsts) < len(NAMES):
-        seen = set(firsts)
-        choices = [n for n in NAMES if n not in seen and ready(n, seen)]
-        firsts.append(data.draw(st.sampled_from(choices), label="next"))
-    # Redeliveries: each message zero to two times more, anywhere after its first delivery.
-    sequence = list(firsts)
-    for name in NAMES:
-        for _ in range(data.draw(st.integers(0, 2), label=f"again {name}")):
-            start = sequence.index(name) + 1
-            sequence.insert(data.draw(st.integers(start, len(sequence)), label="at"), name)
+    # Any order Kafka can produce (see the module's docstring), with redeliveries.
+    sequence = draw_arrivals(data, NAMES, ready)
 
     deliver(service, story, sequence)
     service.settle()

@@ -27,6 +27,7 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.arrivals import draw_arrivals
 
 from gcp_app.matching import Envelope, Outcome, notification_id_for
 from gcp_app.messages import InboundMessage
@@ -184,18 +185,8 @@ def test_any_arrival_order_ends_the_same(fresh_gcp: Any, messages: Any, data: An
         story = scenario(gcp, messages)
         names = list(story.messages)
 
-        # First deliveries: any order Kafka can produce (see the module's docstring).
-        firsts: list[str] = []
-        while len(firsts) < len(names):
-            seen = set(firsts)
-            choices = [n for n in names if n not in seen and ready(n, seen)]
-            firsts.append(data.draw(st.sampled_from(choices), label="next"))
-        # Redeliveries: each message once or twice more, anywhere after its first delivery.
-        sequence = list(firsts)
-        for name in names:
-            for _ in range(data.draw(st.integers(0, 2), label=f"again {name}")):
-                start = sequence.index(name) + 1
-                sequence.insert(data.draw(st.integers(start, len(sequence))), name)
+        # Any order Kafka can produce (see the module's docstring), with redeliveries.
+        sequence = draw_arrivals(data, names, ready)
         # Batches of any size (consumer polls).
         batches: list[list[Envelope]] = []
         rest = [gcp.envelopes(story.messages[name]) for name in sequence]
