@@ -27,7 +27,8 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Final
@@ -93,43 +94,47 @@ def _dump(profiling: Any) -> None:
 
 
 def consumer_main(
+    index: int,
     settings: Settings,
     bootstrap: str,
     expected: int,
     batch_size: int,
-    handled: Any,  # multiprocessing Value('q'): records handled so far
-    ready: Any,  # multiprocessing Event: partitions assigned
+    handled: Any,  # multiprocessing Value('q'): records handled so far, by all consumers
+    assigned: Any,  # multiprocessing Array('q'): partitions assigned, per consumer (-1: started)
+    go: Any,  # multiprocessing Event: every consumer has its partitions
     results: multiprocessing.connection.Connection,
     log_path: Path,
 ) -> None:
     _log_to(log_path)
     try:
         app = GiftCertificates(settings)
+        assigned[index] = -1
         consumer = InboundConsumer(app, bootstrap, group_id=GROUP, batch_size=batch_size)
         deadline = time.monotonic() + START_TIMEOUT
-        while len(consumer.assignment) < PARTITIONS * len(INBOUND):
+        while not go.is_set():
             if consumer.run_once():
                 raise PipelineFailed("records before the assignment was complete")
+            assigned[index] = len(consumer.assignment)
             if time.monotonic() > deadline:
                 raise PipelineFailed(f"no full assignment within {START_TIMEOUT:.0f} s")
-        ready.set()
         cpu_before = time.process_time()
-        profiling = _profiled("consumer")
+        profiling = _profiled(f"consumer-{index}")
         first: float | None = None
-        done = 0
         last_progress = time.monotonic()
-        while done < expected:
+        seen = 0
+        while handled.value < expected:
             started = time.monotonic()
             count = consumer.run_once()
             if count:
                 if first is None:
                     first = started
-                done += count
-                handled.value = done
-                last_progress = time.monotonic()
+                with handled.get_lock():
+                    handled.value += count
+            if handled.value != seen:
+                seen, last_progress = handled.value, time.monotonic()
             elif time.monotonic() - last_progress > STALL_TIMEOUT:
                 raise PipelineFailed(
-                    f"the consumer handled nothing for {STALL_TIMEOUT:.0f} s at {done} of "
+                    f"the consumers handled nothing for {STALL_TIMEOUT:.0f} s at {seen} of "
                     f"{expected} records (has the mock cluster dropped messages?)"
                 )
         finished = time.monotonic()
@@ -159,7 +164,7 @@ def consumer_main(
         )
     except BaseException as error:
         logging.getLogger("bench").exception("consumer failed")
-        results.send({"error": f"consumer: {type(error).__name__}: {error}"})
+        results.send({"error": f"consumer {index}: {type(error).__name__}: {error}"})
 
 
 # ---------------------------------------------------------------------- the relay process
@@ -237,14 +242,34 @@ def _receive(conn: multiprocessing.connection.Connection, timeout: float, what: 
     return answer
 
 
+def _started(assigned: Any, count: int) -> bool:
+    return all(assigned[:count])
+
+
+def _await(
+    condition: Callable[[], bool],
+    *answers: multiprocessing.connection.Connection,
+    what: str,
+) -> None:
+    """Waits until `condition` holds; raises if a consumer fails first or it takes too long."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while not condition():
+        time.sleep(0.05)
+        for answer in answers:
+            if answer.poll():
+                _receive(answer, 0, "consumer")
+        if time.monotonic() > deadline:
+            raise PipelineFailed(f"waited {START_TIMEOUT:.0f} s for {what}")
+
+
 def _produce(
     producer: Producer,
     records: Sequence[Record],
     handled: Any,
     lead: int,
-    consumer_answer: multiprocessing.connection.Connection,
+    consumer_answers: Sequence[multiprocessing.connection.Connection],
 ) -> None:
-    """Feeds the records, never more than `lead` ahead of what the consumer has handled."""
+    """Feeds the records, never more than `lead` ahead of what the consumers have handled."""
     last_progress = time.monotonic()
     seen = 0
     for produced, record in enumerate(records):
@@ -253,8 +278,8 @@ def _produce(
             if handled.value != seen:
                 seen, last_progress = handled.value, time.monotonic()
             elif time.monotonic() - last_progress > STALL_TIMEOUT:
-                raise PipelineFailed(f"the consumer stalled at {seen} records")
-            if consumer_answer.poll():  # the consumer failed early
+                raise PipelineFailed(f"the consumers stalled at {seen} records")
+            if any(answer.poll() for answer in consumer_answers):  # one failed early
                 return
         while True:
             try:
@@ -268,6 +293,19 @@ def _produce(
         raise PipelineFailed("the inbound producer could not deliver every record")
 
 
+def _summed(answers: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The consumers' answers as one: the earliest start, the latest end, sums of the rest."""
+    summed = {k: sum(a[k] for a in answers) for k in answers[0] if k not in _NOT_SUMMED}
+    summed["first"] = min(a["first"] for a in answers if a["first"] is not None)
+    summed["finished"] = max(a["finished"] for a in answers)
+    summed["max_rss_mb"] = max(a["max_rss_mb"] for a in answers)
+    summed["last_notification"] = max(a["last_notification"] for a in answers)
+    return summed
+
+
+_NOT_SUMMED: Final = {"first", "finished", "max_rss_mb", "last_notification"}
+
+
 def run(
     app: GiftCertificates,
     settings: Settings,
@@ -276,19 +314,23 @@ def run(
     lead: int,
     log_path: Path,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    consumers: int = 1,
 ) -> dict[str, Any]:
-    """Runs the pipeline over `records` (the store already holds the reserved certificates)."""
+    """Runs the pipeline over `records` (the store already holds the reserved certificates)
+    with `consumers` consumer processes in one group, as `gcp serve --only consumers` scaled
+    out would run."""
     # Setup (pool generation, reservations) is not part of the measured stream: the relay
     # starts after it, as if it had published it already.
     outbox = Outbox(app)
     setup_end = outbox.last_position()
     outbox.record_position(DEFAULT_STREAM_TOPIC, setup_end)
     context = multiprocessing.get_context("spawn")
-    handled = context.Value("q", 0, lock=False)
-    ready = context.Event()
-    consumer_results, consumer_end = context.Pipe(duplex=False)
+    handled = context.Value("q", 0)
+    assigned: Any = context.Array("q", consumers)
+    go = context.Event()
     relay_control, relay_end = context.Pipe()
     processes: list[SpawnProcess] = []
+    answers: list[multiprocessing.connection.Connection] = []
     with EmbeddedBroker(partitions=PARTITIONS) as broker:
         try:
             relay = context.Process(
@@ -296,32 +338,41 @@ def run(
                 args=(settings, broker.bootstrap_servers, relay_end, log_path),
                 name="bench-relay",
             )
-            consumer = context.Process(
-                target=consumer_main,
-                args=(
-                    settings,
-                    broker.bootstrap_servers,
-                    len(records),
-                    batch_size,
-                    handled,
-                    ready,
-                    consumer_end,
-                    log_path,
-                ),
-                name="bench-consumer",
-            )
-            processes = [relay, consumer]
+            processes.append(relay)
             relay.start()
-            # One after the other: both processes run the library's CREATE ... IF NOT EXISTS
+            # One process after the other: each runs the library's CREATE ... IF NOT EXISTS
             # statements on start, and two at once can fail ("tuple concurrently updated").
             _receive(relay_control, START_TIMEOUT, "relay")
-            consumer.start()
-            deadline = time.monotonic() + START_TIMEOUT
-            while not ready.wait(0.2):
-                if consumer_results.poll():
-                    _receive(consumer_results, 0, "consumer")
-                if time.monotonic() > deadline:
-                    raise PipelineFailed("the consumer was not assigned its partitions")
+            for index in range(consumers):
+                answer, answer_end = context.Pipe(duplex=False)
+                answers.append(answer)
+                process = context.Process(
+                    target=consumer_main,
+                    args=(
+                        index,
+                        settings,
+                        broker.bootstrap_servers,
+                        len(records),
+                        batch_size,
+                        handled,
+                        assigned,
+                        go,
+                        answer_end,
+                        log_path,
+                    ),
+                    name=f"bench-consumer-{index}",
+                )
+                processes.append(process)
+                process.start()
+                # -1 once it made its application, then how many partitions it holds.
+                _await(partial(_started, assigned, index + 1), answer, what=f"consumer {index}")
+            # Every consumer holds partitions and together they hold all: the group settled.
+            _await(
+                lambda: min(assigned[:]) > 0 and sum(assigned[:]) == PARTITIONS * len(INBOUND),
+                *answers,
+                what="the consumers' partitions",
+            )
+            go.set()
             producer = Producer(
                 {
                     "bootstrap.servers": broker.bootstrap_servers,
@@ -332,13 +383,16 @@ def run(
             )
             produce_started = time.monotonic()
             ticks_before = _cpu_ticks()
-            _produce(producer, records, handled, lead, consumer_results)
-            consumed = _receive(consumer_results, STALL_TIMEOUT * 10, "consumer")
+            _produce(producer, records, handled, lead, answers)
+            consumed = _summed(
+                [_receive(answer, STALL_TIMEOUT * 10, "consumer") for answer in answers]
+            )
             relay_control.send(consumed["last_notification"])
             relayed = _receive(relay_control, STALL_TIMEOUT * 2, "relay")
             ticks_after = _cpu_ticks()
             del producer
         finally:
+            go.set()
             for process in processes:
                 process.join(10)
                 if process.is_alive():
@@ -384,5 +438,6 @@ def run(
         "pipeline_outbox_cache_misses": relayed["outbox_cache_misses"],
         "pipeline_partitions": PARTITIONS,
         "pipeline_consumer_batch_size": batch_size,
+        "pipeline_consumers": consumers,
         "pipeline_producer_lead": lead,
     }

@@ -27,6 +27,7 @@ from gcp_app.application import GiftCertificates
 
 PIPELINE_LEAD = 10_000
 PIPELINE_LAG = 25_000
+PIPELINE_CONSUMERS = 1
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +48,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=DEFAULT_BATCH_SIZE,
         help="the consumer's batch size (default: the service's, %(default)s)",
+    )
+    parser.add_argument(
+        "--consumers",
+        type=int,
+        default=PIPELINE_CONSUMERS,
+        help="the pipeline's consumer processes, in one group (default %(default)s)",
     )
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--http-only", action="store_true", help="run only the HTTP part (d)")
@@ -195,6 +202,7 @@ def _pipeline(
                 lead=lead,
                 log_path=log_path,
                 batch_size=arguments.batch_size,
+                consumers=arguments.consumers,
             )
         )
     finally:

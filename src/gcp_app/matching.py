@@ -73,6 +73,9 @@ PREFETCH_ROUNDS: Final = 3
 # Rounds of `due()` per message: an effect can make another due (a redemption applied lets a
 # parked reversal of it go), never more than a couple of times.
 SETTLE_ROUNDS: Final = 4
+# Redoes of a single message that keeps meeting concurrent writers before the batch fails (the
+# consumer then retries it after a backoff).
+CONFLICT_RETRIES: Final = 4
 
 
 class Outcome(StrEnum):
@@ -136,9 +139,10 @@ class Refusal(Exception):
 
 class AggregateCache:
     """Aggregates as the last committed batch left them, so that a hot certificate or order is
-    not read again for every batch. Safe because every change a batch makes is a write that the
-    store checks against the version: if another writer got there first, the save fails, the
-    cache is dropped and the batch is redone from the store."""
+    not read again for every batch. Safe because a remembered copy is caught up with what others
+    stored since before it is used, and every change a batch makes is a write that the store
+    checks against the version: if another writer got there first, the save fails, the copies
+    the batch touched are dropped and the batch is redone from the store."""
 
     def __init__(self, size: int) -> None:
         self._size = size
@@ -156,6 +160,10 @@ class AggregateCache:
             self._items.move_to_end(aggregate.id)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
+
+    def forget(self, aggregate_ids: Iterable[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            self._items.pop(aggregate_id, None)
 
     def clear(self) -> None:
         self._items.clear()
@@ -254,6 +262,10 @@ class UnitOfWork:
     def loaded(self) -> list[Any]:
         return [a for a in self._loaded.values() if a is not None]
 
+    def touched(self) -> list[UUID]:
+        """Every aggregate id this unit of work loaded (or created), found or not."""
+        return list(self._loaded)
+
     def certificate(self, certificate_id: UUID) -> GiftCertificate | None:
         found = self._get(certificate_id)
         return found if isinstance(found, GiftCertificate) else None
@@ -293,6 +305,7 @@ class Matcher:
         """`cache_size`: aggregates kept between batches (default: GCP_MATCHER_CACHE_SIZE)."""
         self.app = app
         self._positions: dict[str, int | None] = {}
+        self.conflicts = 0  # attempts redone after meeting a concurrent writer
         self._cache = AggregateCache(
             app.settings.matcher_cache_size if cache_size is None else cache_size
         )
@@ -302,24 +315,45 @@ class Matcher:
         return self.app.inbox.max_tracking_id(inbox_source(topic, partition))
 
     def handle(self, envelopes: Sequence[Envelope]) -> list[Handled]:
-        """Applies a batch exactly once: all its effects and positions in one transaction."""
-        for _ in range(5):
-            try:
-                handled = self._attempt(envelopes)
-            except IntegrityError:
-                # A concurrent writer changed an aggregate, or another consumer recorded these
-                # positions: forget what we held and redo the batch against what is stored.
-                self._positions.clear()
-                self._cache.clear()
-                continue
-            except BaseException:
-                self._cache.clear()  # Cached aggregates may have been changed but not stored.
-                raise
-            return handled
-        raise ConcurrentUpdate("the batch kept conflicting with concurrent writers")
+        """Applies a batch exactly once: all its effects and positions in one transaction.
+
+        A batch that meets a concurrent writer (another consumer changing the same certificate,
+        an HTTP command, a timer) is redone against what is stored, in halves: a smaller
+        transaction is done sooner and so less likely to meet the rival again, whereas redoing
+        the whole batch can lose to a second consumer's batches over and over. Each half holds a
+        prefix of what is left of every partition, so positions still advance in order; a half
+        that was stored stays stored if a later one fails (its positions say so)."""
+        return self._handle(envelopes, CONFLICT_RETRIES)
+
+    def _handle(self, envelopes: Sequence[Envelope], retries: int) -> list[Handled]:
+        try:
+            return self._attempt(envelopes)
+        except IntegrityError:
+            # A concurrent writer changed an aggregate, or another consumer recorded these
+            # positions: redo against what is stored.
+            self.conflicts += 1
+            self._positions.clear()
+        if len(envelopes) > 1:
+            half = len(envelopes) // 2
+            return [
+                *self._handle(envelopes[:half], retries),
+                *self._handle(envelopes[half:], retries),
+            ]
+        if retries == 0:
+            raise ConcurrentUpdate("the batch kept conflicting with concurrent writers")
+        return self._handle(envelopes, retries - 1)
 
     def _attempt(self, envelopes: Sequence[Envelope]) -> list[Handled]:
         work = UnitOfWork(self.app, self._cache)
+        try:
+            return self._apply(work, envelopes)
+        except BaseException:
+            # What the batch changed in memory was not stored: forget those copies. The rest
+            # of the cache is sound (every remembered copy is caught up before it is used).
+            self._cache.forget(work.touched())
+            raise
+
+    def _apply(self, work: UnitOfWork, envelopes: Sequence[Envelope]) -> list[Handled]:
         handled = []
         last: dict[str, int] = {}
         work.prefetch(

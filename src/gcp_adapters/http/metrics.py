@@ -120,6 +120,11 @@ class OperationsCollector(Collector):
         )
         yield _counter("gcp_consumer_failed_batches", "Batches that failed", stats.failed_batches)
         yield _counter("gcp_consumer_kafka_errors", "Kafka client errors", stats.kafka_errors)
+        yield _counter(
+            "gcp_consumer_conflicts",
+            "Batch attempts redone after a concurrent writer",
+            stats.conflicts,
+        )
         lag = GaugeMetricFamily(
             "gcp_consumer_lag",
             "High watermark minus the next offset to read, per partition",

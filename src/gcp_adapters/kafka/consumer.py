@@ -68,6 +68,7 @@ class ConsumerStats:
     failed_batches: int
     kafka_errors: int
     lag: Mapping[Partition, int]
+    conflicts: int = 0
 
 
 class ConsumerMetrics:
@@ -78,6 +79,8 @@ class ConsumerMetrics:
     `duplicates` (a messageId seen before), `already_consumed` (a position the database had
     recorded: a re-read after a crash or a rebalance), `dead_lettered` (the DLQ count).
     `lag` is, per partition read, the high watermark minus the next offset to read.
+    `conflicts` counts attempts redone because a concurrent writer (another consumer, an HTTP
+    command, a timer) changed what they changed: a steady rise means consumers contend.
     """
 
     def __init__(self) -> None:
@@ -88,6 +91,7 @@ class ConsumerMetrics:
         self._last_batch_size = 0
         self._failed_batches = 0
         self._kafka_errors = 0
+        self._conflicts = 0
         self._lag: dict[Partition, int] = {}
 
     def record_consumed(self, count: int) -> None:
@@ -104,6 +108,10 @@ class ConsumerMetrics:
     def record_failure(self) -> None:
         with self._lock:
             self._failed_batches += 1
+
+    def record_conflicts(self, total: int) -> None:
+        with self._lock:
+            self._conflicts = total
 
     def record_kafka_error(self) -> None:
         with self._lock:
@@ -132,6 +140,7 @@ class ConsumerMetrics:
                 failed_batches=self._failed_batches,
                 kafka_errors=self._kafka_errors,
                 lag=dict(self._lag),
+                conflicts=self._conflicts,
             )
 
 
@@ -248,7 +257,10 @@ class InboundConsumer:
             self.metrics.record_consumed(len(envelopes))
             self._pending = envelopes
         batch = self._pending
-        handled = self._matcher.handle(batch)  # ONE transaction: effects and positions
+        try:
+            handled = self._matcher.handle(batch)  # ONE transaction: effects and positions
+        finally:
+            self.metrics.record_conflicts(self._matcher.conflicts)
         self._pending = None
         self.metrics.record_batch(handled)
         self._log_outcomes(handled)

@@ -89,6 +89,7 @@ def test_metrics_show_consumer_and_relay_sources(
         failed_batches=0,
         kafka_errors=1,
         lag={("All_Payments", 0): 5, ("All_SalesOrder", 2): 0},
+        conflicts=3,
     )
     relay = RelayStats(
         published=40,
@@ -106,6 +107,7 @@ def test_metrics_show_consumer_and_relay_sources(
     assert value(samples, "gcp_consumer_records_total", outcome="applied") == 7
     assert value(samples, "gcp_consumer_records_total", outcome="dead_lettered") == 2
     assert value(samples, "gcp_consumer_dead_lettered_total") == 2
+    assert value(samples, "gcp_consumer_conflicts_total") == 3
     assert value(samples, "gcp_relay_position") == 42
     assert value(samples, "gcp_relay_published_total") == 40
     assert value(samples, "gcp_relay_in_flight") == 2
