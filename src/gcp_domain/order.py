@@ -277,9 +277,10 @@ class SalesOrder(Aggregate):
             self.lines.setdefault(line.certificate_id, line)
         # Every message repeats the whole order: a line seen again is the same line, so the
         # order has as many lines of (number, amount) as the most any one message listed.
-        seen = Counter((number, Decimal(amount)) for number, amount in redemption_lines)
-        for key, count in seen.items():
-            self.redemption_lines[key] = max(self.redemption_lines[key], count)
+        if redemption_lines:  # most orders have none: no Counter to build
+            seen = Counter((number, Decimal(amount)) for number, amount in redemption_lines)
+            for key, count in seen.items():
+                self.redemption_lines[key] = max(self.redemption_lines[key], count)
         for fact in refund_lines:
             self.refund_lines.setdefault(str(fact["certificateId"]), fact["reason"])
 
