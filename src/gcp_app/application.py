@@ -121,6 +121,7 @@ class GiftCertificates(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self.pool_index = PoolIndex(self.recorder, self.mapper)
         self.cvc_guard = CvcGuard(
+            self,
             CvcPolicy(
                 max_failures=self.settings.cvc_max_failures,
                 max_client_failures=self.settings.cvc_max_client_failures,
