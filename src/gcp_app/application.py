@@ -743,7 +743,7 @@ class GiftCertificates(Application[UUID]):
                 lambda c: c.disclose_cvc(notification_id=notification_id, cause=cause),
             )
         except (CertificateNotFound, CvcNotAvailable) as refused:
-            locked_out = self.cvc_guard.failed(certificate_id, who)
+            locked_out = self.cvc_guard.failed(certificate_id, who, cause=cause)
             if locked_out and not isinstance(refused, CertificateNotFound):
                 self._cvc_locked_out(certificate_id, cause)
             raise

@@ -18,7 +18,8 @@ failure into it unseen. Hence exactly one failure starts each lock-out, across p
 
 None of these events is a certificate change: their topics (gcp:CvcFailures.*) are outside
 the prefixes that the outbox publishes and the pool index follows. No CVC, notificationId or
-printed number is in them: only the key, the failures' times and the lock-outs.
+printed number is in them: only the key, the failures' times and causes (who asked, which
+request), and the lock-outs.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import attrs
 from eventsourcing.domain import Aggregate, event
+
+from gcp_domain.cause import Cause
 
 CVC_FAILURES_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:cvc-failures")
 
@@ -59,10 +62,12 @@ class CvcFailures(Aggregate):
         key: str
         window_seconds: int
         bucket: int
+        cause: Cause
 
     class Failed(Aggregate.Event):
         TOPIC = "gcp:CvcFailures.Failed"
         at: datetime
+        cause: Cause
 
     class LockedOut(Aggregate.Event):
         """The failure just recorded reached the limit: refused until `until`."""
@@ -71,21 +76,25 @@ class CvcFailures(Aggregate):
         at: datetime
         until: datetime
         failures: int
+        cause: Cause
 
     class Superseded(Aggregate.Event):
         """A later bucket of the key took over: no more failures are appended here."""
 
         TOPIC = "gcp:CvcFailures.Superseded"
         by_bucket: int
+        cause: Cause
 
     @event(Created)
-    def __init__(self, kind: str, key: str, window_seconds: int, bucket: int) -> None:
+    def __init__(self, kind: str, key: str, window_seconds: int, bucket: int, cause: Cause) -> None:
         self.bucket = bucket
         self.failures: list[datetime] = []
         self.locked_until: datetime | None = None
 
     @classmethod
-    def open(cls, kind: KeyKind, key: str, window_seconds: int, bucket: int) -> CvcFailures:
+    def open(
+        cls, kind: KeyKind, key: str, window_seconds: int, bucket: int, *, cause: Cause
+    ) -> CvcFailures:
         return cls._create(
             cls.Created,
             id=cvc_failures_id(kind, key, window_seconds, bucket),
@@ -93,18 +102,19 @@ class CvcFailures(Aggregate):
             key=key,
             window_seconds=window_seconds,
             bucket=bucket,
+            cause=cause,
         )
 
     @event(Failed)
-    def fail(self, at: datetime) -> None:
+    def fail(self, at: datetime, cause: Cause) -> None:
         self.failures.append(at)
 
     @event(LockedOut)
-    def lock_out(self, at: datetime, until: datetime, failures: int) -> None:
+    def lock_out(self, at: datetime, until: datetime, failures: int, cause: Cause) -> None:
         self.locked_until = until
 
     @event(Superseded)
-    def supersede(self, by_bucket: int) -> None:
+    def supersede(self, by_bucket: int, cause: Cause) -> None:
         pass
 
 

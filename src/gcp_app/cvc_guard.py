@@ -39,6 +39,7 @@ from eventsourcing.persistence import IntegrityError
 
 from gcp_app.cvc_failures import CvcFailures, KeyKind, bucket_of, cvc_failures_id, key_state
 from gcp_app.recorders import select_events_of_many
+from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 
 logger = logging.getLogger("gcp.app")
@@ -96,15 +97,16 @@ class CvcGuard:
             wait = (max(until) - now).total_seconds()
             raise CvcThrottled(retry_after=max(1, math.ceil(wait)))
 
-    def failed(self, certificate_id: UUID, client: str) -> bool:
-        """Counts a failed request. True if it locked the certificate id out (once per
-        lock-out: the caller records the event then)."""
+    def failed(self, certificate_id: UUID, client: str, *, cause: Cause) -> bool:
+        """Counts a failed request (`cause` is recorded with it: who asked, which request). True
+        if it locked the certificate id out (once per lock-out: the caller records the event
+        then)."""
         keys = self._keys(certificate_id, client)
         for attempt in range(COUNT_ATTEMPTS):
             now = self._now()
             loaded = self._load(keys, now)
             changed: list[CvcFailures] = []
-            started = [self._count(key, loaded[key], now, changed) for key in keys]
+            started = [self._count(key, loaded[key], now, cause, changed) for key in keys]
             if not changed:
                 return False  # Both keys locked out already (failures that raced past check).
             try:
@@ -152,7 +154,12 @@ class CvcGuard:
         return loaded
 
     def _count(
-        self, key: _Key, buckets: list[CvcFailures], now: datetime, changed: list[CvcFailures]
+        self,
+        key: _Key,
+        buckets: list[CvcFailures],
+        now: datetime,
+        cause: Cause,
+        changed: list[CvcFailures],
     ) -> bool:
         """Appends the failure to the key's tip (adding what is to be saved to `changed`); True
         if it starts a lock-out."""
@@ -166,18 +173,18 @@ class CvcGuard:
         if tip is not None and tip.bucket >= current:
             counting = tip  # The newest bucket, even if our clock has not reached it yet.
         else:
-            counting = CvcFailures.open(key.kind, key.name, seconds, current)
+            counting = CvcFailures.open(key.kind, key.name, seconds, current, cause=cause)
             if tip is not None:
                 # Closes the old tip at the version we read, so that a writer still counting
                 # on it conflicts with us instead of counting beside us.
-                tip.supersede(by_bucket=counting.bucket)
+                tip.supersede(by_bucket=counting.bucket, cause=cause)
                 changed.append(tip)
-        counting.fail(at=now)
+        counting.fail(at=now, cause=cause)
         changed.append(counting)
         failures = state.failures + 1
         if failures < key.limit:
             return False
-        counting.lock_out(at=now, until=now + window, failures=failures)
+        counting.lock_out(at=now, until=now + window, failures=failures, cause=cause)
         return True
 
 
