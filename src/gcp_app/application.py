@@ -731,8 +731,9 @@ class GiftCertificates(Application[UUID]):
         Throttled (`gcp_app.cvc_guard`): a failed request (`CertificateNotFound`,
         `CvcNotAvailable`) counts against the certificate id and the client (`client`, by
         default the cause's actor); while either is locked out every request is refused with
-        `CvcThrottled`. The failure that locks a certificate out records `CvcLockedOut` on it
-        (if it exists), once per lock-out. `CvcAlreadyDisclosed` is no failure: only a caller
+        `CvcThrottled`. The counts are in the store, shared by every application on it. The
+        failure that locks a certificate out records `CvcLockedOut` on it (if it exists), once
+        per lock-out across all of them. `CvcAlreadyDisclosed` is no failure: only a caller
         with the right notificationId gets it.
         """
         who = client or cause.actor
