@@ -262,3 +262,20 @@ def test_the_counts_are_not_published_and_leave_the_pool_index_alone(make_app: M
     fresh = make_app()
     fresh.pool_index.catch_up()
     assert fresh.pool_index.levels(POOL) == app.pool_index.levels(POOL)
+
+
+def test_a_failure_that_cannot_be_counted_is_refused_as_throttled(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under conflicts without end the guess is refused (429), never let through uncounted;
+    an unknown certificate and a real one still answer alike."""
+    app = make_app()
+    certificate_id, _ = open_request(app)
+
+    def always_conflicts(*_: Any, **__: Any) -> Any:
+        raise IntegrityError("another request counted first")
+
+    monkeypatch.setattr(app, "save", always_conflicts)
+    monkeypatch.setattr("gcp_app.cvc_guard.COUNT_ATTEMPTS", 3)
+    assert guess(app, certificate_id) is CvcThrottled
+    assert guess(app, uuid4()) is CvcThrottled
