@@ -121,6 +121,7 @@ class GiftCertificates(Application[UUID]):
         self.clock: Clock = clock or SystemClock()
         self.pool_index = PoolIndex(self.recorder, self.mapper)
         self.cvc_guard = CvcGuard(
+            self,
             CvcPolicy(
                 max_failures=self.settings.cvc_max_failures,
                 max_client_failures=self.settings.cvc_max_client_failures,
@@ -730,8 +731,9 @@ class GiftCertificates(Application[UUID]):
         Throttled (`gcp_app.cvc_guard`): a failed request (`CertificateNotFound`,
         `CvcNotAvailable`) counts against the certificate id and the client (`client`, by
         default the cause's actor); while either is locked out every request is refused with
-        `CvcThrottled`. The failure that locks a certificate out records `CvcLockedOut` on it
-        (if it exists), once per lock-out. `CvcAlreadyDisclosed` is no failure: only a caller
+        `CvcThrottled`. The counts are in the store, shared by every application on it. The
+        failure that locks a certificate out records `CvcLockedOut` on it (if it exists), once
+        per lock-out across all of them. `CvcAlreadyDisclosed` is no failure: only a caller
         with the right notificationId gets it.
         """
         who = client or cause.actor
@@ -742,7 +744,7 @@ class GiftCertificates(Application[UUID]):
                 lambda c: c.disclose_cvc(notification_id=notification_id, cause=cause),
             )
         except (CertificateNotFound, CvcNotAvailable) as refused:
-            locked_out = self.cvc_guard.failed(certificate_id, who)
+            locked_out = self.cvc_guard.failed(certificate_id, who, cause=cause)
             if locked_out and not isinstance(refused, CertificateNotFound):
                 self._cvc_locked_out(certificate_id, cause)
             raise

@@ -1,4 +1,5 @@
-"""Throttling of the CVC endpoint: failure windows per certificate and per client.
+"""Throttling of the CVC endpoint: failure windows per certificate and per client, shared by
+every process of a deployment through the event store.
 
 A failed CVC request (no such certificate, a wrong or closed notificationId, a locked or
 unissued certificate: everything the caller sees as "not found") counts against the certificate
@@ -10,29 +11,45 @@ refused, the right notificationId included. After `max_client_failures` by one c
 Certificate ids are counted whether or not the certificate exists, so an unknown id and a real
 one answer alike on the sixth attempt as on the first (the lock-out *event* is recorded only on
 a certificate that exists: `GiftCertificates.disclose_cvc`). A lock-out starts once per window:
-`failed()` says True for the failure that started it, and only for that one.
+`failed()` says True for the failure that started it, and only for that one, in whichever
+process it ran.
 
-The state is in-process and thread-safe (one lock; every operation is O(failures in the window)
-of one key). It is lost on restart and not shared between processes: each instance throttles on
-its own, so N instances allow at most N times the attempts. Expired entries are swept as the
-guard is used, so the memory is bounded by the failures of the last window.
+The counts live in the event store (`gcp_app.cvc_failures`), not in the process: every process
+on the same database sees the same failures and lock-outs, and they survive a restart. A check
+is one read of the keys' recent buckets (one query on PostgreSQL); a failure is that read and
+one save, redone when another process counted on the same key meanwhile (a version conflict).
+A failure that still cannot be saved after `COUNT_ATTEMPTS` rounds is answered as throttled:
+refusing is safe, letting an uncounted guess through is not.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
-from collections import deque
-from collections.abc import Callable, Hashable
+import random
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
+from uuid import UUID
 
 import attrs
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
 
+from gcp_app.cvc_failures import CvcFailures, KeyKind, bucket_of, cvc_failures_id, key_state
+from gcp_app.recorders import select_events_of_many
+from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 
-# Sweep expired entries after this many recorded failures.
-_SWEEP_EVERY: Final = 1024
+logger = logging.getLogger("gcp.app")
+
+# Rounds of "read, count, save" before a failure is given up on (and answered as throttled).
+# Each round that conflicts lost to another request's save, so a burst of N concurrent failures
+# on one key needs at most N rounds: room for far more than a client gets within its limit.
+COUNT_ATTEMPTS: Final = 64
+# Seconds: the upper bound of the random wait after a conflict, times the round (up to 8).
+_BACKOFF: Final = 0.002
 
 
 class CvcThrottled(DomainError):
@@ -59,96 +76,120 @@ class CvcPolicy:
         return max(1, math.ceil(self.window.total_seconds()))
 
 
-@attrs.define
-class _Window:
-    """The failures of one key within the window, and its lock-out, if any."""
-
-    failures: deque[datetime] = attrs.field(factory=deque)
-    locked_until: datetime | None = None
-
-    def prune(self, now: datetime, window: timedelta) -> None:
-        if self.locked_until is not None and self.locked_until <= now:
-            self.locked_until = None
-            self.failures.clear()
-        while self.failures and self.failures[0] <= now - window:
-            self.failures.popleft()
-
-    @property
-    def empty(self) -> bool:
-        return not self.failures and self.locked_until is None
-
-
 class CvcGuard:
-    def __init__(self, policy: CvcPolicy, now: Callable[[], datetime]) -> None:
-        """`now` is the application's clock (read on every call, so a test may swap it)."""
+    def __init__(
+        self, app: Application[UUID], policy: CvcPolicy, now: Callable[[], datetime]
+    ) -> None:
+        """`app` holds the counts (its store); `now` is the application's clock (read on every
+        call, so a test may swap it)."""
+        self.app = app
         self.policy = policy
         self._now = now
-        self._lock = threading.Lock()
-        self._certificates: dict[Hashable, _Window] = {}
-        self._clients: dict[Hashable, _Window] = {}
-        self._recorded = 0
 
-    def check(self, certificate_id: Hashable, client: str) -> None:
+    def check(self, certificate_id: UUID, client: str) -> None:
         """Raises CvcThrottled while the certificate id or the client is locked out."""
         now = self._now()
-        with self._lock:
-            until = [
-                w.locked_until
-                for w in (
-                    self._current(self._certificates, certificate_id, now),
-                    self._current(self._clients, client, now),
-                )
-                if w is not None and w.locked_until is not None
-            ]
+        keys = self._keys(certificate_id, client)
+        loaded = self._load(keys, now)
+        states = [key_state(loaded[key], now, self.policy.window) for key in keys]
+        until = [s.locked_until for s in states if s.locked_until is not None]
         if until:
             wait = (max(until) - now).total_seconds()
             raise CvcThrottled(retry_after=max(1, math.ceil(wait)))
 
-    def failed(self, certificate_id: Hashable, client: str) -> bool:
-        """Counts a failed request. True if it locked the certificate id out (once per
-        lock-out: the caller records the event then)."""
-        now = self._now()
-        policy = self.policy
-        with self._lock:
-            self._recorded += 1
-            if self._recorded % _SWEEP_EVERY == 0:
-                self._sweep(now)
-            started = self._count(self._certificates, certificate_id, now, policy.max_failures)
-            self._count(self._clients, client, now, policy.max_client_failures)
-        return started
+    def failed(self, certificate_id: UUID, client: str, *, cause: Cause) -> bool:
+        """Counts a failed request (`cause` is recorded with it: who asked, which request). True
+        if it locked the certificate id out (once per lock-out: the caller records the event
+        then)."""
+        keys = self._keys(certificate_id, client)
+        for attempt in range(COUNT_ATTEMPTS):
+            now = self._now()
+            loaded = self._load(keys, now)
+            changed: list[CvcFailures] = []
+            started = [self._count(key, loaded[key], now, cause, changed) for key in keys]
+            if not changed:
+                return False  # Both keys locked out already (failures that raced past check).
+            try:
+                self.app.save(*changed)
+            except IntegrityError:
+                # Another request counted on one of the keys meanwhile: count again on top of it.
+                # A little random wait spreads the retries of a burst.
+                time.sleep(random.uniform(0, _BACKOFF * min(attempt + 1, 8)))  # noqa: S311
+                continue
+            return started[0]
+        logger.warning("a failed CVC request could not be counted; answered as throttled")
+        raise CvcThrottled(retry_after=1)
+
+    def _keys(self, certificate_id: UUID, client: str) -> tuple[_Key, _Key]:
+        # The certificate's key first: failed() reports whether *it* was locked out.
+        return (
+            _Key("certificate", str(certificate_id), self.policy.max_failures),
+            _Key("client", client, self.policy.max_client_failures),
+        )
+
+    def _load(self, keys: Iterable[_Key], now: datetime) -> dict[_Key, list[CvcFailures]]:
+        """The buckets of each key around `now`, oldest first: the previous one (its failures
+        and lock-out may still be within the window), the current one, and the next one (made
+        by a process whose clock is ahead). One read for all of them."""
+        seconds = self.policy.window_seconds
+        current = bucket_of(now, seconds)
+        ids = {
+            cvc_failures_id(key.kind, key.name, seconds, bucket): key
+            for key in keys
+            for bucket in (current - 1, current, current + 1)
+        }
+        loaded: dict[_Key, list[CvcFailures]] = {key: [] for key in keys}
+        to_domain_event = self.app.mapper.to_domain_event
+        for aggregate_id, stored in select_events_of_many(
+            self.app.recorder, dict.fromkeys(ids, (0, None))
+        ).items():
+            aggregate: Any = None
+            for stored_event in stored:
+                domain_event: Any = to_domain_event(stored_event)
+                aggregate = domain_event.mutate(aggregate)
+            if isinstance(aggregate, CvcFailures):
+                loaded[ids[aggregate_id]].append(aggregate)
+        for buckets in loaded.values():
+            buckets.sort(key=lambda b: b.bucket)
+        return loaded
 
     def _count(
-        self, table: dict[Hashable, _Window], key: Hashable, now: datetime, limit: int
+        self,
+        key: _Key,
+        buckets: list[CvcFailures],
+        now: datetime,
+        cause: Cause,
+        changed: list[CvcFailures],
     ) -> bool:
-        window = table.setdefault(key, _Window())
-        window.prune(now, self.policy.window)
-        if window.locked_until is not None:
+        """Appends the failure to the key's tip (adding what is to be saved to `changed`); True
+        if it starts a lock-out."""
+        window = self.policy.window
+        state = key_state(buckets, now, window)
+        if state.locked_until is not None:
             return False  # A failure that raced past check(): the lock-out already holds.
-        window.failures.append(now)
-        if len(window.failures) < limit:
+        seconds = self.policy.window_seconds
+        current = bucket_of(now, seconds)
+        tip = buckets[-1] if buckets else None
+        if tip is not None and tip.bucket >= current:
+            counting = tip  # The newest bucket, even if our clock has not reached it yet.
+        else:
+            counting = CvcFailures.open(key.kind, key.name, seconds, current, cause=cause)
+            if tip is not None:
+                # Closes the old tip at the version we read, so that a writer still counting
+                # on it conflicts with us instead of counting beside us.
+                tip.supersede(by_bucket=counting.bucket, cause=cause)
+                changed.append(tip)
+        counting.fail(at=now, cause=cause)
+        changed.append(counting)
+        failures = state.failures + 1
+        if failures < key.limit:
             return False
-        window.locked_until = now + self.policy.window
+        counting.lock_out(at=now, until=now + window, failures=failures, cause=cause)
         return True
 
-    def _current(
-        self, table: dict[Hashable, _Window], key: Hashable, now: datetime
-    ) -> _Window | None:
-        window = table.get(key)
-        if window is None:
-            return None
-        window.prune(now, self.policy.window)
-        if window.empty:
-            del table[key]
-            return None
-        return window
 
-    def _sweep(self, now: datetime) -> None:
-        for table in (self._certificates, self._clients):
-            for key in list(table):
-                self._current(table, key, now)
-
-    def reset(self) -> None:
-        """Forgets every count and lock-out (tests; an operator's restart does the same)."""
-        with self._lock:
-            self._certificates.clear()
-            self._clients.clear()
+@attrs.frozen
+class _Key:
+    kind: KeyKind
+    name: str
+    limit: int
