@@ -9,11 +9,12 @@ from importlib.metadata import version as package_version
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import Middleware
 
-from gcp_adapters.http.auth import jwt_auth
+from gcp_adapters.http.auth import AdmitRoles, jwt_auth
 from gcp_adapters.http.certificates import CertificatesController
 from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness_checks
 from gcp_adapters.http.idempotency import IdempotentPosts
@@ -64,10 +65,11 @@ def create_http_app(
         # under its request id.
         on_app_init=[
             jwt_auth(jwt_secret).on_app_init,
-            _outermost(http_metrics.middleware(), RequestIdLogging()),
+            _outermost(http_metrics.middleware(), RequestIdLogging),
         ],
-        # Inside authentication (it needs the token's subject): Idempotency-Key on POSTs.
-        middleware=[IdempotentPosts(application)],
+        # Inside authentication (they need the token's subject and roles): Idempotency-Key on
+        # POSTs, then the endpoint's roles (a refusal releases the key's claim).
+        middleware=[DefineMiddleware(IdempotentPosts, application=application), AdmitRoles],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[echo_request_id],
         openapi_config=OpenAPIConfig(

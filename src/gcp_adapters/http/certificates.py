@@ -24,6 +24,7 @@ from gcp_adapters.http.models import (
     UnlockIn,
 )
 from gcp_adapters.http.problems import problem_responses
+from gcp_adapters.http.request_ids import provide_cause
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
 from gcp_app.reservation_desk import ReservationRequest
@@ -63,7 +64,6 @@ class CertificatesController(Controller):
     async def reserve_next(
         self,
         gcp: NamedDependency[GiftCertificates],
-        cause: NamedDependency[Cause],
         request: Request[Principal, Any, Any],
         pool: Annotated[str, QueryParameter(min_length=1, max_length=100)] = "default",
         order_id: Annotated[
@@ -81,7 +81,9 @@ class CertificatesController(Controller):
                 ReservationRequest(
                     pool=pool,
                     channel=request.user.sub,
-                    cause=cause,
+                    # Not by DI: a second dependency would make Litestar resolve the two in a
+                    # task group of their own, two tasks per request.
+                    cause=provide_cause(request),
                     order_id=order_id,
                     idempotency_key=idempotency_key,
                 )

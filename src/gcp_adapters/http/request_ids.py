@@ -20,8 +20,7 @@ from typing import Any, Final
 from uuid import UUID
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
-from litestar.middleware import ASGIMiddleware
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gcp_adapters.http.auth import Principal
@@ -29,6 +28,7 @@ from gcp_adapters.logs import request_id_var
 from gcp_domain.cause import Cause
 
 HEADER: Final = "x-request-id"
+_HEADER_BYTES: Final = HEADER.encode()
 _STATE_KEY: Final = "gcp_request_id"
 _WELL_FORMED: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
@@ -52,7 +52,7 @@ def request_id(scope: Scope) -> str:
         return found
     incoming = ""
     for name, value in scope.get("headers", ()):
-        if name.lower() == HEADER.encode():
+        if name.lower() == _HEADER_BYTES:
             incoming = value.decode("latin-1")
             break
     chosen = incoming if _WELL_FORMED.fullmatch(incoming) else str(_new_id())
@@ -61,19 +61,29 @@ def request_id(scope: Scope) -> str:
 
 
 async def echo_request_id(message: Message, scope: Scope) -> None:
-    """`before_send` hook: the id on every HTTP response, errors included."""
+    """`before_send` hook: the id on every HTTP response, errors included (replacing one the
+    response may hold already)."""
     if message["type"] == "http.response.start":
-        MutableScopeHeaders.from_message(message)[HEADER] = request_id(scope)
+        headers = [item for item in message.get("headers", ()) if item[0].lower() != _HEADER_BYTES]
+        headers.append((_HEADER_BYTES, request_id(scope).encode("latin-1")))
+        message["headers"] = headers
 
 
-class RequestIdLogging(ASGIMiddleware):
+class RequestIdLogging:
     """Binds the request's id to `gcp_adapters.logs.request_id_var` while the request is
-    handled, so every log line written for it (on worker threads too) carries `requestId`."""
+    handled, so every log line written for it (on worker threads too) carries `requestId`.
+    A plain ASGI middleware: Litestar's `ASGIMiddleware` wrapper costs more than this."""
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
         token = request_id_var.set(request_id(scope))
         try:
-            await next_app(scope, receive, send)
+            await self.app(scope, receive, send)
         finally:
             request_id_var.reset(token)
 
