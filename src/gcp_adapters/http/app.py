@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import Middleware
 
-from gcp_adapters.http.auth import AdmitRoles, jwt_auth
+from gcp_adapters.http.auth import jwt_auth
 from gcp_adapters.http.certificates import CertificatesController
 from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness_checks
 from gcp_adapters.http.idempotency import IdempotentPosts
@@ -67,9 +67,9 @@ def create_http_app(
             jwt_auth(jwt_secret).on_app_init,
             _outermost(http_metrics.middleware(), RequestIdLogging),
         ],
-        # Inside authentication (they need the token's subject and roles): Idempotency-Key on
-        # POSTs, then the endpoint's roles (a refusal releases the key's claim).
-        middleware=[DefineMiddleware(IdempotentPosts, application=application), AdmitRoles],
+        # Inside authentication (it needs the token's subject): Idempotency-Key on POSTs. The
+        # roles are checked by each endpoint's guard, inside it: a refusal releases the claim.
+        middleware=[DefineMiddleware(IdempotentPosts, application=application)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[echo_request_id],
         openapi_config=OpenAPIConfig(
