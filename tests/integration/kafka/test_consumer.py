@@ -394,14 +394,21 @@ def test_a_failing_batch_is_retried_never_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     failures = [RuntimeError("the database went away"), RuntimeError("still away")]
-    handle = Matcher.handle
+    handle, store = Matcher.handle, Matcher.store
 
     def flaky(self: Matcher, envelopes: Any) -> Any:
         if failures:
             raise failures.pop(0)
         return handle(self, envelopes)
 
+    def flaky_store(self: Matcher, decided: Any) -> None:
+        if failures:
+            raise failures.pop(0)
+        store(self, decided)
+
+    # run() is pipelined: the first failure is the writer's store, the second the redo's.
     monkeypatch.setattr(Matcher, "handle", flaky)
+    monkeypatch.setattr(Matcher, "store", flaky_store)
     consumer = inbound(app, retry_backoff=0.05, max_retry_backoff=0.1)
     order_id = "WEB-F-1"
     granted = reserve(app, order_id)
