@@ -403,6 +403,11 @@ class InboundConsumer:
         self.close()
 
     @property
+    def in_flight(self) -> int:
+        """Records of the batch being stored on the writer thread (0: none)."""
+        return len(self._in_flight.decided.envelopes) if self._in_flight is not None else 0
+
+    @property
     def assignment(self) -> list[Partition]:
         return [(p.topic, p.partition) for p in self._consumer.assignment()]
 
