@@ -3,8 +3,11 @@
 One confluent-kafka consumer in one group reads All_SalesOrder, All_Payments and All_Clients
 (names configurable). Each poll is one batch: every record is decoded (a record that cannot be
 decoded travels on with its `Problem` and becomes a dead letter in the matcher) and the batch is
-handed to `Matcher.handle`, which applies it and records the consumed positions in ONE database
-transaction. Only then are the offsets committed to Kafka, asynchronously.
+applied, its consumed positions recorded with its effects in ONE database transaction. Only then
+are the offsets committed to Kafka, asynchronously. `run` pipelines the batches: a writer thread
+stores one (`Matcher.store`) while this thread decides the next (`Matcher.decide`); a failed
+store voids the decision taken on top of it and both go through `Matcher.handle` again, in order
+(docs/kafka.md, "Pipelined batches"). `run_once` handles one batch synchronously.
 
 The database is the truth about what was consumed: on every assignment the consumer seeks each
 partition to the position the database recorded (+1), or to the beginning when it recorded none,
@@ -193,6 +196,7 @@ class InboundConsumer:
         self._redo: deque[list[Envelope]] = deque()
         self._in_flight: InFlight | None = None
         self._writer: ThreadPoolExecutor | None = None  # started by the first pipelined batch
+        self._stored_records = 0  # records of the batches stored so far
         self._resubscribe = False
         self._closed = False
         self._consumer = Consumer(
@@ -275,28 +279,37 @@ class InboundConsumer:
         batch while the previous one is stored on the writer thread, waits for that store, then
         hands this batch to the writer. Stores stay in order, one at a time.
 
-        Returns how many records were stored in this call (the previous batch's; 0 if none).
-        A failed store is redone here through the synchronous path together with the batch
-        decided on top of it; raises what that redo raises (the batches are kept)."""
+        Returns how many records were stored in this call (the previous batch's, or batches
+        redone; 0 if none). A failed store is redone here through the synchronous path together
+        with the batch decided on top of it; raises what that redo raises (the batches are
+        kept)."""
+        before = self._stored_records
+        self._pipelined_step()
+        return self._stored_records - before
+
+    def _pipelined_step(self) -> None:
         self._check_open()
         if self._redo:
-            return self._redo_next()
+            self._redo_next()
+            return
         envelopes = self._poll()  # a rebalance here flushes the store in flight
         if self._redo:  # ... and it failed: this batch comes after it
             if envelopes:
                 self._redo.append(envelopes)
-            return self._redo_next()
+            self._redo_next()
+            return
         if not envelopes:
-            return self.flush()  # idle: what is in flight is committed without delay
+            self.flush()  # idle: what is in flight is committed without delay
+            return
         decided = self._decide(envelopes)
-        stored = self.flush()
+        self.flush()
         if self._redo:
             # The previous batch failed, so this decision was taken on changes that are not in
             # the store: thrown away (the matcher has been reset) and redone after it.
             self._redo.append(envelopes)
-            return stored + self._redo_next()
+            self._redo_next()
+            return
         self._store(decided)
-        return stored
 
     def flush(self) -> int:
         """Waits for the batch in flight, if any. Stored: its Kafka offsets, metrics and logs
@@ -391,6 +404,7 @@ class InboundConsumer:
 
     def _finish(self, batch: Sequence[Envelope], handled: Sequence[Handled]) -> None:
         """After the batch's database commit, never before."""
+        self._stored_records += len(batch)
         self.metrics.record_batch(handled)
         self._log_outcomes(handled)
         self._commit(batch)
