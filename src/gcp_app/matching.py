@@ -159,7 +159,11 @@ class AggregateCache:
     not read again for every batch. Safe because a remembered copy is caught up with what others
     stored since before it is used, and every change a batch makes is a write that the store
     checks against the version: if another writer got there first, the save fails, the copies
-    the batch touched are dropped and the batch is redone from the store."""
+    the batch touched are dropped and the batch is redone from the store.
+
+    Pinned copies (`pin`: a pipelined batch being stored) are ahead of the store. Catching one
+    up reads only what a rival stored past its version, and such a rival makes that batch's
+    store fail, which voids everything decided on the copy (`Matcher.reset`)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
