@@ -161,9 +161,10 @@ class AggregateCache:
     checks against the version: if another writer got there first, the save fails, the copies
     the batch touched are dropped and the batch is redone from the store.
 
-    Pinned copies (`pin`: a pipelined batch being stored) are ahead of the store. Catching one
-    up reads only what a rival stored past its version, and such a rival makes that batch's
-    store fail, which voids everything decided on the copy (`Matcher.reset`)."""
+    Pinned copies (`pin`: a pipelined batch being stored) are caught up too. One the batch
+    changed is ahead of the store: a rival can have stored past its version only by storing
+    the versions the batch is about to store, so that store fails and everything decided on
+    the copy is void (`Matcher.reset`). One it only read is caught up like any other."""
 
     def __init__(self, size: int) -> None:
         self._size = size
