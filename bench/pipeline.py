@@ -124,10 +124,11 @@ def consumer_main(
         seen = 0
         while handled.value < expected:
             started = time.monotonic()
-            count = consumer.run_once()
+            # Pipelined, as `gcp serve` runs it: the count is what was stored in this call.
+            count = consumer.run_pipelined_once()
+            if first is None and consumer.metrics.snapshot().consumed:
+                first = started  # the call whose poll returned the first records
             if count:
-                if first is None:
-                    first = started
                 with handled.get_lock():
                     handled.value += count
             if handled.value != seen:

@@ -185,10 +185,19 @@ class GiftCertificates(Application[UUID]):
             else:
                 processing_event.collect_events(obj)
         processing_event.saved_kwargs.update(kwargs)
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
+        return self.record_collected(processing_event)
+
+    def record_collected(self, collected: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """The second half of `save`: records events collected earlier, with the positions in
+        `collected.saved_kwargs` (trackings), in one transaction. The pipelined consumer
+        collects a batch's events on its own thread and records them on a writer thread while
+        the aggregates already take the next batch's changes: `collected.aggregates` is then
+        empty, which only the library's repository cache and snapshots would read, and this
+        application uses neither."""
+        recordings = self._record(collected)
+        self._take_snapshots(collected)
         self._notify(recordings)
-        self.notify(processing_event.events)  # Deprecated hook, called as the library does.
+        self.notify(collected.events)  # Deprecated hook, called as the library does.
         return recordings
 
     # ================================================================== queries

@@ -9,7 +9,7 @@ service cannot act on becomes a dead letter in that same transaction.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import attrs
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from gcp_app.dead_letters import DeadLetter
@@ -29,6 +29,7 @@ from gcp_app.messages import (
     PaymentMessage,
     SalesOrderMessage,
 )
+from gcp_app.pool_index import Observation, observation_of
 from gcp_app.recorders import VersionRange, select_events_of_many
 from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate, Recipient
@@ -120,6 +121,22 @@ class Handled:
     problem: Problem | None = None
 
 
+@attrs.frozen
+class Decided:
+    """A batch decided on the consumer's thread, to be stored (`Matcher.store`) on another.
+
+    `collected` holds the batch's events, taken from the aggregates when it was decided (the
+    copies take the next batch's changes before this one is stored), and its positions;
+    None when every record was consumed already. `observations` are what the pool index learns
+    once it is stored; `pinned` the cached copies held until then."""
+
+    envelopes: Sequence[Envelope]
+    handled: list[Handled]
+    collected: ProcessingEvent[UUID] | None
+    observations: list[Observation]
+    pinned: list[UUID]
+
+
 def inbox_source(topic: str, partition: int) -> str:
     return f"{INBOX_PREFIX}{topic}/{partition}"
 
@@ -142,17 +159,27 @@ class AggregateCache:
     not read again for every batch. Safe because a remembered copy is caught up with what others
     stored since before it is used, and every change a batch makes is a write that the store
     checks against the version: if another writer got there first, the save fails, the copies
-    the batch touched are dropped and the batch is redone from the store."""
+    the batch touched are dropped and the batch is redone from the store.
+
+    Pinned copies (`pin`: a pipelined batch being stored) are caught up too. One the batch
+    changed is ahead of the store: a rival can have stored past its version only by storing
+    the versions the batch is about to store, so that store fails and everything decided on
+    the copy is void (`Matcher.reset`). One it only read is caught up like any other."""
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: OrderedDict[UUID, Any] = OrderedDict()
+        # Copies of a batch decided but not yet stored (pipelined): held whatever the size, so
+        # that the next batch finds them here, never in the store, where they are not yet.
+        self._pinned: dict[UUID, Any] = {}
+        self._pins: Counter[UUID] = Counter()
 
     def get(self, aggregate_id: UUID) -> Any:
         found = self._items.get(aggregate_id)
         if found is not None:
             self._items.move_to_end(aggregate_id)
-        return found
+            return found
+        return self._pinned.get(aggregate_id)
 
     def keep(self, aggregates: Iterable[Any]) -> None:
         for aggregate in aggregates:
@@ -161,12 +188,38 @@ class AggregateCache:
         while len(self._items) > self._size:
             self._items.popitem(last=False)
 
+    def pin(self, aggregates: Iterable[Any]) -> list[UUID]:
+        """Holds the copies until `unpin` (a batch's may be pinned again by the next)."""
+        pinned = []
+        for aggregate in aggregates:
+            self._pinned[aggregate.id] = aggregate
+            self._pins[aggregate.id] += 1
+            pinned.append(aggregate.id)
+        return pinned
+
+    def unpin(self, aggregate_ids: Iterable[UUID]) -> None:
+        for aggregate_id in aggregate_ids:
+            if aggregate_id not in self._pins:
+                continue  # forgotten meanwhile
+            self._pins[aggregate_id] -= 1
+            if self._pins[aggregate_id] <= 0:
+                del self._pins[aggregate_id]
+                self._pinned.pop(aggregate_id, None)
+
+    @property
+    def pinned(self) -> int:
+        return len(self._pinned)
+
     def forget(self, aggregate_ids: Iterable[UUID]) -> None:
         for aggregate_id in aggregate_ids:
             self._items.pop(aggregate_id, None)
+            self._pinned.pop(aggregate_id, None)
+            self._pins.pop(aggregate_id, None)
 
     def clear(self) -> None:
         self._items.clear()
+        self._pinned.clear()
+        self._pins.clear()
 
 
 class UnitOfWork:
@@ -354,6 +407,19 @@ class Matcher:
             raise
 
     def _apply(self, work: UnitOfWork, envelopes: Sequence[Envelope]) -> list[Handled]:
+        handled, last = self._decide_all(work, envelopes)
+        if last:
+            self.app.save(*work.changed(), trackings=_trackings(last))
+            self._positions.update(last)
+            self._cache.keep(work.loaded())
+            self.app.pool_index.observe_all(work.certificates())
+        return handled
+
+    def _decide_all(
+        self, work: UnitOfWork, envelopes: Sequence[Envelope]
+    ) -> tuple[list[Handled], dict[str, int]]:
+        """Every record's outcome, its changes made on the unit of work's copies; and the last
+        offset of each source that was not consumed already."""
         handled = []
         last: dict[str, int] = {}
         work.prefetch(
@@ -368,13 +434,57 @@ class Matcher:
                 continue
             handled.append(self._handle_one(work, envelope))
             last[envelope.source] = max(envelope.offset, last.get(envelope.source, -1))
-        if last:
-            trackings = [Tracking(source, offset) for source, offset in last.items()]
-            self.app.save(*work.changed(), trackings=trackings)
-            self._positions.update(last)
-            self._cache.keep(work.loaded())
-            self.app.pool_index.observe_all(work.certificates())
-        return handled
+        return handled, last
+
+    # ------------------------------------------------------------------ pipelined batches
+
+    def decide(self, envelopes: Sequence[Envelope]) -> Decided:
+        """The first half of `handle`, for pipelining: the batch's outcomes and events, with
+        nothing stored. Optimistic: the positions and the cache already say the batch is
+        stored, and its copies stay pinned, so that the next batch can be decided on top of it
+        while `store` runs. Exactly one of `stored(decided)` (after `store` succeeded) or
+        `reset()` (after it failed: what was decided on top of it is void too) must follow.
+        No conflict handling here: a failed store is redone through `handle`."""
+        work = UnitOfWork(self.app, self._cache)
+        try:
+            handled, last = self._decide_all(work, envelopes)
+        except BaseException:
+            self._cache.forget(work.touched())
+            raise
+        if not last:
+            return Decided(envelopes, handled, None, [], [])
+        collected: ProcessingEvent[UUID] = ProcessingEvent()
+        for changed in work.changed():
+            # Taken now: the copies take the next batch's changes before this one is stored.
+            collected.events.extend(changed.collect_events())
+        collected.saved_kwargs["trackings"] = _trackings(last)
+        self._positions.update(last)
+        loaded = work.loaded()
+        self._cache.keep(loaded)
+        observations = [observation_of(c) for c in work.certificates()]
+        return Decided(envelopes, handled, collected, observations, self._cache.pin(loaded))
+
+    def store(self, decided: Decided) -> None:
+        """Records a decided batch's events and positions in ONE transaction. Thread-safe
+        against `decide` of the next batch: it reads only `decided`, never the copies."""
+        if decided.collected is not None:
+            self.app.record_collected(decided.collected)
+
+    def stored(self, decided: Decided) -> None:
+        """After `store` succeeded: the copies are in the store now, and the pool index learns
+        what the batch did (as `handle` tells it after its save)."""
+        self._cache.unpin(decided.pinned)
+        self.app.pool_index.apply_observations(decided.observations)
+
+    def reset(self) -> None:
+        """Forgets every copy and position (a store failed: what was decided on top of it was
+        decided on changes that are not in the store). The next batches read the store."""
+        self._cache.clear()
+        self._positions.clear()
+
+    def count_conflict(self) -> None:
+        """A pipelined store met a concurrent writer (counted like a redone attempt)."""
+        self.conflicts += 1
 
     def _already_consumed(self, envelope: Envelope) -> bool:
         recorded = self._recorded_position(envelope.source)
@@ -816,6 +926,10 @@ class Matcher:
             cause=cause,
         )
         return problem
+
+
+def _trackings(last: dict[str, int]) -> list[Tracking]:
+    return [Tracking(source, offset) for source, offset in last.items()]
 
 
 def _mentioned(message: InboundMessage) -> list[UUID]:

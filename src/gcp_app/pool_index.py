@@ -201,6 +201,28 @@ class _Deadlines:
             heapq.heapify(self._heap)
 
 
+# What the index takes from a certificate: id, version, level, pool, reservation, expiry.
+Observation = tuple[UUID, int, str | None, str | None, _Change, _Change]
+
+
+def observation_of(certificate: GiftCertificate) -> Observation:
+    """What the index needs of a certificate, read now (see PoolIndex.apply_observations)."""
+    held = certificate.reservation
+    terms = certificate.issue_terms
+    return (
+        certificate.id,
+        certificate.version,
+        level_of(certificate.state),
+        certificate.pool,
+        (held.until, held.order_id)
+        if held is not None and certificate.state is CertificateState.RESERVED
+        else None,
+        (terms.expires_at, terms.order_id)
+        if terms is not None and certificate.state not in FINAL_STATES
+        else None,
+    )
+
+
 class PoolIndex:
     def __init__(
         self,
@@ -303,25 +325,18 @@ class PoolIndex:
 
     def observe(self, certificate: GiftCertificate) -> None:
         """Applies this process's own write at once, without waiting for the next catch-up."""
-        held = certificate.reservation
-        terms = certificate.issue_terms
-        with self._data_lock:
-            self._move(
-                certificate.id,
-                certificate.version,
-                level_of(certificate.state),
-                certificate.pool,
-                (held.until, held.order_id)
-                if held is not None and certificate.state is CertificateState.RESERVED
-                else None,
-                (terms.expires_at, terms.order_id)
-                if terms is not None and certificate.state not in FINAL_STATES
-                else None,
-            )
+        self.apply_observations([observation_of(certificate)])
 
     def observe_all(self, certificates: Iterable[GiftCertificate]) -> None:
-        for certificate in certificates:
-            self.observe(certificate)
+        self.apply_observations([observation_of(c) for c in certificates])
+
+    def apply_observations(self, observations: Iterable[Observation]) -> None:
+        """Applies what `observation_of` read from certificates, once their write is stored
+        (the pipelined consumer reads them when it decides a batch, and the copies move on
+        before the batch is stored)."""
+        with self._data_lock:
+            for certificate_id, version, level, pool, reservation, expiry in observations:
+                self._move(certificate_id, version, level, pool, reservation, expiry)
 
     def take_available(self, pool: str) -> UUID | None:
         """Removes and returns a random available certificate of `pool` (None if it has none)."""

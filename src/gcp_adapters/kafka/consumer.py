@@ -3,8 +3,11 @@
 One confluent-kafka consumer in one group reads All_SalesOrder, All_Payments and All_Clients
 (names configurable). Each poll is one batch: every record is decoded (a record that cannot be
 decoded travels on with its `Problem` and becomes a dead letter in the matcher) and the batch is
-handed to `Matcher.handle`, which applies it and records the consumed positions in ONE database
-transaction. Only then are the offsets committed to Kafka, asynchronously.
+applied, its consumed positions recorded with its effects in ONE database transaction. Only then
+are the offsets committed to Kafka, asynchronously. `run` pipelines the batches: a writer thread
+stores one (`Matcher.store`) while this thread decides the next (`Matcher.decide`); a failed
+store voids the decision taken on top of it and both go through `Matcher.handle` again, in order
+(docs/kafka.md, "Pipelined batches"). `run_once` handles one batch synchronously.
 
 The database is the truth about what was consumed: on every assignment the consumer seeks each
 partition to the position the database recorded (+1), or to the beginning when it recorded none,
@@ -21,7 +24,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -33,9 +38,10 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
+from eventsourcing.persistence import IntegrityError
 
 from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
-from gcp_app.matching import Envelope, Handled, Matcher, Outcome, Problem
+from gcp_app.matching import Decided, Envelope, Handled, Matcher, Outcome, Problem
 
 if TYPE_CHECKING:
     from gcp_app.application import GiftCertificates
@@ -51,6 +57,14 @@ RETRY_BACKOFF: Final = 0.5
 MAX_RETRY_BACKOFF: Final = 10.0
 
 Partition = tuple[str, int]
+
+
+@attrs.frozen
+class InFlight:
+    """A decided batch whose store runs on the writer thread."""
+
+    decided: Decided
+    stored: Future[None]
 
 
 @attrs.frozen
@@ -177,7 +191,12 @@ class InboundConsumer:
         self.max_retry_backoff = max_retry_backoff
         self.metrics = ConsumerMetrics()
         self._matcher = Matcher(app)
-        self._pending: list[Envelope] | None = None
+        # Batches to redo through `Matcher.handle`, in order: one that failed, and after a
+        # failed pipelined store, that batch and the one decided on top of it.
+        self._redo: deque[list[Envelope]] = deque()
+        self._in_flight: InFlight | None = None
+        self._writer: ThreadPoolExecutor | None = None  # started by the first pipelined batch
+        self._stored_records = 0  # records of the batches stored so far
         self._resubscribe = False
         self._closed = False
         self._consumer = Consumer(
@@ -214,73 +233,193 @@ class InboundConsumer:
     # ------------------------------------------------------------------ the loop
 
     def run(self, stop: threading.Event) -> None:
-        """Consumes until `stop` is set. Bad input never stops it (it is dead-lettered); a
-        failing batch is retried, with a growing backoff, until it goes through."""
+        """Consumes until `stop` is set, pipelined (`run_pipelined_once`). Bad input never stops
+        it (it is dead-lettered); a failing batch is retried, with a growing backoff, until it
+        goes through. On the way out the batch in flight is stored (or left to be read again)."""
         backoff = self.retry_backoff
-        while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception as error:  # logged, and the batch is retried
-                self.metrics.record_failure()
-                pending = len(self._pending or ())
-                logger.error(
-                    "inbound batch of %d records failed (%s); retrying in %.1fs",
-                    pending,
-                    type(error).__name__,
-                    backoff,
-                    exc_info=True,
-                )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_retry_backoff)
-            else:
-                backoff = self.retry_backoff
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_pipelined_once()
+                except Exception as error:  # logged, and the batch is retried
+                    self.metrics.record_failure()
+                    logger.error(
+                        "inbound batch of %d records failed (%s); retrying in %.1fs",
+                        len(self._redo[0]) if self._redo else 0,
+                        type(error).__name__,
+                        backoff,
+                        exc_info=True,
+                    )
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_retry_backoff)
+                else:
+                    backoff = self.retry_backoff
+        finally:
+            if not self._closed:
+                self.flush()
 
     def run_once(self) -> int:
-        """Handles one batch: the one that failed last time, or the next poll's records.
+        """Handles one batch synchronously: the one that failed last time, or the next poll's
+        records. Returns when the batch is stored (and Kafka's offsets committed).
 
         Returns how many records the batch held (0: nothing to do). Raises what handling the
-        batch raised; the batch is then kept and the next call retries it.
-        """
+        batch raised; the batch is then kept and the next call retries it. A pipelined batch
+        still in flight is stored first (it comes first)."""
+        self._check_open()
+        self.flush()
+        if not self._redo:
+            envelopes = self._poll()
+            if not envelopes:
+                return 0
+            self._redo.append(envelopes)
+        return self._redo_next()
+
+    def run_pipelined_once(self) -> int:
+        """One step of the pipelined loop (`run`, and the bench): polls and decides the next
+        batch while the previous one is stored on the writer thread, waits for that store, then
+        hands this batch to the writer. Stores stay in order, one at a time.
+
+        Returns how many records were stored in this call (the previous batch's, or batches
+        redone; 0 if none). A failed store is redone here through the synchronous path together
+        with the batch decided on top of it; raises what that redo raises (the batches are
+        kept)."""
+        before = self._stored_records
+        self._pipelined_step()
+        return self._stored_records - before
+
+    def _pipelined_step(self) -> None:
+        self._check_open()
+        if self._redo:
+            self._redo_next()
+            return
+        envelopes = self._poll()  # a rebalance here flushes the store in flight
+        if self._redo:  # ... and it failed: this batch comes after it
+            if envelopes:
+                self._redo.append(envelopes)
+            self._redo_next()
+            return
+        if not envelopes:
+            self.flush()  # idle: what is in flight is committed without delay
+            return
+        decided = self._decide(envelopes)
+        self.flush()
+        if self._redo:
+            # The previous batch failed, so this decision was taken on changes that are not in
+            # the store: thrown away (the matcher has been reset) and redone after it.
+            self._redo.append(envelopes)
+            self._redo_next()
+            return
+        self._store(decided)
+
+    def flush(self) -> int:
+        """Waits for the batch in flight, if any. Stored: its Kafka offsets, metrics and logs
+        follow (returns its size). Failed: the matcher forgets what it decided since, and the
+        batch is queued to be redone synchronously (returns 0). Never raises for the store."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return 0
+        decided = in_flight.decided
+        try:
+            in_flight.stored.result()
+        except Exception as error:
+            self._store_failed(decided, error)
+            return 0
+        self._matcher.stored(decided)
+        self._finish(decided.envelopes, decided.handled)
+        return len(decided.envelopes)
+
+    def close(self) -> None:
+        """Stores the batch in flight, then leaves the group. A batch not yet handled is simply
+        read again by the next owner of its partitions (from the database's positions).
+        Idempotent."""
+        if not self._closed:
+            self.flush()
+            self._closed = True
+            self._redo.clear()
+            self._consumer.close()
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ the steps
+
+    def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("the consumer is closed")
         if self._resubscribe:
             # The last assignment could not be positioned: leave and rejoin for a new one.
             self._consumer.unsubscribe()
             self._subscribe()
-        if self._pending is None:
-            records = self._consumer.consume(
-                num_messages=self.batch_size, timeout=self.batch_timeout
-            )
-            envelopes = self._envelopes(records)
-            if not envelopes:
-                return 0
+
+    def _poll(self) -> list[Envelope]:
+        records = self._consumer.consume(num_messages=self.batch_size, timeout=self.batch_timeout)
+        envelopes = self._envelopes(records)
+        if envelopes:
             self.metrics.record_consumed(len(envelopes))
-            self._pending = envelopes
-        batch = self._pending
+        return envelopes
+
+    def _redo_next(self) -> int:
+        """The first queued batch through `Matcher.handle`: ONE transaction (or, on conflicts,
+        halves of it), effects and positions together."""
+        batch = self._redo[0]
         try:
-            handled = self._matcher.handle(batch)  # ONE transaction: effects and positions
+            handled = self._matcher.handle(batch)
         finally:
             self.metrics.record_conflicts(self._matcher.conflicts)
-        self._pending = None
+        self._redo.popleft()
+        self._finish(batch, handled)
+        return len(batch)
+
+    def _decide(self, envelopes: list[Envelope]) -> Decided:
+        try:
+            return self._matcher.decide(envelopes)
+        except Exception:
+            # It may have read the copies of the batch in flight: once that one is settled,
+            # nothing decided in memory is trusted, and this batch is redone synchronously.
+            self.flush()
+            self._matcher.reset()
+            self._redo.append(envelopes)
+            raise
+
+    def _store(self, decided: Decided) -> None:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcp-inbound-store")
+        self._in_flight = InFlight(decided, self._writer.submit(self._matcher.store, decided))
+
+    def _store_failed(self, decided: Decided, error: Exception) -> None:
+        # Whatever was decided after this batch was decided on its changes: forget it all.
+        self._matcher.reset()
+        self._redo.append(list(decided.envelopes))
+        if isinstance(error, IntegrityError):
+            # A concurrent writer got there first: redone against what is stored, at once.
+            self._matcher.count_conflict()
+            self.metrics.record_conflicts(self._matcher.conflicts)
+            return
+        self.metrics.record_failure()
+        logger.error(
+            "storing an inbound batch of %d records failed (%s); redoing it",
+            len(decided.envelopes),
+            type(error).__name__,
+            exc_info=error,
+        )
+
+    def _finish(self, batch: Sequence[Envelope], handled: Sequence[Handled]) -> None:
+        """After the batch's database commit, never before."""
+        self._stored_records += len(batch)
         self.metrics.record_batch(handled)
         self._log_outcomes(handled)
         self._commit(batch)
         self._observe_lag(batch)
-        return len(batch)
-
-    def close(self) -> None:
-        """Leaves the group. A batch not yet handled is simply read again by the next owner of
-        its partitions (from the database's positions). Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._pending = None
-            self._consumer.close()
 
     def __enter__(self) -> InboundConsumer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def in_flight(self) -> int:
+        """Records of the batch being stored on the writer thread (0: none)."""
+        return len(self._in_flight.decided.envelopes) if self._in_flight is not None else 0
 
     @property
     def assignment(self) -> list[Partition]:
@@ -396,6 +535,8 @@ class InboundConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Every assigned partition starts after the position the DATABASE recorded."""
+        # The batch in flight first: the positions read below must include it.
+        self.flush()
         # A fresh matcher: positions it remembers may have moved while another member of the
         # group owned these partitions.
         self._matcher = Matcher(self.app)
@@ -430,11 +571,12 @@ class InboundConsumer:
         return None  # pragma: no cover - the loop returns or raises
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # The batch in flight first: the next owner starts from the positions it records.
+        self.flush()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        if self._pending is not None:
-            # Their next owner reads them again from the database's positions.
-            self._pending = [e for e in self._pending if (e.topic, e.partition) not in revoked]
-            self._pending = self._pending or None
+        # What is left to redo of them, their next owner reads again from the database.
+        kept = ([e for e in batch if (e.topic, e.partition) not in revoked] for batch in self._redo)
+        self._redo = deque(batch for batch in kept if batch)
         self.metrics.forget_partitions(sorted(revoked))
         logger.info("revoked %s", ", ".join(f"{t} [{p}]" for t, p in sorted(revoked)) or "nothing")
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, Producer, TopicPartition
+from eventsourcing.persistence import IntegrityError
 
 from gcp_adapters.kafka.consumer import ConsumerStats, InboundConsumer
 from gcp_adapters.kafka.mock_cluster import MockCluster
@@ -394,14 +395,21 @@ def test_a_failing_batch_is_retried_never_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     failures = [RuntimeError("the database went away"), RuntimeError("still away")]
-    handle = Matcher.handle
+    handle, store = Matcher.handle, Matcher.store
 
     def flaky(self: Matcher, envelopes: Any) -> Any:
         if failures:
             raise failures.pop(0)
         return handle(self, envelopes)
 
+    def flaky_store(self: Matcher, decided: Any) -> None:
+        if failures:
+            raise failures.pop(0)
+        store(self, decided)
+
+    # run() is pipelined: the first failure is the writer's store, the second the redo's.
     monkeypatch.setattr(Matcher, "handle", flaky)
+    monkeypatch.setattr(Matcher, "store", flaky_store)
     consumer = inbound(app, retry_backoff=0.05, max_retry_backoff=0.1)
     order_id = "WEB-F-1"
     granted = reserve(app, order_id)
@@ -450,3 +458,227 @@ def test_positions_that_cannot_be_read_leave_the_partitions_unassigned_until_the
     assert not failures
     assert app.get_certificate(granted.certificate_id).state is CertificateState.ACTIVE
     assert consumer.metrics.snapshot().consumed == 2
+
+
+# ---------------------------------------------------------------------- pipelined batches
+
+
+class SlowOrFailingStore:
+    """The application, except that each pipelined store (`record_collected`) first waits
+    `delay` seconds (the next one `once` seconds, if set), and the first `failures` of them
+    then fail with `error`."""
+
+    def __init__(
+        self,
+        app: GiftCertificates,
+        *,
+        delay: float = 0.0,
+        failures: int = 0,
+        error: Exception | None = None,
+    ) -> None:
+        self._app = app
+        self.delay = delay
+        self.failures = failures
+        self.error = error or RuntimeError("the database went away")
+        self.failed = 0
+        self.once = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def record_collected(self, collected: Any) -> Any:
+        delay, self.once = self.once or self.delay, 0.0
+        time.sleep(delay)
+        if self.failed < self.failures:
+            self.failed += 1
+            raise self.error
+        return self._app.record_collected(collected)
+
+
+def drain_pipelined(
+    consumer: InboundConsumer, until: Callable[[ConsumerStats], bool], what: str
+) -> ConsumerStats:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        consumer.run_pipelined_once()
+        stats = consumer.metrics.snapshot()
+        if until(stats) and not consumer.in_flight:
+            return stats
+    pytest.fail(f"after {WAIT} s the consumer has not {what}: {consumer.metrics.snapshot()}")
+
+
+def ignorable_json() -> dict[str, Any]:
+    """A valid All_Clients message that is not about certificates (IGNORED)."""
+    return {"messageId": str(uuid.uuid4()), "eventType": "CLIENT_UPDATED", "clientId": "C-9"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [IntegrityError("a concurrent writer got there first"), RuntimeError("the database went away")],
+    ids=["conflict", "failure"],
+)
+def test_a_failed_store_is_redone_with_the_batch_decided_on_top_of_it(
+    app: GiftCertificates,
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+) -> None:
+    # One record per batch: the order is batch N, the same message again is N+1, decided (a
+    # duplicate, on N's copy of the order) while N's store is under way and about to fail.
+    store = SlowOrFailingStore(app, delay=0.3, failures=1, error=error)
+    consumer = inbound(store, batch_size=1)  # type: ignore[arg-type]
+    on_top: list[int] = []
+    decide = Matcher.decide
+
+    def watched(self: Matcher, envelopes: Any) -> Any:
+        on_top.append(consumer.in_flight)
+        return decide(self, envelopes)
+
+    monkeypatch.setattr(Matcher, "decide", watched)
+    order_id = "WEB-P-1"
+    granted = reserve(app, order_id)
+    order = json.dumps(order_json(order_id, granted.certificate_id)).encode()
+    send(SALES, order_id, order)
+    send(SALES, order_id, order)  # the same message again (a producer's retry)
+
+    stats = drain_pipelined(consumer, lambda s: s.duplicates >= 1, "redone both batches")
+    assert store.failed == 1
+    assert on_top[:2] == [0, 1]  # N+1 was decided while N was in flight
+    # N's store failed, N+1's decision was thrown away: both redone once, reported once.
+    assert (stats.consumed, stats.applied, stats.duplicates, stats.batches) == (2, 1, 1, 2)
+    assert (stats.conflicts, stats.failed_batches) == (
+        (1, 0) if isinstance(error, IntegrityError) else (0, 1)
+    )
+    received = [
+        e for e in app.events.get(sales_order_id(order_id)) if type(e).__name__ != "Created"
+    ]
+    assert [type(e).__name__ for e in received] == ["OrderMessageReceived"]  # received once
+
+    send(PAYMENTS, order_id, payment_json(order_id))
+    drain_pipelined(consumer, lambda s: s.applied >= 2, "applied the payment")
+    certificate = app.get_certificate(granted.certificate_id)
+    assert certificate.state is CertificateState.ACTIVE
+    assert certificate.balance == Decimal("5000.00")
+
+
+def test_close_stores_the_batch_in_flight_first(
+    app: GiftCertificates,
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    kafka: str,
+) -> None:
+    store = SlowOrFailingStore(app, delay=0.5)
+    consumer = inbound(store)  # type: ignore[arg-type]
+    idle(consumer)
+    send(CLIENTS, "C-9", ignorable_json())
+    deadline = time.monotonic() + WAIT
+    while not consumer.in_flight:
+        consumer.run_pipelined_once()
+        assert time.monotonic() < deadline, "nothing was consumed"
+    assert consumer.metrics.snapshot().batches == 0  # nothing reported before the store
+
+    consumer.close()
+
+    stats = consumer.metrics.snapshot()
+    assert (stats.batches, stats.ignored) == (1, 1)
+    positions = {p: Matcher(app).position(CLIENTS, p) for p in range(PARTITIONS)}
+    assert sorted(positions.values(), key=str) == [0, None]
+    # ... and Kafka's offset followed it before the consumer left the group.
+    probe = Consumer({"bootstrap.servers": kafka, "group.id": "gcp"})
+    try:
+        wanted = [TopicPartition(CLIENTS, p) for p in range(PARTITIONS)]
+        committed = {tp.partition: tp.offset for tp in probe.committed(wanted, timeout=10)}
+    finally:
+        probe.close()
+    assert {p: committed[p] for p, at in positions.items() if at is not None} == {
+        p: 1 for p, at in positions.items() if at is not None
+    }
+
+
+def test_a_rebalance_stores_the_batch_in_flight_before_the_partitions_move(
+    make_app: Callable[[], GiftCertificates],
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stream of one-record batches; the one in flight when a second consumer joins takes
+    # seconds to store. Were it not stored before the partitions move, their next owner would
+    # start from a position without it and read it a second time.
+    in_flight_at_revoke: list[int] = []
+    on_revoke = InboundConsumer._on_revoke
+
+    def watched(self: InboundConsumer, consumer: Any, partitions: Any) -> None:
+        in_flight_at_revoke.append(self.in_flight)
+        on_revoke(self, consumer, partitions)
+
+    monkeypatch.setattr(InboundConsumer, "_on_revoke", watched)  # before it is subscribed
+    first_app = make_app()
+    store = SlowOrFailingStore(first_app, delay=0.01)
+    first = inbound(store, batch_size=1)  # type: ignore[arg-type]
+    idle(first)
+    total = 300
+    for i in range(total):
+        send(CLIENTS, f"C-{i}", ignorable_json())
+    deadline = time.monotonic() + WAIT
+    while first.metrics.snapshot().consumed < 20:
+        first.run_pipelined_once()
+        assert time.monotonic() < deadline, "the first consumer consumed nothing"
+
+    store.once = 2.0
+    second = inbound(make_app())
+    stop = threading.Event()
+    runner = threading.Thread(target=second.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while first.metrics.snapshot().ignored + second.metrics.snapshot().ignored < total:
+            first.run_pipelined_once()
+            assert time.monotonic() < deadline, "the two consumers did not consume everything"
+    finally:
+        stop.set()
+        runner.join(WAIT)
+    assert not runner.is_alive()
+    first.flush()
+
+    assert any(in_flight_at_revoke), "no rebalance happened with a batch in flight"
+    a, b = first.metrics.snapshot(), second.metrics.snapshot()
+    # Every record read once, by one of them: nothing re-read, nothing redone.
+    assert (a.consumed + b.consumed, a.ignored + b.ignored) == (total, total)
+    assert (a.already_consumed, b.already_consumed, a.conflicts, b.conflicts) == (0, 0, 0, 0)
+
+
+def test_the_rebalance_callbacks_store_the_batch_in_flight_first(
+    app: GiftCertificates, inbound: Callable[..., InboundConsumer], send: Callable[..., None]
+) -> None:
+    # What librdkafka calls within a poll, called here while a (slow) store is under way.
+    store = SlowOrFailingStore(app, delay=0.5)
+    consumer = inbound(store)  # type: ignore[arg-type]
+    idle(consumer)
+
+    def in_flight_on_clients() -> None:
+        send(CLIENTS, "C-9", ignorable_json())
+        deadline = time.monotonic() + WAIT
+        while not consumer.in_flight:
+            consumer.run_pipelined_once()
+            assert time.monotonic() < deadline, "nothing was consumed"
+
+    def recorded() -> dict[int, int | None]:
+        return {p: Matcher(app).position(CLIENTS, p) for p in range(PARTITIONS)}
+
+    in_flight_on_clients()
+    partitions = [TopicPartition(CLIENTS, p) for p in range(PARTITIONS)]
+    consumer._on_assign(consumer._consumer, partitions)
+    # The assignment seeks past the batch that was in flight: it was stored first.
+    assert consumer.in_flight == 0
+    assert consumer.metrics.snapshot().ignored == 1
+    assert {p: tp.offset for p, tp in enumerate(partitions)} == {
+        p: OFFSET_BEGINNING if at is None else at + 1 for p, at in recorded().items()
+    }
+    assert sorted(recorded().values(), key=str) == [0, None]
+
+    in_flight_on_clients()
+    consumer._on_revoke(consumer._consumer, partitions)
+    assert consumer.in_flight == 0
+    assert consumer.metrics.snapshot().ignored == 2
+    assert sum(at + 1 for at in recorded().values() if at is not None) == 2
