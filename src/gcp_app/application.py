@@ -42,7 +42,7 @@ from gcp_app.errors import (
 )
 from gcp_app.persistence import event_store_env
 from gcp_app.pool_index import PoolIndex
-from gcp_app.recorders import MemoryInboxRecorder, select_events_of_many
+from gcp_app.recorders import MemoryInboxRecorder, aggregates_of_many
 from gcp_app.reservation_desk import (
     Answer,
     ReservationDesk,
@@ -594,18 +594,11 @@ class GiftCertificates(Application[UUID]):
 
     def _certificates(self, ids: Iterable[UUID]) -> dict[UUID, GiftCertificate]:
         """Several certificates in one read (one query on PostgreSQL)."""
-        found: dict[UUID, GiftCertificate] = {}
-        to_domain_event = self.mapper.to_domain_event
-        for certificate_id, stored in select_events_of_many(
-            self.recorder, dict.fromkeys(ids, (0, None))
-        ).items():
-            aggregate: Any = None
-            for stored_event in stored:
-                event: Any = to_domain_event(stored_event)
-                aggregate = event.mutate(aggregate)
-            if isinstance(aggregate, GiftCertificate):
-                found[certificate_id] = aggregate
-        return found
+        return {
+            certificate_id: aggregate
+            for certificate_id, aggregate in aggregates_of_many(self, ids).items()
+            if isinstance(aggregate, GiftCertificate)
+        }
 
     def _earlier_reservation(
         self, channel: str, idempotency_key: str, pool: str, order_id: str | None

@@ -30,7 +30,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 import attrs
@@ -38,7 +38,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from gcp_app.cvc_failures import CvcFailures, KeyKind, bucket_of, cvc_failures_id, key_state
-from gcp_app.recorders import select_events_of_many
+from gcp_app.recorders import aggregates_of_many
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 
@@ -139,14 +139,7 @@ class CvcGuard:
             for bucket in (current - 1, current, current + 1)
         }
         loaded: dict[_Key, list[CvcFailures]] = {key: [] for key in keys}
-        to_domain_event = self.app.mapper.to_domain_event
-        for aggregate_id, stored in select_events_of_many(
-            self.app.recorder, dict.fromkeys(ids, (0, None))
-        ).items():
-            aggregate: Any = None
-            for stored_event in stored:
-                domain_event: Any = to_domain_event(stored_event)
-                aggregate = domain_event.mutate(aggregate)
+        for aggregate_id, aggregate in aggregates_of_many(self.app, ids).items():
             if isinstance(aggregate, CvcFailures):
                 loaded[ids[aggregate_id]].append(aggregate)
         for buckets in loaded.values():

@@ -13,14 +13,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.issuing import ADMIN, POOL, issued
 
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
-from gcp_domain import Cause, GiftCertificate, Money, Recipient
+from gcp_domain import Cause, GiftCertificate
 from gcp_domain.errors import CvcAlreadyDisclosed, CvcNotAvailable
 
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 CRM = Cause("crm", "req-cvc", "notify")
 
 
@@ -37,23 +36,6 @@ def app8(tmp_path: Path, database_url: str, clock: Any) -> Iterator[GiftCertific
     application = GiftCertificates(settings, clock=clock)
     yield application
     application.close()
-
-
-def issued(app: GiftCertificates, order_id: str) -> UUID:
-    certificate_id = app.reserve_next(
-        POOL, channel="WEB", order_id=order_id, cause=ADMIN
-    ).certificate_id
-    app.issue(
-        certificate_id,
-        amount=Money.of("1000.00"),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=["PAY-1"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna", email="anna@example.com"),
-        cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
-    )
-    return certificate_id
 
 
 def all_certificate_ids(app: GiftCertificates) -> list[UUID]:

@@ -14,17 +14,16 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from tests.issuing import ADMIN, POOL, issued
 
 from gcp_app.application import GiftCertificates
 from gcp_app.cvc_failures import CvcFailures, bucket_of, cvc_failures_id
 from gcp_app.cvc_guard import CvcThrottled
 from gcp_app.errors import CertificateNotFound
 from gcp_app.outbox import Outbox
-from gcp_domain import Cause, GiftCertificate, Money, Recipient
+from gcp_domain import Cause, GiftCertificate
 from gcp_domain.errors import CvcNotAvailable
 
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 MAX_FAILURES = 5
 MAX_CLIENT_FAILURES = 20
 WINDOW = timedelta(seconds=900)
@@ -48,19 +47,7 @@ def crm(client: str, request: str = "req-cvc") -> Cause:
 def open_request(app: GiftCertificates, order_id: str = "WEB-1") -> tuple[UUID, str]:
     """An issued certificate with an open notification request: (id, notificationId)."""
     app.generate_certificates(POOL, 3, cause=ADMIN)
-    certificate_id = app.reserve_next(
-        POOL, channel="WEB", order_id=order_id, cause=ADMIN
-    ).certificate_id
-    app.issue(
-        certificate_id,
-        amount=Money.of("1000.00"),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=["PAY-1"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna", email="anna@example.com"),
-        cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
-    )
+    certificate_id = issued(app, order_id)
     return certificate_id, app.request_notification(certificate_id, cause=crm("crm"))
 
 

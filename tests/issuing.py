@@ -1,0 +1,30 @@
+"""An issued certificate, set up straight through the application (no Kafka), for tests that
+need one to act on (the CVC, support actions)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from gcp_app.application import GiftCertificates
+from gcp_domain import Cause, Money, Recipient
+
+POOL = "default"
+ADMIN = Cause("admin:ops", "req-generate", "req-generate")
+
+
+def issued(app: GiftCertificates, order_id: str, pool: str = POOL) -> UUID:
+    """Reserves a certificate of `pool` (which must have stock) and issues it for 1000.00."""
+    certificate_id = app.reserve_next(
+        pool, channel="WEB", order_id=order_id, cause=ADMIN
+    ).certificate_id
+    app.issue(
+        certificate_id,
+        amount=Money.of("1000.00"),
+        channel="WEB",
+        order_id=order_id,
+        payment_ids=["PAY-1"],
+        client_id="C-1",
+        recipient=Recipient(name="Anna", email="anna@example.com"),
+        cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
+    )
+    return certificate_id
