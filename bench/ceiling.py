@@ -3,7 +3,8 @@
 Aggregates with a few events each (a creation and three changes, each carrying a Cause, an
 exact amount and a reference, like the service's events) are created in memory and saved with
 `app.save(*aggregates)` in large batches, on a fresh store of the same application class, so
-the recorder (PostgreSQL, process recorder), the mapper and the transcoder are the pipeline's.
+the recorder (PostgreSQL, process recorder), the mapper and the transcoder are the pipeline's,
+and the garbage collector is settled as in the service's processes (`gcp_adapters.heap`).
 Nothing is read, matched, decoded or published: this is what eventsourcing can store per second
 on this machine, the ceiling for any pipeline that stores events.
 """

@@ -6,10 +6,11 @@
     relay process:    Relay: notification log -> Outbox -> GiftCertificates.Stream / .DLQ
 
 The consumer and the relay run in processes of their own against the shared PostgreSQL, as
-`gcp serve --only consumers` and `--only relay` would: on two cores, two Python processes are
-not serialised by one GIL. The producer keeps at most `lead` messages ahead of what the consumer
-has handled: the mock cluster keeps only ~14k messages per partition, and a bounded lead also
-keeps the workload's order (a certificate's redemptions come `lag` > `lead` messages after its
+`gcp serve --only consumers` and `--only relay` would, with the garbage collector settled after
+start-up as it does (`gcp_adapters.heap`): on two cores, two Python processes are not
+serialised by one GIL. The producer keeps at most `lead` messages ahead of what the consumer has
+handled: the mock cluster keeps only ~14k messages per partition, and a bounded lead also keeps
+the workload's order (a certificate's redemptions come `lag` > `lead` messages after its
 issue, so they are consumed after it).
 
 Measured: from the start of the first consume() that returned records to the moment the relay
@@ -19,6 +20,7 @@ has published (acknowledged) everything up to the last notification the consumer
 from __future__ import annotations
 
 import cProfile
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -36,6 +38,7 @@ from typing import Any, Final
 from confluent_kafka import Producer
 
 from bench.workload import INBOUND, Record
+from gcp_adapters import heap
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.embedded import EmbeddedBroker
 from gcp_adapters.kafka.relay import DEFAULT_DLQ_TOPIC, DEFAULT_STREAM_TOPIC, Relay
@@ -85,6 +88,25 @@ def _profiled(name: str) -> Any:
     return (profile, Path(directory) / f"{name}.prof")
 
 
+class _CollectorClock:
+    """Seconds the garbage collector ran in this process (gc.callbacks), from `start`."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._began = 0.0
+
+    def start(self) -> None:
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+            self.collections += 1
+
+
 def _dump(profiling: Any) -> None:
     if profiling is not None:
         profile, path = profiling
@@ -110,6 +132,7 @@ def consumer_main(
         app = GiftCertificates(settings)
         assigned[index] = -1
         consumer = InboundConsumer(app, bootstrap, group_id=GROUP, batch_size=batch_size)
+        heap.settle()  # as `gcp serve` does once it has started
         deadline = time.monotonic() + START_TIMEOUT
         while not go.is_set():
             if consumer.run_once():
@@ -118,6 +141,8 @@ def consumer_main(
             if time.monotonic() > deadline:
                 raise PipelineFailed(f"no full assignment within {START_TIMEOUT:.0f} s")
         cpu_before = time.process_time()
+        collector = _CollectorClock()
+        collector.start()
         profiling = _profiled(f"consumer-{index}")
         first: float | None = None
         last_progress = time.monotonic()
@@ -150,6 +175,8 @@ def consumer_main(
                 "first": first,
                 "finished": finished,
                 "cpu": cpu,
+                "gc_s": collector.seconds,
+                "gc_collections": collector.collections,
                 # Peak resident memory of the process (Linux reports KiB): what its caches cost.
                 "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "last_notification": last,
@@ -183,6 +210,7 @@ def relay_main(
         relay = Relay(
             app, {"bootstrap.servers": bootstrap}, DEFAULT_STREAM_TOPIC, DEFAULT_DLQ_TOPIC
         )
+        heap.settle()  # as `gcp serve` does once it has started
         stop = threading.Event()
 
         def publish() -> None:
@@ -422,6 +450,8 @@ def run(
         "pipeline_consumer_elapsed_s": consumed["finished"] - consumed["first"],
         "pipeline_relay_lag_s": relayed["caught_up"] - consumed["finished"],
         "pipeline_consumer_cpu_s": consumed["cpu"],
+        "pipeline_consumer_gc_s": consumed["gc_s"],
+        "pipeline_consumer_gc_collections": consumed["gc_collections"],
         "pipeline_consumer_max_rss_mb": consumed["max_rss_mb"],
         "pipeline_relay_cpu_s": relayed["cpu"],
         "pipeline_relay_max_rss_mb": relayed["max_rss_mb"],

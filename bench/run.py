@@ -22,6 +22,7 @@ from typing import Any
 
 from bench import ceiling, naive, pipeline, store, workload
 from bench import http as http_bench
+from gcp_adapters import heap
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE
 from gcp_app.application import GiftCertificates
 
@@ -214,6 +215,7 @@ def _pipeline(
 
 def _ceiling(events: int, database: str, var_dir: Path, key: str) -> dict[str, Any]:
     app = _app(database, "ceiling", var_dir, key)
+    heap.settle()  # the garbage collector as the service's processes run it
     try:
         _say(f"ceiling: storing {events} events in batches ...")
         figures = ceiling.run(app, events)
@@ -276,6 +278,11 @@ def _report_pipeline(f: dict[str, Any]) -> None:
     _say(
         f"stored {f['events_stored']} events, published {f['published']} messages, "
         f"{f['duplicates']} duplicates, {f['dead_letters']} dead letters"
+    )
+    _say(
+        f"consumer: {f['pipeline_consumer_cpu_s']:.1f} s of CPU in "
+        f"{f['pipeline_consumer_elapsed_s']:.1f} s ({f['pipeline_consumer_gc_s']:.1f} s "
+        f"collecting garbage); relay: {f['pipeline_relay_cpu_s']:.1f} s of CPU"
     )
 
 

@@ -367,7 +367,7 @@ class PoolIndex:
         with self._data_lock:
             entry = self._entries.get(certificate_id)
             if entry is not None and entry.level == AVAILABLE:
-                self._available.setdefault(entry.pool, _RandomSet()).add(certificate_id)
+                self._available_of(entry.pool).add(certificate_id)
 
     def levels(self, pool: str) -> PoolLevels:
         with self._data_lock:
@@ -431,7 +431,7 @@ class PoolIndex:
                 return  # Created not read yet: the catch-up brings the certificate in whole.
             entry = _Entry(pool, level, version)
             self._entries[certificate_id] = entry
-            self._counts.setdefault(pool, Counter())[level] += 1
+            self._counts_of(pool)[level] += 1
         elif version <= entry.version:
             return  # Already applied (our own write, observed before the catch-up read it).
         else:
@@ -449,8 +449,21 @@ class PoolIndex:
                 deadlines.set(certificate_id, *change)
         if level is None:
             return
-        available = self._available.setdefault(entry.pool, _RandomSet())
+        available = self._available_of(entry.pool)
         if level == AVAILABLE:
             available.add(certificate_id)
         else:
             available.discard(certificate_id)
+
+    # Not setdefault: that would build a Counter or a set on every call, for nothing.
+    def _counts_of(self, pool: str) -> Counter[str]:
+        counts = self._counts.get(pool)
+        if counts is None:
+            counts = self._counts[pool] = Counter()
+        return counts
+
+    def _available_of(self, pool: str) -> _RandomSet:
+        available = self._available.get(pool)
+        if available is None:
+            available = self._available[pool] = _RandomSet()
+        return available

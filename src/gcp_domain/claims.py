@@ -7,6 +7,7 @@ as the certificate that makes the claim. No extra table, and correct across proc
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Final
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -72,7 +73,9 @@ class ReservationKey(Aggregate):
         self.reserved_until = reserved_until
 
 
+@functools.lru_cache(maxsize=65_536)
 def number_claim_id(number: str) -> UUID:
+    # Cached: the matcher asks for it several times per message (a hash each time).
     return uuid5(NUMBER_NAMESPACE, number)
 
 

@@ -50,7 +50,7 @@ class CertificateNumber:
     @classmethod
     def parse(cls, text: str) -> CertificateNumber:
         """Accepts the printed form with spaces or dashes ("1234 5678 ...")."""
-        return cls("".join(ch for ch in text if ch not in " -"))
+        return cls(text.replace(" ", "").replace("-", ""))
 
     @property
     def masked(self) -> str:

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 from uuid import UUID
 
 import attrs
@@ -266,8 +267,17 @@ def _is_sequence(type_: Any) -> bool:
     return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args
+
+
 def make_converter() -> Converter:
-    """A cattrs converter from parsed JSON (Decimal numbers) to gcp_app.messages classes."""
+    """A cattrs converter from parsed JSON (Decimal numbers) to gcp_app.messages classes.
+
+    Optional fields and arrays get hooks made once per type (factories) that call their item
+    hook directly: cattrs' own look the item hook up again on every value, which was a third
+    of the time spent structuring."""
     converter = Converter(detailed_validation=True, forbid_extra_keys=False)
     converter.register_structure_hook(str, _string)
     converter.register_structure_hook(int, _int)
@@ -275,26 +285,40 @@ def make_converter() -> Converter:
     converter.register_structure_hook(UUID, _uuid)
     converter.register_structure_hook(datetime, _timestamp)
 
-    def sequence(value: object, type_: Any) -> tuple[Any, ...]:
-        if not isinstance(value, list):
-            raise _Invalid("must be an array")
+    def optional(type_: Any) -> Callable[[object, object], Any]:
+        inner = next(arg for arg in get_args(type_) if arg is not type(None))
+        hook = converter.get_structure_hook(inner)
+
+        def structure(value: object, _: object = None) -> Any:
+            return None if value is None else hook(value, inner)
+
+        return structure
+
+    def sequence(type_: Any) -> Callable[[object, object], tuple[Any, ...]]:
         item_type = get_args(type_)[0]
         hook = converter.get_structure_hook(item_type)
-        items, errors = [], []
-        for index, item in enumerate(value):
-            try:
-                items.append(hook(item, item_type))
-            except Exception as error:  # collected like cattrs does
-                error.__notes__ = [
-                    *getattr(error, "__notes__", []),
-                    IterableValidationNote(f"@ index {index}", index, item_type),
-                ]
-                errors.append(error)
-        if errors:
-            raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
-        return tuple(items)
 
-    converter.register_structure_hook_func(_is_sequence, sequence)
+        def structure(value: object, _: object = None) -> tuple[Any, ...]:
+            if not isinstance(value, list):
+                raise _Invalid("must be an array")
+            items, errors = [], []
+            for index, item in enumerate(value):
+                try:
+                    items.append(hook(item, item_type))
+                except Exception as error:  # collected like cattrs does
+                    error.__notes__ = [
+                        *getattr(error, "__notes__", []),
+                        IterableValidationNote(f"@ index {index}", index, item_type),
+                    ]
+                    errors.append(error)
+            if errors:
+                raise IterableValidationError(f"While structuring {type_!r}", errors, type_)
+            return tuple(items)
+
+        return structure
+
+    converter.register_structure_hook_factory(_is_sequence, sequence)
+    converter.register_structure_hook_factory(_is_optional, optional)
 
     # Inner classes first: a class's generated function looks up its fields' hooks now.
     for cls, hooks in _FIELD_HOOKS.items():
@@ -316,7 +340,9 @@ def _object_hook(
         if not isinstance(value, dict):
             raise _Invalid("must be an object")
         # null is the same as absent: the field's default applies (a required one is missing).
-        built = structure({k: v for k, v in value.items() if v is not None}, cls)
+        if None in value.values():
+            value = {k: v for k, v in value.items() if v is not None}
+        built = structure(value, cls)
         return rule(built) if rule else built
 
     return hook
