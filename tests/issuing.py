@@ -12,14 +12,22 @@ POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 
 
-def issued(app: GiftCertificates, order_id: str, pool: str = POOL) -> UUID:
-    """Reserves a certificate of `pool` (which must have stock) and issues it for 1000.00."""
+def issued(
+    app: GiftCertificates,
+    order_id: str,
+    pool: str = POOL,
+    *,
+    amount: str = "1000.00",
+    cause: Cause = ADMIN,
+) -> UUID:
+    """Reserves a certificate of `pool` (which must have stock, with `cause`) and issues it
+    for `amount`, as the payment of `order_id` would."""
     certificate_id = app.reserve_next(
-        pool, channel="WEB", order_id=order_id, cause=ADMIN
+        pool, channel="WEB", order_id=order_id, cause=cause
     ).certificate_id
     app.issue(
         certificate_id,
-        amount=Money.of("1000.00"),
+        amount=Money.of(amount),
         channel="WEB",
         order_id=order_id,
         payment_ids=["PAY-1"],

@@ -22,7 +22,8 @@ def format_checker() -> FormatChecker:
         def is_datetime(instance: object) -> bool:
             if not isinstance(instance, str):
                 return True
-            return datetime.fromisoformat(instance).tzinfo is not None
+            # RFC 3339 allows a lowercase t and z; fromisoformat does not.
+            return datetime.fromisoformat(instance.upper()).tzinfo is not None
 
     return checker
 

@@ -26,7 +26,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_message
-from gcp_app.recorders import VersionRange, select_events_of_many
+from gcp_app.recorders import VersionRange, aggregates_up_to
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.pool import CertificatePool
 from gcp_domain.stream import Publication, publication
@@ -135,18 +135,7 @@ class Outbox:
             cached = self._aggregates.get(originator_id)
             if version > 1 and (cached is None or cached.version != version - 1):
                 wanted[originator_id] = (0, version - 1)
-        if not wanted:
-            return {}
-        stored = select_events_of_many(self.app.recorder, wanted)
-        to_domain_event = self.app.mapper.to_domain_event
-        preloaded: dict[UUID, Any] = {}
-        for originator_id, events in stored.items():
-            aggregate: Any = None
-            for stored_event in events:
-                event: Any = to_domain_event(stored_event)
-                aggregate = event.mutate(aggregate)
-            preloaded[originator_id] = aggregate
-        return preloaded
+        return aggregates_up_to(self.app, wanted) if wanted else {}
 
     def _message(
         self, notification: Notification, preloaded: Mapping[UUID, Any] | None = None

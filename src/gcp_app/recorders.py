@@ -69,11 +69,17 @@ def select_events_of_many(
 def aggregates_of_many(app: Application[UUID], ids: Iterable[UUID]) -> dict[UUID, Any]:
     """Several aggregates rebuilt from their whole histories, in one read
     (`select_events_of_many`). An id with no events is absent from the answer."""
+    return aggregates_up_to(app, dict.fromkeys(ids, (0, None)))
+
+
+def aggregates_up_to(
+    app: Application[UUID], wanted: Mapping[UUID, VersionRange]
+) -> dict[UUID, Any]:
+    """Several aggregates rebuilt, in one read, from their first event up to the version each
+    range asks for (its start must be 0). An id with no such events is absent."""
     to_domain_event = app.mapper.to_domain_event
     found: dict[UUID, Any] = {}
-    for aggregate_id, stored in select_events_of_many(
-        app.recorder, dict.fromkeys(ids, (0, None))
-    ).items():
+    for aggregate_id, stored in select_events_of_many(app.recorder, wanted).items():
         aggregate: Any = None
         for stored_event in stored:
             event: Any = to_domain_event(stored_event)

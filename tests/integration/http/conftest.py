@@ -18,11 +18,12 @@ from uuid import UUID
 import attrs
 import pytest
 from litestar.testing import TestClient
+from tests.issuing import issued
 
 from gcp_adapters.http import create_http_app, mint_token
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
-from gcp_domain import Cause, Money, Recipient
+from gcp_domain import Cause
 
 SECRET = "test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
 ROLES = ("channel", "crm", "support", "admin")
@@ -78,19 +79,9 @@ class Issued:
 
 
 def issue_one(gcp: GiftCertificates, order_id: str = "WEB-1") -> Issued:
-    granted = gcp.reserve_next(POOL, channel="dev-channel", order_id=order_id, cause=SETUP)
-    gcp.issue(
-        granted.certificate_id,
-        amount=Money.of("5000.00"),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=["PAY-1"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna", email="anna@example.com"),
-        cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
-    )
-    notification_id = gcp.request_notification(granted.certificate_id, cause=SETUP)
-    return Issued(granted.certificate_id, granted.number, notification_id)
+    certificate_id = issued(gcp, order_id, amount="5000.00", cause=SETUP)
+    notification_id = gcp.request_notification(certificate_id, cause=SETUP)
+    return Issued(certificate_id, gcp.get_certificate(certificate_id).number, notification_id)
 
 
 @pytest.fixture

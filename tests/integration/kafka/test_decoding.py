@@ -11,12 +11,11 @@ import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from tests.schemas import contract_validator
 
 from gcp_adapters.kafka.decoding import InboundTopics, TopicKind, decode
 from gcp_app.matching import Problem
@@ -32,7 +31,6 @@ from gcp_app.messages import (
     SalesOrderMessage,
 )
 
-CONTRACTS = Path(__file__).parents[3] / "docs" / "contracts"
 CERTIFICATE_ID = "6f1c1b8e-7d3e-4c2b-9a4e-1d2c3b4a5f60"
 NUMBER = "4000123412344821"
 SO, PAY, CL = TopicKind.SALES_ORDER, TopicKind.PAYMENT, TopicKind.CLIENT
@@ -88,21 +86,7 @@ CLIENT: dict[str, Any] = {
 EXAMPLES = {SO: ORDER, PAY: PAYMENT, CL: CLIENT}
 
 
-def _validator(kind: TopicKind) -> Draft202012Validator:
-    schema = json.loads((CONTRACTS / f"{SCHEMAS[kind]}.schema.json").read_text("utf-8"))
-    checker = FormatChecker()
-    if "date-time" not in checker.checkers:
-
-        @checker.checks("date-time", raises=ValueError)
-        def is_datetime(instance: object) -> bool:
-            if not isinstance(instance, str):
-                return True
-            return datetime.fromisoformat(instance.upper()).tzinfo is not None
-
-    return Draft202012Validator(schema, format_checker=checker)
-
-
-VALIDATORS = {kind: _validator(kind) for kind in SCHEMAS}
+VALIDATORS = {kind: contract_validator(f"{SCHEMAS[kind]}.schema.json") for kind in SCHEMAS}
 
 
 def changed(kind: TopicKind, path: str, value: Any) -> dict[str, Any]:
