@@ -54,7 +54,8 @@ from gcp_app.settings import Settings
 from gcp_app.shelf import CandidateShelf
 from gcp_app.stock import draw_cvc, draw_number, read_vendor_csv
 from gcp_domain.cause import Cause
-from gcp_domain.certificate import GiftCertificate, Recipient, RedemptionOutcome
+from gcp_domain.certificate import GiftCertificate
+from gcp_domain.certificate_values import Recipient, RedemptionOutcome
 from gcp_domain.claims import NumberClaim, ReservationKey, number_claim_id, reservation_key_id
 from gcp_domain.errors import CvcNotAvailable, DomainError, InvalidCertificateNumber
 from gcp_domain.money import Money

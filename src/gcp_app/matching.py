@@ -32,7 +32,8 @@ from gcp_app.messages import (
 from gcp_app.pool_index import Observation, observation_of
 from gcp_app.recorders import VersionRange, select_events_of_many
 from gcp_domain.cause import Cause
-from gcp_domain.certificate import GiftCertificate, Recipient
+from gcp_domain.certificate import GiftCertificate
+from gcp_domain.certificate_values import Recipient
 from gcp_domain.claims import NumberClaim, number_claim_id
 from gcp_domain.errors import DomainError
 from gcp_domain.money import Money

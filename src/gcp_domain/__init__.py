@@ -4,11 +4,8 @@ Imports only the standard library, attrs and `eventsourcing.domain`; no I/O.
 """
 
 from gcp_domain.cause import Cause
-from gcp_domain.certificate import (
-    GiftCertificate,
-    Recipient,
-    RedemptionOutcome,
-)
+from gcp_domain.certificate import GiftCertificate
+from gcp_domain.certificate_values import Recipient, RedemptionOutcome
 from gcp_domain.claims import NumberClaim, ReservationKey
 from gcp_domain.errors import DomainError
 from gcp_domain.money import Money

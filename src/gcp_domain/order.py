@@ -24,136 +24,41 @@ import attrs
 from eventsourcing.domain import Aggregate, event
 
 from gcp_domain.cause import Cause
+from gcp_domain.order_values import (
+    CancelDue,
+    CertificateLine,
+    Decision,
+    Due,
+    IssueDue,
+    Payment,
+    RedemptionDue,
+    RefundStep,
+    RefundStepDue,
+    ReleaseDue,
+    ReversalDue,
+    Subject,
+)
+from gcp_domain.vocabulary import (
+    PAYMENT_FAILED,
+    REFUND_STEPS,
+    DecisionKind,
+    DecisionOutcome,
+    PaymentEvent,
+)
 
 ORDER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:sales-order")
 
-GIFT_CERTIFICATE: Final = "GIFT_CERTIFICATE"
 ORDER_CANCELLED: Final = "ORDER_CANCELLED"
-SUCCESS: Final = frozenset({"PAYMENT_AUTHORIZED", "PAYMENT_CAPTURED"})
-FAILURE: Final = frozenset({"PAYMENT_FAILED", "PAYMENT_VOIDED"})
-REDEMPTION: Final = "REDEMPTION"
-REFUND_PENDING: Final = "REFUND_PENDING"
-REFUND_PENDING_DETAILS: Final = "REFUND_PENDING_DETAILS"
-REFUND_COMPLETED: Final = "REFUND_COMPLETED"
-REFUND_FAILED: Final = "REFUND_FAILED"
-# The steps of a refund in the order they happen, whatever order they arrive in.
-REFUND_STEPS: Final = (REFUND_PENDING, REFUND_PENDING_DETAILS, REFUND_COMPLETED, REFUND_FAILED)
-PAYMENT_TYPES: Final = SUCCESS | FAILURE | {REDEMPTION, *REFUND_STEPS}
-
-# Decision kinds and outcomes.
-ISSUE: Final = "issue"
-RELEASE: Final = "release"
-CANCEL: Final = "cancel"
-REDEEM: Final = "redemption"
-REFUND: Final = "refund"
-REVERSE: Final = "reversal"
-DONE: Final = "done"
-REFUSED: Final = "refused"
+K = DecisionKind
+P = PaymentEvent
+# The payment events GCP acts on; any other is not about certificates.
+PAYMENT_TYPES: Final = frozenset(PaymentEvent)
 
 
 @functools.lru_cache(maxsize=65_536)
 def sales_order_id(order_id: str) -> UUID:
     # Cached: the matcher asks for it several times per message (a hash each time).
     return uuid5(ORDER_NAMESPACE, order_id)
-
-
-@attrs.frozen
-class CertificateLine:
-    """A certificate sold by the order (its `giftCertificates` line)."""
-
-    certificate_id: str
-    amount: Decimal
-    validity_days: int | None
-    notification_channel: str
-    recipient: dict[str, str | None] | None
-
-    def as_fact(self) -> dict[str, Any]:
-        return {
-            "certificateId": self.certificate_id,
-            "amount": str(self.amount),
-            "validityDays": self.validity_days,
-            "notificationChannel": self.notification_channel,
-            "recipient": self.recipient,
-        }
-
-    @classmethod
-    def from_fact(cls, fact: dict[str, Any]) -> CertificateLine:
-        return cls(
-            certificate_id=fact["certificateId"],
-            amount=Decimal(fact["amount"]),
-            validity_days=fact["validityDays"],
-            notification_channel=fact["notificationChannel"],
-            recipient=fact["recipient"],
-        )
-
-
-@attrs.frozen
-class Payment:
-    """What the order knows of one payment: every event type reported for its paymentId."""
-
-    payment_id: str
-    method: str
-    amount: Decimal
-    currency: str
-    certificate_number: str | None
-    refund_of: str | None
-    types: frozenset[str]
-
-    @property
-    def by_certificate(self) -> bool:
-        return self.method == GIFT_CERTIFICATE
-
-    @property
-    def succeeded(self) -> bool:
-        # A failure or void of the paymentId outranks its success, whichever arrived first.
-        return bool(self.types & SUCCESS) and not self.types & FAILURE
-
-
-# ---------------------------------------------------------------------- what is due
-
-
-@attrs.frozen
-class IssueDue:
-    line: CertificateLine
-
-
-@attrs.frozen
-class ReleaseDue:
-    certificate_id: str
-
-
-@attrs.frozen
-class CancelDue:
-    certificate_id: str
-    reason: str
-
-
-@attrs.frozen
-class RedemptionDue:
-    payment: Payment
-    matched: bool  # False: the order's lines name this certificate for other amounts only
-
-
-@attrs.frozen
-class RefundStepDue:
-    payment: Payment
-    certificate_id: str
-    step: str
-
-
-@attrs.frozen
-class ReversalDue:
-    payment: Payment
-
-
-Due = IssueDue | ReleaseDue | CancelDue | RedemptionDue | RefundStepDue | ReversalDue
-
-
-@attrs.frozen
-class Decision:
-    outcome: str
-    reason: str | None
-    certificate_id: str | None
 
 
 class SalesOrder(Aggregate):
@@ -214,7 +119,7 @@ class SalesOrder(Aggregate):
         self.redemption_lines: Counter[tuple[str, Decimal]] = Counter()
         self.refund_lines: dict[str, str | None] = {}
         self.payments: dict[str, Payment] = {}
-        self.decisions: dict[tuple[str, str], Decision] = {}
+        self.decisions: dict[tuple[DecisionKind, Subject], Decision] = {}
 
     # ------------------------------------------------------------------ facts
 
@@ -289,7 +194,7 @@ class SalesOrder(Aggregate):
         *,
         message_id: str,
         payment_id: str,
-        event_type: str,
+        event_type: PaymentEvent,
         method: str,
         amount: Decimal,
         currency: str,
@@ -303,7 +208,7 @@ class SalesOrder(Aggregate):
         self._receive_payment(
             message_id=message_id,
             payment_id=payment_id,
-            event_type=event_type,
+            event_type=PaymentEvent(event_type).value,
             method=method,
             amount=amount,
             currency=currency,
@@ -327,6 +232,7 @@ class SalesOrder(Aggregate):
         cause: Cause,
     ) -> None:
         self.messages.add(message_id)
+        happened = PaymentEvent(event_type)
         known = self.payments.get(payment_id)
         if known is None:
             self.payments[payment_id] = Payment(
@@ -336,32 +242,33 @@ class SalesOrder(Aggregate):
                 currency=currency,
                 certificate_number=certificate_number,
                 refund_of=refund_of,
-                types=frozenset({event_type}),
+                types=frozenset({happened}),
             )
         else:
-            self.payments[payment_id] = attrs.evolve(known, types=known.types | {event_type})
+            self.payments[payment_id] = attrs.evolve(known, types=known.types | {happened})
 
     # ------------------------------------------------------------------ decisions
 
-    def decision(self, kind: str, subject: str) -> Decision | None:
+    def decision(self, kind: DecisionKind, subject: Subject) -> Decision | None:
         return self.decisions.get((kind, subject))
 
     def decide(
         self,
-        kind: str,
-        subject: str,
+        kind: DecisionKind,
+        subject: Subject,
         *,
-        outcome: str,
+        outcome: DecisionOutcome,
         reason: str | None = None,
         certificate_id: str | None = None,
         cause: Cause,
     ) -> None:
+        """Records what became of a due item, once: a decision is never taken again."""
         if (kind, subject) in self.decisions:
             return
         self._decide(
-            kind=kind,
-            subject=subject,
-            outcome=outcome,
+            kind=kind.value,
+            subject=str(subject),
+            outcome=outcome.value,
             reason=reason,
             certificate_id=certificate_id,
             cause=cause,
@@ -377,11 +284,13 @@ class SalesOrder(Aggregate):
         certificate_id: str | None,
         cause: Cause,
     ) -> None:
-        self.decisions[(kind, subject)] = Decision(outcome, reason, certificate_id)
+        decided = DecisionKind(kind)
+        key: Subject = RefundStep.parse(subject) if decided is DecisionKind.REFUND else subject
+        self.decisions[(decided, key)] = Decision(DecisionOutcome(outcome), reason, certificate_id)
 
-    def _done(self, kind: str, subject: str) -> bool:
+    def _done(self, kind: DecisionKind, subject: Subject) -> bool:
         decided = self.decisions.get((kind, subject))
-        return decided is not None and decided.outcome == DONE
+        return decided is not None and decided.done
 
     # ------------------------------------------------------------------ the matching rules
 
@@ -404,7 +313,9 @@ class SalesOrder(Aggregate):
 
     @property
     def payment_failed(self) -> bool:
-        return any(p.types & FAILURE and not p.by_certificate for p in self.payments.values())
+        return any(
+            p.types & PAYMENT_FAILED and not p.by_certificate for p in self.payments.values()
+        )
 
     def due(self) -> list[Due]:
         """The certificate changes the facts call for that no decision has settled yet."""
@@ -415,9 +326,9 @@ class SalesOrder(Aggregate):
         due: list[Due] = []
         paid_in_full = bool(self.lines) and self.paid >= self.required
         for certificate_id, line in self.lines.items():
-            issued = self._done(ISSUE, certificate_id)
-            settled = self.decision(CANCEL, certificate_id) is not None or (
-                self.decision(ISSUE, certificate_id) is not None and not issued
+            issued = self._done(K.ISSUE, certificate_id)
+            settled = self.decision(K.CANCEL, certificate_id) is not None or (
+                self.decision(K.ISSUE, certificate_id) is not None and not issued
             )
             if settled:
                 continue  # Cancelled, or its issue was refused: nothing more to do.
@@ -425,7 +336,7 @@ class SalesOrder(Aggregate):
                 reason = "ORDER_CANCELLED" if self.cancelled else "PAYMENT_FAILED"
                 if issued:
                     due.append(CancelDue(certificate_id, reason))
-                elif self.decision(RELEASE, certificate_id) is None:
+                elif self.decision(K.RELEASE, certificate_id) is None:
                     due.append(ReleaseDue(certificate_id))
             elif paid_in_full and not issued:
                 due.append(IssueDue(line))
@@ -436,10 +347,10 @@ class SalesOrder(Aggregate):
         due: list[Due] = []
         consumed: Counter[tuple[str, Decimal]] = Counter()
         for payment in self.payments.values():
-            if REDEMPTION in payment.types and self.decision(REDEEM, payment.payment_id):
+            if P.REDEMPTION in payment.types and self.decision(K.REDEMPTION, payment.payment_id):
                 consumed[(payment.certificate_number or "", payment.amount)] += 1
         for payment in self.payments.values():
-            if REDEMPTION not in payment.types or self.decision(REDEEM, payment.payment_id):
+            if P.REDEMPTION not in payment.types or self.decision(K.REDEMPTION, payment.payment_id):
                 continue
             number = payment.certificate_number or ""
             key = (number, payment.amount)
@@ -461,8 +372,8 @@ class SalesOrder(Aggregate):
             if not steps:
                 continue
             if payment.by_certificate:
-                if REFUND_COMPLETED in payment.types and not self.decision(
-                    REVERSE, payment.payment_id
+                if P.REFUND_COMPLETED in payment.types and not self.decision(
+                    K.REVERSAL, payment.payment_id
                 ):
                     waiting = self._redemption_awaited(payment.refund_of)
                     if not waiting:
@@ -472,7 +383,7 @@ class SalesOrder(Aggregate):
             if certificate_id is None:
                 continue  # The order's refunds line has not arrived yet.
             for step in steps:
-                if not self.decision(REFUND, f"{payment.payment_id}/{step}"):
+                if not self.decision(K.REFUND, RefundStep(payment.payment_id, step)):
                     due.append(RefundStepDue(payment, certificate_id, step))
         return due
 
@@ -483,8 +394,8 @@ class SalesOrder(Aggregate):
         payment = self.payments.get(redemption_payment_id)
         return (
             payment is not None
-            and REDEMPTION in payment.types
-            and self.decision(REDEEM, redemption_payment_id) is None
+            and P.REDEMPTION in payment.types
+            and self.decision(K.REDEMPTION, redemption_payment_id) is None
         )
 
     def _refunded_certificate(self, payment: Payment) -> str | None:
@@ -492,9 +403,9 @@ class SalesOrder(Aggregate):
         only line; the line whose certificate sold for the refunded amount; else the first line
         not yet paired."""
         paired = {
-            decision.certificate_id: subject.split("/", 1)[0]
+            decision.certificate_id: subject.payment_id
             for (kind, subject), decision in self.decisions.items()
-            if kind == REFUND and decision.certificate_id
+            if isinstance(subject, RefundStep) and decision.certificate_id
         }
         for certificate_id, payment_id in paired.items():
             if payment_id == payment.payment_id:

@@ -61,3 +61,46 @@ class RejectionReason(StrEnum):
     CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
     AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
     INVALID_AMOUNT = "INVALID_AMOUNT"
+
+
+class PaymentEvent(StrEnum):
+    """What an All_Payments message says happened to a payment (its `eventType`)."""
+
+    PAYMENT_AUTHORIZED = "PAYMENT_AUTHORIZED"
+    PAYMENT_CAPTURED = "PAYMENT_CAPTURED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    PAYMENT_VOIDED = "PAYMENT_VOIDED"
+    REDEMPTION = "REDEMPTION"
+    REFUND_PENDING = "REFUND_PENDING"
+    REFUND_PENDING_DETAILS = "REFUND_PENDING_DETAILS"
+    REFUND_COMPLETED = "REFUND_COMPLETED"
+    REFUND_FAILED = "REFUND_FAILED"
+
+
+PAYMENT_SUCCEEDED = frozenset({PaymentEvent.PAYMENT_AUTHORIZED, PaymentEvent.PAYMENT_CAPTURED})
+PAYMENT_FAILED = frozenset({PaymentEvent.PAYMENT_FAILED, PaymentEvent.PAYMENT_VOIDED})
+# The steps of a refund in the order they happen, whatever order they arrive in.
+REFUND_STEPS = (
+    PaymentEvent.REFUND_PENDING,
+    PaymentEvent.REFUND_PENDING_DETAILS,
+    PaymentEvent.REFUND_COMPLETED,
+    PaymentEvent.REFUND_FAILED,
+)
+
+
+class DecisionKind(StrEnum):
+    """What a sale order decided about a certificate (the values are stored: never change)."""
+
+    ISSUE = "issue"
+    RELEASE = "release"
+    CANCEL = "cancel"
+    REDEMPTION = "redemption"
+    REFUND = "refund"
+    REVERSAL = "reversal"
+
+
+class DecisionOutcome(StrEnum):
+    """Whether the certificate took the change (stored values: never change)."""
+
+    DONE = "done"
+    REFUSED = "refused"

@@ -19,7 +19,8 @@ from typing import Any, Final, Protocol
 import attrs
 
 from gcp_domain.cause import Cause
-from gcp_domain.certificate import GiftCertificate, Recipient
+from gcp_domain.certificate import GiftCertificate
+from gcp_domain.certificate_values import Recipient
 from gcp_domain.errors import DomainError
 from gcp_domain.money import Money
 from gcp_domain.numbers import CertificateNumber

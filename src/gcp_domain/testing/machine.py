@@ -45,7 +45,8 @@ from hypothesis.stateful import (
 )
 
 from gcp_domain.cause import Cause
-from gcp_domain.certificate import GiftCertificate, RedemptionOutcome
+from gcp_domain.certificate import GiftCertificate
+from gcp_domain.certificate_values import RedemptionOutcome
 from gcp_domain.errors import DomainError
 from gcp_domain.money import Money, minor_digits
 from gcp_domain.numbers import CertificateNumber
