@@ -63,7 +63,7 @@ def run(app: GiftCertificates, events: int) -> dict[str, Any]:
                 ledger.move(reference=f"PAY-{made}-{step}", amount=Decimal("1500.00"), cause=cause)
             batch.append(ledger)
             made += 1
-        app.save(*batch)
+        app.store.save(*batch)
         stored += len(batch) * EVENTS_PER_AGGREGATE
     elapsed = time.monotonic() - started
     return {

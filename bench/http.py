@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from bench import store
 from bench.load import Connection
-from gcp_app.application import GiftCertificates
+from gcp_adapters.bootstrap import build_application
 
 SCHEMA: Final = "http"
 CHANNEL: Final = "WEB"
@@ -79,10 +79,10 @@ def run(
     from gcp_adapters.http.auth import mint_token  # noqa: PLC0415 (only the HTTP part needs it)
 
     store.create_schema(database, SCHEMA)
-    app = GiftCertificates(store.settings_for(database, SCHEMA, var_dir, key))
+    app = build_application(store.settings_for(database, SCHEMA, var_dir, key))
     try:
         stock_started = time.monotonic()
-        app.generate_certificates(store.POOL, certificates, cause=store.CAUSE)
+        app.pools.generate_certificates(store.POOL, certificates, cause=store.CAUSE)
         stock_elapsed = time.monotonic() - stock_started
     finally:
         app.close()

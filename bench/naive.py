@@ -1,10 +1,10 @@
 """(a) naive: one message per get / command / save.
 
-Each message is decoded as the consumer decodes it and handed alone to a Matcher that keeps no
-aggregates between batches (`cache_size=0`): every message reads what it touches from the store,
-runs its commands and saves in a transaction of its own. No Kafka and no relay: this is the
-cost of the store round trips the pipeline's batching is there to avoid (leaving the relay out
-only flatters the naive rate).
+Each message is decoded as the consumer decodes it and handed alone to an `InboundBatches` that
+keeps no aggregates between batches (`cache_size=0`): every message reads what it touches from
+the store, runs its use cases and saves in a transaction of its own. No Kafka and no relay: this
+is the cost of the store round trips the pipeline's batching is there to avoid (leaving the
+relay out only flatters the naive rate).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from bench.workload import CLIENTS, PAYMENTS, SALES_ORDER, Record
 from gcp_adapters.kafka.decoding import TopicKind, decode, readable_message_id
 from gcp_app.application import GiftCertificates
-from gcp_app.matching import Envelope, Matcher, Outcome, Problem
+from gcp_app.inbound import Envelope, InboundBatches, Outcome, Problem
 
 KINDS = {
     SALES_ORDER: TopicKind.SALES_ORDER,
@@ -42,10 +42,10 @@ def envelope(record: Record, partition: int, offset: int) -> Envelope:
 
 
 def run(app: GiftCertificates, records: Sequence[Record]) -> dict[str, Any]:
-    matcher = Matcher(app, cache_size=0)
+    matcher = InboundBatches(app, cache_size=0)
     offsets = dict.fromkeys(KINDS, -1)
     outcomes = dict.fromkeys(Outcome, 0)
-    before = app.recorder.max_notification_id() or 0
+    before = app.store.recorder.max_notification_id() or 0
     started = time.monotonic()
     for record in records:
         offsets[record.topic] += 1

@@ -2,7 +2,7 @@
 
     bench process:   the embedded broker (librdkafka mock cluster, its own C threads)
                      + a confluent-kafka producer feeding the workload onto the inbound topics
-    consumer process: InboundConsumer (batches of 2,000) -> Matcher -> PostgreSQL
+    consumer process: InboundConsumer (batches of 2,000) -> InboundBatches -> PostgreSQL
     relay process:    Relay: notification log -> Outbox -> GiftCertificates.Stream / .DLQ
 
 The consumer and the relay run in processes of their own against the shared PostgreSQL, as
@@ -39,6 +39,7 @@ from confluent_kafka import Producer
 
 from bench.workload import INBOUND, Record
 from gcp_adapters import heap
+from gcp_adapters.bootstrap import build_application
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.embedded import EmbeddedBroker
 from gcp_adapters.kafka.relay import DEFAULT_DLQ_TOPIC, DEFAULT_STREAM_TOPIC, Relay
@@ -129,7 +130,7 @@ def consumer_main(
 ) -> None:
     _log_to(log_path)
     try:
-        app = GiftCertificates(settings)
+        app = build_application(settings)
         assigned[index] = -1
         consumer = InboundConsumer(app, bootstrap, group_id=GROUP, batch_size=batch_size)
         heap.settle()  # as `gcp serve` does once it has started
@@ -167,7 +168,7 @@ def consumer_main(
         cpu = time.process_time() - cpu_before
         _dump(profiling)
         stats = consumer.metrics.snapshot()
-        last = app.recorder.max_notification_id() or 0
+        last = app.store.recorder.max_notification_id() or 0
         consumer.close()
         app.close()
         results.send(
@@ -206,7 +207,7 @@ def relay_main(
 ) -> None:
     _log_to(log_path)
     try:
-        app = GiftCertificates(settings)
+        app = build_application(settings)
         relay = Relay(
             app, {"bootstrap.servers": bootstrap}, DEFAULT_STREAM_TOPIC, DEFAULT_DLQ_TOPIC
         )
@@ -350,7 +351,7 @@ def run(
     out would run."""
     # Setup (pool generation, reservations) is not part of the measured stream: the relay
     # starts after it, as if it had published it already.
-    outbox = Outbox(app)
+    outbox = Outbox(app.store)
     setup_end = outbox.last_position()
     outbox.record_position(DEFAULT_STREAM_TOPIC, setup_end)
     context = multiprocessing.get_context("spawn")

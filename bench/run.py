@@ -23,6 +23,7 @@ from typing import Any
 from bench import ceiling, naive, pipeline, store, workload
 from bench import http as http_bench
 from gcp_adapters import heap
+from gcp_adapters.bootstrap import build_application
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE
 from gcp_app.application import GiftCertificates
 
@@ -158,7 +159,7 @@ def _ratios(figures: dict[str, Any]) -> None:
 
 def _app(database: str, schema: str, var_dir: Path, key: str) -> GiftCertificates:
     store.create_schema(database, schema)
-    return GiftCertificates(store.settings_for(database, schema, var_dir, key))
+    return build_application(store.settings_for(database, schema, var_dir, key))
 
 
 def _naive(arguments: argparse.Namespace, database: str, var_dir: Path, key: str) -> dict[str, Any]:

@@ -76,10 +76,12 @@ def create_schema(database_url: str, schema: str) -> None:
 def reserved_certificates(app: GiftCertificates, count: int, *, threads: int = 4) -> list[Reserved]:
     """Pre-creates `count` certificates in the bench pool and reserves each (as a channel does
     with GET /certificates/next), in the order they will be sold."""
-    app.generate_certificates(POOL, count, cause=CAUSE)
+    app.pools.generate_certificates(POOL, count, cause=CAUSE)
 
     def reserve(index: int) -> Reserved:
-        granted = app.reserve_next(POOL, channel="WEB", order_id=f"WEB-{index:07d}", cause=CAUSE)
+        granted = app.reservations.reserve_next(
+            POOL, channel="WEB", order_id=f"WEB-{index:07d}", cause=CAUSE
+        )
         return Reserved(granted.certificate_id, granted.number)
 
     with ThreadPoolExecutor(threads) as pool:
@@ -88,7 +90,7 @@ def reserved_certificates(app: GiftCertificates, count: int, *, threads: int = 4
 
 def count_events(app: GiftCertificates, after: int) -> int:
     """Stored events with a notification id after `after`."""
-    recorder = app.recorder
+    recorder = app.store.recorder
     table = recorder.events_table_name  # type: ignore[attr-defined]
     schema = recorder.datastore.schema  # type: ignore[attr-defined]
     query = sql.SQL("SELECT count(*) FROM {}.{} WHERE notification_id > %s").format(

@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
-from gcp_app.matching import notification_id_for
+from gcp_app.use_cases import notification_id_for
 
 SALES_ORDER: Final = "All_SalesOrder"
 PAYMENTS: Final = "All_Payments"

@@ -28,7 +28,7 @@ from typing import Any, Final
 import httpx
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from gcp_adapters.bootstrap import JWT_SECRET_FILE, jwt_secret
+from gcp_adapters.bootstrap import JWT_SECRET_FILE, configured_jwt_secret
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.kafka.embedded import ADDRESS_FILE
 from gcp_app.errors import ConfigurationError
@@ -576,7 +576,7 @@ def _secret(settings: Settings, given: str | None) -> str:
             "does not exist; run the demo from the directory `gcp serve` runs in, or pass "
             "--token-secret"
         )
-    return jwt_secret(settings)
+    return configured_jwt_secret(settings)
 
 
 def run(args: argparse.Namespace) -> int:

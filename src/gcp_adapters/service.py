@@ -3,27 +3,22 @@
 Parts: the HTTP API, the inbound consumers, the outbound relay and the timers. Each can also
 run alone (`--only`), so that each scales on its own against a shared PostgreSQL and Kafka.
 With no GCP_KAFKA_BOOTSTRAP_SERVERS the process starts the embedded broker (development only),
-which only makes sense when the consumers and the relay share this process.
+which only makes sense when the consumers and the relay share this process. The parts are built
+by the composition root (gcp_adapters.bootstrap.build_service); this runs them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final
 
-from gcp_adapters.bootstrap import jwt_secret as configured_jwt_secret
-from gcp_adapters.http.health import ReadinessCheck, readiness_checks
-from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.http.server import HttpServer
-from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
-from gcp_adapters.kafka.decoding import InboundTopics
+from gcp_adapters.kafka.consumer import InboundConsumer
 from gcp_adapters.kafka.embedded import ADDRESS_FILE, EmbeddedBroker
-from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import Relay
 from gcp_app.application import GiftCertificates
-from gcp_app.errors import ConfigurationError
 from gcp_app.timers import Timers
 
 logger = logging.getLogger("gcp.service")
@@ -41,86 +36,24 @@ class Service:
     def __init__(
         self,
         app: GiftCertificates,
-        parts: Iterable[str] = PARTS,
         *,
-        batch_size: int | None = None,
-        jwt_secret: str | None = None,
+        http: HttpServer | None = None,
+        consumer: InboundConsumer | None = None,
+        relay: Relay | None = None,
+        timers: Timers | None = None,
+        broker: EmbeddedBroker | None = None,
+        bootstrap_servers: str | None = None,
     ) -> None:
         self.app = app
-        self.parts = tuple(dict.fromkeys(parts))
-        unknown = set(self.parts) - set(PARTS)
-        if unknown:
-            raise ConfigurationError(f"unknown parts: {', '.join(sorted(unknown))}")
-        settings = app.settings
-        self.broker: EmbeddedBroker | None = None
-        self.bootstrap_servers = settings.kafka_bootstrap_servers
-        uses_kafka = CONSUMERS in self.parts or RELAY in self.parts
-        if uses_kafka and self.bootstrap_servers is None:
-            if not {CONSUMERS, RELAY} <= set(self.parts):
-                raise ConfigurationError(
-                    "running a Kafka part without the other needs GCP_KAFKA_BOOTSTRAP_SERVERS: "
-                    "the embedded broker lives inside one process"
-                )
-            self.broker = EmbeddedBroker(
-                topics=(
-                    settings.topic_sales_order,
-                    settings.topic_payments,
-                    settings.topic_clients,
-                    settings.topic_stream,
-                    settings.topic_dlq,
-                )
-            )
-            self.bootstrap_servers = self.broker.bootstrap_servers
-            settings.var_dir.mkdir(parents=True, exist_ok=True)
-            (settings.var_dir / ADDRESS_FILE).write_text(self.bootstrap_servers + "\n")
+        self.http = http
+        self.consumer = consumer
+        self.relay = relay
+        self.timers = timers
+        self.broker = broker
+        self.bootstrap_servers = bootstrap_servers
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.consumer: InboundConsumer | None = None
-        self.relay: Relay | None = None
-        self.timers: Timers | None = None
-        self.http: HttpServer | None = None
         self._http_thread: threading.Thread | None = None
-        # The secret first: a bad one must fail before any Kafka client is made.
-        secret = (jwt_secret or configured_jwt_secret(settings)) if HTTP in self.parts else None
-        if CONSUMERS in self.parts:
-            assert self.bootstrap_servers is not None
-            self.consumer = InboundConsumer(
-                app,
-                self.bootstrap_servers,
-                topics=InboundTopics(
-                    settings.topic_sales_order, settings.topic_payments, settings.topic_clients
-                ),
-                group_id=settings.kafka_group_id,
-                batch_size=batch_size or DEFAULT_BATCH_SIZE,
-            )
-        if RELAY in self.parts:
-            self.relay = Relay(
-                app,
-                {"bootstrap.servers": self.bootstrap_servers},
-                settings.topic_stream,
-                settings.topic_dlq,
-            )
-        if TIMERS in self.parts:
-            self.timers = Timers(app)
-        if secret is not None:
-            self.http = HttpServer(
-                app,
-                host=settings.http_host,
-                port=settings.http_port,
-                jwt_secret=secret,
-                readiness=self._readiness(),
-                metrics=MetricsSources(
-                    consumer=self.consumer.metrics.snapshot if self.consumer else None,
-                    relay=self.relay.stats if self.relay else None,
-                ),
-            )
-
-    def _readiness(self) -> dict[str, ReadinessCheck]:
-        """The store, and Kafka when this process runs a Kafka part."""
-        checks = readiness_checks(self.app)
-        if (self.consumer is not None or self.relay is not None) and self.bootstrap_servers:
-            checks["kafka"] = KafkaProbe(self.bootstrap_servers)
-        return checks
 
     def start(self) -> None:
         runs: list[tuple[str, Callable[[], None]]] = []
@@ -158,6 +91,17 @@ class Service:
                 self._stop.set()
 
         return target
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The parts this process runs, in PARTS order."""
+        running = {
+            HTTP: self.http,
+            CONSUMERS: self.consumer,
+            RELAY: self.relay,
+            TIMERS: self.timers,
+        }
+        return tuple(name for name in PARTS if running[name] is not None)
 
     @property
     def http_url(self) -> str | None:

@@ -24,9 +24,9 @@ from uuid import UUID
 import attrs
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
-from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_message
 from gcp_app.recorders import VersionRange, aggregates_up_to
+from gcp_app.store import EventStore
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.pool import CertificatePool
 from gcp_domain.stream import Publication, publication
@@ -88,10 +88,10 @@ class Outbox:
     """Reads the application's notification log as outgoing messages. Not thread-safe: one
     reader (one relay) per Outbox."""
 
-    def __init__(self, app: GiftCertificates, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(self, store: EventStore, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
-        self.app = app
+        self.store = store
         self.cache_size = cache_size
         self._aggregates: OrderedDict[UUID, Any] = OrderedDict()
         self.cache_hits = 0
@@ -104,7 +104,7 @@ class Outbox:
         and the position of the last notification read (`after` if there was none)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        notifications = self.app.recorder.select_notifications(
+        notifications = self.store.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
         preloaded = self._preload(notifications)
@@ -119,7 +119,7 @@ class Outbox:
 
     def last_position(self) -> int:
         """The position of the newest notification (0 for an empty store)."""
-        return self.app.recorder.max_notification_id() or 0
+        return self.store.recorder.max_notification_id() or 0
 
     def _preload(self, notifications: Sequence[Notification]) -> dict[UUID, Any]:
         """The aggregates the cache cannot move on by one `mutate` for this batch (the first
@@ -135,14 +135,14 @@ class Outbox:
             cached = self._aggregates.get(originator_id)
             if version > 1 and (cached is None or cached.version != version - 1):
                 wanted[originator_id] = (0, version - 1)
-        return aggregates_up_to(self.app, wanted) if wanted else {}
+        return aggregates_up_to(self.store, wanted) if wanted else {}
 
     def _message(
         self, notification: Notification, preloaded: Mapping[UUID, Any] | None = None
     ) -> Outgoing | None:
         topic = notification.topic
         if topic == _DEAD_LETTER_CREATED:
-            created: Any = self.app.mapper.to_domain_event(notification)
+            created: Any = self.store.mapper.to_domain_event(notification)
             letter = created.mutate(None)
             assert isinstance(letter, DeadLetter)
             message = dead_letter_message(letter, created.timestamp)
@@ -155,7 +155,7 @@ class Outbox:
             )
         if not topic.startswith(_STATEFUL_PREFIXES):
             return None
-        event = self.app.mapper.to_domain_event(notification)
+        event = self.store.mapper.to_domain_event(notification)
         aggregate = self._apply(event, preloaded or {})
         item = publication(aggregate, event)
         return None if item is None else stream_message(notification.id, item)
@@ -176,7 +176,7 @@ class Outbox:
             self.cache_misses += 1
             previous = preloaded.get(originator_id)
             if previous is None or previous.version != version - 1:
-                previous = self.app.repository.get(originator_id, version=version - 1)
+                previous = self.store.repository.get(originator_id, version=version - 1)
         aggregate = event.mutate(previous)
         self._aggregates[originator_id] = aggregate
         self._aggregates.move_to_end(originator_id)
@@ -193,7 +193,7 @@ class Outbox:
     def position(self, name: str) -> int:
         """How far messages for `name` (the stream topic's name) were delivered: every
         notification up to this position is done. 0 before the first delivery."""
-        return self.app.inbox.max_tracking_id(self.tracking_name(name)) or 0
+        return self.store.inbox.max_tracking_id(self.tracking_name(name)) or 0
 
     def record_position(self, name: str, position: int) -> bool:
         """Records that every notification up to `position` is delivered for `name`. A position
@@ -201,7 +201,7 @@ class Outbox:
         # No read first: the store's own check refuses a position not beyond the recorded one
         # (IntegrityError), in the same round trip as the write.
         try:
-            self.app.inbox.insert_tracking(Tracking(self.tracking_name(name), position))
+            self.store.inbox.insert_tracking(Tracking(self.tracking_name(name), position))
         except IntegrityError:
             return False  # Not beyond the recorded one (another relay got there first).
         return True

@@ -3,10 +3,10 @@
 
 The deadlines come from the pool read model (`PoolIndex`), which reads them from the
 notification log, so a tick costs the due certificates, not a scan of the store. Each due
-certificate is changed by an ordinary application command, which re-reads it and lets the store
-decide: two instances running the timers at once record exactly one event per certificate (the
-loser's write conflicts, it re-reads, and the command finds nothing left to do). A command that
-finds nothing to do is counted as skipped, never an error.
+certificate is changed by its use case (ReleaseLapsedReservation, ExpireCertificate), which
+re-reads it and lets the store decide: two instances running the timers at once record exactly
+one event per certificate (the loser's write conflicts, it re-reads, and the use case finds
+nothing left to do). A use case that finds nothing to do is counted as skipped, never an error.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Final
+from uuid import UUID
 
 import attrs
 
 from gcp_app.application import GiftCertificates
 from gcp_app.pool_index import Deadline
+from gcp_app.use_cases import Command, ExpireCertificate, ReleaseLapsedReservation
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.stream import rfc3339
@@ -73,7 +75,9 @@ class Timers:
             limit,
             due=self.app.pool_index.lapsed_reservations,
             defer=self.app.pool_index.defer_reservation,
-            command=self.app.release_lapsed_reservation,
+            command=lambda certificate_id, cause: ReleaseLapsedReservation(
+                certificate_id=certificate_id, cause=cause
+            ),
             actor=RESERVATIONS_ACTOR,
             kind="reservation-timeout",
         )
@@ -85,7 +89,9 @@ class Timers:
             limit,
             due=self.app.pool_index.due_expiries,
             defer=self.app.pool_index.defer_expiry,
-            command=self.app.expire,
+            command=lambda certificate_id, cause: ExpireCertificate(
+                certificate_id=certificate_id, cause=cause
+            ),
             actor=EXPIRY_ACTOR,
             kind="expiry",
         )
@@ -112,11 +118,11 @@ class Timers:
         *,
         due: Callable[..., list[Deadline]],
         defer: Callable[[Deadline], None],
-        command: Callable[..., bool],
+        command: Callable[[UUID, Cause], Command[bool]],
         actor: str,
         kind: str,
     ) -> _Sweep:
-        """Applies `command` to each due deadline."""
+        """Runs the use case of `command` for each due deadline."""
         if limit <= 0:
             raise ValueError("limit must be positive")
         with self._lock:  # One sweep at a time per instance; other instances are fine.
@@ -126,7 +132,7 @@ class Timers:
             for deadline in deadlines:
                 cause = _cause(actor, kind, deadline)
                 try:
-                    done = command(deadline.certificate_id, cause=cause)
+                    done = self.app.execute(command(deadline.certificate_id, cause))
                 except DomainError as error:
                     self.stats.failed += 1
                     sweep.failed += 1

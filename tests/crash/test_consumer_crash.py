@@ -56,11 +56,13 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from eventsourcing.cryptography import AESCipher
 
+from gcp_adapters.bootstrap import build_application
 from gcp_adapters.kafka.mock_cluster import MockCluster
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id
-from gcp_app.matching import inbox_source, notification_id_for
+from gcp_app.inbound import inbox_source
 from gcp_app.settings import Settings
+from gcp_app.use_cases import notification_id_for
 from gcp_domain import Cause, CertificateState
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.order import SalesOrder, sales_order_id
@@ -311,10 +313,10 @@ def build_scenario(app: GiftCertificates, rng: random.Random) -> Scenario:
     certificates: list[CertificateModel] = []
     order_messages: dict[str, set[str]] = defaultdict(set)
     phase1: list[Outgoing] = []
-    app.generate_certificates(POOL, CERTIFICATES, cause=ADMIN)
+    app.pools.generate_certificates(POOL, CERTIFICATES, cause=ADMIN)
     for index in range(CERTIFICATES):
         order_id = f"S-{index}"
-        granted = app.reserve_next(
+        granted = app.reservations.reserve_next(
             POOL, channel="WEB", order_id=order_id, cause=Cause("channel:web", order_id, order_id)
         )
         amount = Decimal(rng.randint(100_00, 9_000_00)) / 100
@@ -507,7 +509,7 @@ class Life:
 
 def positions(app: GiftCertificates) -> Positions:
     return {
-        (t, p): app.inbox.max_tracking_id(inbox_source(t, p))
+        (t, p): app.store.inbox.max_tracking_id(inbox_source(t, p))
         for t in TOPICS
         for p in range(PARTITIONS)
     }
@@ -788,7 +790,7 @@ def app(postgres_url: str, tmp_path: Path) -> Iterator[GiftCertificates]:
             "GCP_CIPHER_KEY": key,
         }
     )
-    application = GiftCertificates(settings)
+    application = build_application(settings)
     yield application
     application.close()
 
@@ -894,7 +896,7 @@ def check_store(app: GiftCertificates, scenario: Scenario, sender: Sender, summa
         assert certificate.state is model.state, what
         assert set(certificate.redemptions) == set(model.applied), what
         assert certificate.rejected_payments == set(model.rejected), what
-        history = list(app.events.get(model.certificate_id))
+        history = list(app.store.events.get(model.certificate_id))
         kinds = Counter(type(e).__name__ for e in history)
         assert kinds["Issued"] == 1, what
         issued += kinds["Issued"]
@@ -916,7 +918,7 @@ def check_store(app: GiftCertificates, scenario: Scenario, sender: Sender, summa
     assert applied_events == Counter(applied), f"{summary}\nRedemptionApplied counts differ"
     assert rejected_events == Counter(rejected), f"{summary}\nRedemptionRejected counts differ"
     assert issued == CERTIFICATES
-    everything = app.recorder.select_notifications(start=1, limit=1_000_000)
+    everything = app.store.recorder.select_notifications(start=1, limit=1_000_000)
     by_topic = Counter(n.topic for n in everything)
     assert by_topic[GiftCertificate.Issued.TOPIC] == CERTIFICATES, summary
     assert by_topic[GiftCertificate.RedemptionApplied.TOPIC] == len(applied), summary
@@ -924,7 +926,7 @@ def check_store(app: GiftCertificates, scenario: Scenario, sender: Sender, summa
 
     # Sales orders: each messageId recorded once, each decision taken once.
     for order_id, message_ids in scenario.order_messages.items():
-        history = list(app.events.get(sales_order_id(order_id)))
+        history = list(app.store.events.get(sales_order_id(order_id)))
         recorded = Counter(
             e.message_id
             for e in history
@@ -937,7 +939,7 @@ def check_store(app: GiftCertificates, scenario: Scenario, sender: Sender, summa
     # Dead letters: exactly one per bad message, where it was read, for its reason.
     bad = [m for m in scenario.messages if m.bad is not None]
     letters = [
-        app.repository.get(n.originator_id)
+        app.store.repository.get(n.originator_id)
         for n in everything
         if n.topic == DeadLetter.Created.TOPIC
     ]

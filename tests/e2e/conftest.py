@@ -55,10 +55,12 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from tests.schemas import contract_validator
 
+from gcp_adapters.bootstrap import build_application
 from gcp_adapters.kafka.mock_cluster import MockCluster
-from gcp_app.application import GiftCertificates, ReservationGranted
-from gcp_app.matching import inbox_source
+from gcp_app.application import GiftCertificates
+from gcp_app.inbound import inbox_source
 from gcp_app.outbox import POSITION_PREFIX
+from gcp_app.reservation_desk import ReservationGranted
 from gcp_app.settings import Settings
 from gcp_domain import Cause
 from gcp_domain.stream import certificate_status
@@ -449,7 +451,7 @@ class Deployment:
             self.env = service_environment(workdir / "var", database_url, bootstrap, **env)
             self.service = ServiceProcess(self.env, workdir, "--stock", str(stock))
             self.service.wait_ready()
-            self.app = GiftCertificates(Settings.from_env(self.env))
+            self.app = build_application(Settings.from_env(self.env))
             self.producer = Producer(
                 {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", **FAST_RECONNECT}
             )
@@ -467,7 +469,7 @@ class Deployment:
         for _ in range(count + STOCK):
             if len(granted) == count:
                 break
-            reservation = self.app.reserve_next(
+            reservation = self.app.reservations.reserve_next(
                 POOL,
                 channel="WEB",
                 order_id=order_id,
@@ -558,12 +560,12 @@ class Deployment:
     def consumed(self, topic: str, partition: int) -> int:
         """The last offset of (topic, partition) the service's store says it consumed; -1."""
         assert self.app is not None
-        found = self.app.inbox.max_tracking_id(inbox_source(topic, partition))
+        found = self.app.store.inbox.max_tracking_id(inbox_source(topic, partition))
         return -1 if found is None else found
 
     def relay_position(self) -> int:
         assert self.app is not None
-        return self.app.inbox.max_tracking_id(POSITION_PREFIX + STREAM) or 0
+        return self.app.store.inbox.max_tracking_id(POSITION_PREFIX + STREAM) or 0
 
     def settle(self, timeout: float = WAIT) -> None:
         """Everything sent is consumed, everything stored is published, everything published
@@ -583,7 +585,7 @@ class Deployment:
             }
 
         self.wait_for(lambda: not behind(), f"the service to consume all it was sent: {behind()}")
-        target = self.app.recorder.max_notification_id() or 0
+        target = self.app.store.recorder.max_notification_id() or 0
         self.wait_for(
             lambda: self.relay_position() >= target,
             f"the relay to publish up to position {target} (at {self.relay_position()})",
@@ -598,7 +600,7 @@ class Deployment:
         assert self.app is not None
         certificate: Any = None
         statuses = []
-        for event in self.app.events.get(UUID(str(certificate_id))):
+        for event in self.app.store.events.get(UUID(str(certificate_id))):
             certificate = event.mutate(certificate)
             status = certificate_status(certificate, event)
             if status is not None:

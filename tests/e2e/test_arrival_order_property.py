@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.arrivals import draw_arrivals
 
-from gcp_app.matching import notification_id_for
+from gcp_app.use_cases import notification_id_for
 
 EXAMPLES = 10
 NAMES = (

@@ -18,7 +18,7 @@ import json
 import uuid
 from typing import Any
 
-from gcp_app.matching import notification_id_for
+from gcp_app.use_cases import notification_id_for
 
 
 def test_issue_publishes_issued_then_notification_requested_and_crm_result_is_recorded(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
 
@@ -58,7 +59,7 @@ def make_app(settings: Settings, clock: FixedClock) -> Iterator[Callable[[], Gif
     opened: list[GiftCertificates] = []
 
     def factory() -> GiftCertificates:
-        application = GiftCertificates(settings, clock=clock)
+        application = build_application(settings, clock=clock)
         opened.append(application)
         return application
 

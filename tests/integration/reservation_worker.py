@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from gcp_app.application import GiftCertificates
+from gcp_adapters.bootstrap import build_application
 from gcp_app.errors import PoolExhausted, ReservationContention
 from gcp_app.settings import Settings
 from gcp_domain import Cause
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
     url, var_dir, count = argv[1], argv[2], int(argv[3])
     wait = "--wait" in argv[4:]
     settings = Settings.from_env({"GCP_DATABASE_URL": url, "GCP_VAR_DIR": var_dir})
-    app = GiftCertificates(settings)
+    app = build_application(settings)
     granted: list[str] = []
     try:
         app.pool_status(POOL)  # reads the pool now, not on the first reservation
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
             cause = Cause(f"test:worker-{os.getpid()}", f"worker-{n}", "concurrency")
             for _ in range(CONTENTION_RETRIES):
                 try:
-                    reservation = app.reserve_next(POOL, channel="WORKER", cause=cause)
+                    reservation = app.reservations.reserve_next(POOL, channel="WORKER", cause=cause)
                 except ReservationContention:
                     continue
                 granted.append(str(reservation.certificate_id))

@@ -12,6 +12,12 @@ import pytest
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
+from gcp_app.use_cases import (
+    IssueCertificate,
+    RecordNotificationResult,
+    Redeem,
+    RequestNotification,
+)
 from gcp_domain import Cause, CertificateState, GiftCertificate, Money, Recipient
 from gcp_domain.claims import number_claim_id
 
@@ -27,39 +33,49 @@ POS = Cause("kafka:All_Payments", "msg-pay-80", "POS-9")
 def lived(app: GiftCertificates) -> UUID:
     """Reserved, issued, notified, disclosed, sent, redeemed twice: 8 events. A millisecond
     separates the commands, so every event has its own timestamp."""
-    app.generate_certificates(POOL, 2, cause=ADMIN)
-    certificate_id = app.reserve_next(
+    app.pools.generate_certificates(POOL, 2, cause=ADMIN)
+    certificate_id = app.reservations.reserve_next(
         POOL, channel="WEB", order_id="WEB-1", cause=CHANNEL
     ).certificate_id
     steps = [
-        lambda: app.issue(
-            certificate_id,
-            amount=Money.of("5000.00"),
-            channel="WEB",
-            order_id="WEB-1",
-            payment_ids=["PAY-1"],
-            client_id="C-1",
-            recipient=Recipient(name="Anna", email="anna@example.com"),
-            cause=PAYMENTS,
+        lambda: app.execute(
+            IssueCertificate(
+                certificate_id=certificate_id,
+                amount=Money.of("5000.00"),
+                channel="WEB",
+                order_id="WEB-1",
+                payment_ids=["PAY-1"],
+                client_id="C-1",
+                recipient=Recipient(name="Anna", email="anna@example.com"),
+                cause=PAYMENTS,
+            )
         ),
-        lambda: app.request_notification(certificate_id, notification_id="N-1", cause=CRM),
-        lambda: app.disclose_cvc(certificate_id, notification_id="N-1", cause=CRM),
-        lambda: app.record_notification_result(
-            certificate_id, notification_id="N-1", sent=True, cause=CRM
+        lambda: app.execute(
+            RequestNotification(certificate_id=certificate_id, notification_id="N-1", cause=CRM)
         ),
-        lambda: app.redeem(
-            certificate_id,
-            payment_id="PAY-80",
-            order_id="POS-9",
-            amount=Money.of("1500.00"),
-            cause=POS,
+        lambda: app.cvc.disclose(certificate_id, notification_id="N-1", cause=CRM),
+        lambda: app.execute(
+            RecordNotificationResult(
+                certificate_id=certificate_id, notification_id="N-1", sent=True, cause=CRM
+            )
         ),
-        lambda: app.redeem(
-            certificate_id,
-            payment_id="PAY-81",
-            order_id="POS-10",
-            amount=Money.of("500.50"),
-            cause=POS,
+        lambda: app.execute(
+            Redeem(
+                certificate_id=certificate_id,
+                payment_id="PAY-80",
+                order_id="POS-9",
+                amount=Money.of("1500.00"),
+                cause=POS,
+            )
+        ),
+        lambda: app.execute(
+            Redeem(
+                certificate_id=certificate_id,
+                payment_id="PAY-81",
+                order_id="POS-10",
+                amount=Money.of("500.50"),
+                cause=POS,
+            )
         ),
     ]
     for step in steps:
@@ -146,7 +162,7 @@ def test_state_at_a_version_matches_a_replay(app: GiftCertificates) -> None:
 
     for version in range(1, 9):
         past = app.state_at(certificate_id, version=version)
-        replayed = app.repository.get(certificate_id, version=version)
+        replayed = app.store.repository.get(certificate_id, version=version)
         assert isinstance(replayed, GiftCertificate)
         assert past.version == replayed.version == version
         assert past.state is replayed.state
@@ -182,8 +198,10 @@ def test_state_at_an_instant_gives_the_state_then(app: GiftCertificates) -> None
 
 
 def test_queries_refuse_what_is_not_a_certificate(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 1, cause=ADMIN)
-    certificate_id = app.reserve_next(POOL, channel="WEB", cause=CHANNEL).certificate_id
+    app.pools.generate_certificates(POOL, 1, cause=ADMIN)
+    certificate_id = app.reservations.reserve_next(
+        POOL, channel="WEB", cause=CHANNEL
+    ).certificate_id
     claim_id = number_claim_id(app.get_certificate(certificate_id).number)
 
     for unknown in (UUID(int=7), claim_id):

@@ -13,8 +13,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from tests.issuing import ADMIN, POOL, issued
+from tests.issuing import ADMIN, POOL, issued, open_notification
 
+from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
 from gcp_domain import Cause, GiftCertificate
@@ -33,24 +34,24 @@ def app8(tmp_path: Path, database_url: str, clock: Any) -> Iterator[GiftCertific
             "GCP_CVC_DIGITS": "8",
         }
     )
-    application = GiftCertificates(settings, clock=clock)
+    application = build_application(settings, clock=clock)
     yield application
     application.close()
 
 
 def all_certificate_ids(app: GiftCertificates) -> list[UUID]:
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
     )
     return [UUID(str(n.originator_id)) for n in notifications]
 
 
 def test_a_disclosed_cvc_has_the_configured_digits(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     certificate_id = issued(app, "WEB-1")
-    notification_id = app.request_notification(certificate_id, cause=CRM)
+    notification_id = open_notification(app, certificate_id)
 
-    cvc = app.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+    cvc = app.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
     assert len(cvc) == 4
     assert cvc.isascii()
@@ -58,15 +59,15 @@ def test_a_disclosed_cvc_has_the_configured_digits(app: GiftCertificates) -> Non
 
 
 def test_a_cvc_is_disclosed_once_per_request(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     certificate_id = issued(app, "WEB-1")
-    notification_id = app.request_notification(certificate_id, cause=CRM)
-    cvc = app.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+    notification_id = open_notification(app, certificate_id)
+    cvc = app.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
     with pytest.raises(CvcAlreadyDisclosed) as twice:
-        app.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+        app.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
     with pytest.raises(CvcNotAvailable) as wrong:
-        app.disclose_cvc(certificate_id, notification_id="someone-elses", cause=CRM)
+        app.cvc.disclose(certificate_id, notification_id="someone-elses", cause=CRM)
 
     assert cvc not in str(twice.value)
     assert cvc not in str(wrong.value)
@@ -77,10 +78,10 @@ def test_a_cvc_is_disclosed_once_per_request(app: GiftCertificates) -> None:
 
 
 def test_the_cvc_is_stored_sealed(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     certificate_id = issued(app, "WEB-1")
-    notification_id = app.request_notification(certificate_id, cause=CRM)
-    cvc = app.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+    notification_id = open_notification(app, certificate_id)
+    cvc = app.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
     sealed = app.get_certificate(certificate_id).sealed_cvc
 
     assert sealed != cvc

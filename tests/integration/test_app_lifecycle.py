@@ -17,6 +17,19 @@ import pytest
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
+from gcp_app.use_cases import (
+    CancelCertificate,
+    ExpireCertificate,
+    IssueCertificate,
+    LockCertificate,
+    RecordNotificationResult,
+    RecordRefundStep,
+    Redeem,
+    ReleaseReservation,
+    RequestNotification,
+    ReverseRedemption,
+    UnlockCertificate,
+)
 from gcp_domain import Cause, CertificateState, GiftCertificate, Money, Recipient
 from gcp_domain.errors import (
     CvcAlreadyDisclosed,
@@ -27,6 +40,7 @@ from gcp_domain.errors import (
     TransitionNotAllowed,
 )
 from gcp_domain.stream import certificate_publication, rfc3339
+from gcp_domain.vocabulary import PaymentEvent
 
 S = CertificateState
 POOL = "default"
@@ -44,12 +58,12 @@ DURABLE = pytest.mark.parametrize(
 
 @pytest.fixture
 def stocked(app: GiftCertificates) -> GiftCertificates:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     return app
 
 
 def reserve(app: GiftCertificates, order_id: str) -> UUID:
-    granted = app.reserve_next(
+    granted = app.reservations.reserve_next(
         POOL,
         channel="WEB",
         order_id=order_id,
@@ -63,35 +77,39 @@ def issue(
     order_id: str,
     *,
     amount: str = "5000.00",
-    validity: timedelta | None = None,
+    validity_days: int | None = None,
 ) -> UUID:
     certificate_id = reserve(app, order_id)
-    assert app.issue(
-        certificate_id,
-        amount=Money.of(amount),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=[f"PAY-{order_id}"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna", email="anna@example.com"),
-        validity=validity,
-        cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
+    assert app.execute(
+        IssueCertificate(
+            certificate_id=certificate_id,
+            amount=Money.of(amount),
+            channel="WEB",
+            order_id=order_id,
+            payment_ids=[f"PAY-{order_id}"],
+            client_id="C-1",
+            recipient=Recipient(name="Anna", email="anna@example.com"),
+            validity_days=validity_days,
+            cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
+        )
     )
     return certificate_id
 
 
 def redeem(app: GiftCertificates, certificate_id: UUID, payment_id: str, amount: str) -> Any:
-    return app.redeem(
-        certificate_id,
-        payment_id=payment_id,
-        order_id=f"POS-{payment_id}",
-        amount=Money.of(amount),
-        cause=Cause("kafka:All_Payments", f"msg-{payment_id}", f"POS-{payment_id}"),
+    return app.execute(
+        Redeem(
+            certificate_id=certificate_id,
+            payment_id=payment_id,
+            order_id=f"POS-{payment_id}",
+            amount=Money.of(amount),
+            cause=Cause("kafka:All_Payments", f"msg-{payment_id}", f"POS-{payment_id}"),
+        )
     )
 
 
 def created_ids(app: GiftCertificates) -> list[UUID]:
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
     )
     return [UUID(str(n.originator_id)) for n in notifications]
@@ -101,7 +119,7 @@ def latest_publication(app: GiftCertificates, certificate_id: UUID) -> dict[str,
     """Folds the stored events and keeps the stream message of the last published one."""
     certificate: GiftCertificate | None = None
     last = None
-    for event in app.events.get(certificate_id):
+    for event in app.store.events.get(certificate_id):
         certificate = event.mutate(certificate)
         assert certificate is not None
         publication = certificate_publication(certificate, event)
@@ -154,8 +172,12 @@ def test_reservation_is_published_as_reserved(stocked: GiftCertificates, clock: 
 def test_release_returns_the_certificate_to_its_pool(stocked: GiftCertificates) -> None:
     certificate_id = reserve(stocked, "WEB-1")
 
-    assert stocked.release_reservation(certificate_id, reason="lapsed", cause=TIMER)
-    assert not stocked.release_reservation(certificate_id, reason="lapsed", cause=TIMER)
+    assert stocked.execute(
+        ReleaseReservation(certificate_id=certificate_id, reason="lapsed", cause=TIMER)
+    )
+    assert not stocked.execute(
+        ReleaseReservation(certificate_id=certificate_id, reason="lapsed", cause=TIMER)
+    )
 
     shown = stocked.current_object(certificate_id)
     assert shown["status"] == "RESERVATION_RELEASED"
@@ -208,9 +230,12 @@ def test_issue_is_idempotent_per_order_and_refused_for_another(
         "cause": Cause("kafka:All_Payments", "redelivery", "WEB-1"),
     }
 
-    assert stocked.issue(certificate_id, order_id="WEB-1", **again) is False
+    assert (
+        stocked.execute(IssueCertificate(certificate_id=certificate_id, order_id="WEB-1", **again))
+        is False
+    )
     with pytest.raises(TransitionNotAllowed):
-        stocked.issue(certificate_id, order_id="WEB-2", **again)
+        stocked.execute(IssueCertificate(certificate_id=certificate_id, order_id="WEB-2", **again))
     assert stocked.get_certificate(certificate_id).version == version
 
 
@@ -219,10 +244,10 @@ def test_issue_is_idempotent_per_order_and_refused_for_another(
 
 def test_notification_request_disclose_and_result(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    notification_id = stocked.request_notification(certificate_id, cause=CRM)
+    notification_id = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
     requested = stocked.current_object(certificate_id)
 
-    cvc = stocked.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+    cvc = stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
     assert len(cvc) == 4
     assert cvc.isdigit()
@@ -239,15 +264,19 @@ def test_notification_request_disclose_and_result(stocked: GiftCertificates) -> 
     assert stocked.get_certificate(certificate_id).version == requested["version"] + 1
 
     with pytest.raises(CvcAlreadyDisclosed):
-        stocked.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+        stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
     with pytest.raises(CvcNotAvailable):
-        stocked.disclose_cvc(certificate_id, notification_id="not-the-request", cause=CRM)
+        stocked.cvc.disclose(certificate_id, notification_id="not-the-request", cause=CRM)
 
-    assert stocked.record_notification_result(
-        certificate_id, notification_id=notification_id, sent=True, cause=CRM
+    assert stocked.execute(
+        RecordNotificationResult(
+            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
+        )
     )
-    assert not stocked.record_notification_result(
-        certificate_id, notification_id=notification_id, sent=True, cause=CRM
+    assert not stocked.execute(
+        RecordNotificationResult(
+            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
+        )
     )
     sent = stocked.current_object(certificate_id)
     assert sent["status"] == "NOTIFICATION_SENT"
@@ -258,24 +287,32 @@ def test_a_failed_notification_is_requested_again_with_a_new_id(
     stocked: GiftCertificates,
 ) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    first = stocked.request_notification(certificate_id, cause=CRM)
-    cvc = stocked.disclose_cvc(certificate_id, notification_id=first, cause=CRM)
+    first = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    cvc = stocked.cvc.disclose(certificate_id, notification_id=first, cause=CRM)
     with pytest.raises(TransitionNotAllowed):
-        stocked.request_notification(certificate_id, cause=CRM)  # the first is still open
+        stocked.execute(
+            RequestNotification(certificate_id=certificate_id, cause=CRM)
+        )  # the first is still open
 
-    stocked.record_notification_result(
-        certificate_id, notification_id=first, sent=False, error="mailbox full", cause=CRM
+    stocked.execute(
+        RecordNotificationResult(
+            certificate_id=certificate_id,
+            notification_id=first,
+            sent=False,
+            error="mailbox full",
+            cause=CRM,
+        )
     )
     failed = stocked.current_object(certificate_id)
-    second = stocked.request_notification(certificate_id, cause=CRM)
+    second = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
 
     assert failed["status"] == "NOTIFICATION_FAILED"
     assert failed["notification"]["error"] == "mailbox full"
     assert second != first
     assert stocked.current_object(certificate_id)["notification"]["attempt"] == 2
     with pytest.raises(CvcNotAvailable):
-        stocked.disclose_cvc(certificate_id, notification_id=first, cause=CRM)
-    assert stocked.disclose_cvc(certificate_id, notification_id=second, cause=CRM) == cvc
+        stocked.cvc.disclose(certificate_id, notification_id=first, cause=CRM)
+    assert stocked.cvc.disclose(certificate_id, notification_id=second, cause=CRM) == cvc
 
 
 def test_no_cvc_without_an_open_request(stocked: GiftCertificates) -> None:
@@ -283,11 +320,11 @@ def test_no_cvc_without_an_open_request(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-2")
 
     with pytest.raises(CvcNotAvailable):
-        stocked.disclose_cvc(reserved, notification_id="n-1", cause=CRM)
+        stocked.cvc.disclose(reserved, notification_id="n-1", cause=CRM)
     with pytest.raises(CvcNotAvailable):
-        stocked.disclose_cvc(certificate_id, notification_id="n-1", cause=CRM)
+        stocked.cvc.disclose(certificate_id, notification_id="n-1", cause=CRM)
     with pytest.raises(TransitionNotAllowed):
-        stocked.request_notification(reserved, cause=CRM)
+        stocked.execute(RequestNotification(certificate_id=reserved, cause=CRM))
 
 
 # ====================================================================== money
@@ -320,24 +357,28 @@ def test_partial_and_full_redemption_rejection_and_reversal(stocked: GiftCertifi
     assert rejected["remainingBalance"] == "3500.00"
     assert rejected["version"] == partially["version"] + 1  # the duplicate recorded nothing
 
-    assert stocked.reverse_redemption(
-        certificate_id,
-        refund_payment_id="PAY-90",
-        redemption_payment_id="PAY-80",
-        amount=Money.of("500.00"),
-        cause=Cause("kafka:All_Payments", "msg-90", "POS-PAY-80"),
+    assert stocked.execute(
+        ReverseRedemption(
+            certificate_id=certificate_id,
+            refund_payment_id="PAY-90",
+            redemption_payment_id="PAY-80",
+            amount=Money.of("500.00"),
+            cause=Cause("kafka:All_Payments", "msg-90", "POS-PAY-80"),
+        )
     )
     reversed_ = stocked.current_object(certificate_id)
     assert reversed_["status"] == "REDEMPTION_REVERSED"
     assert reversed_["remainingBalance"] == "4000.00"
     assert reversed_["operation"]["refundOf"] == "PAY-80"
     with pytest.raises(ReversalRejected):  # at most what is left of that redemption (1000)
-        stocked.reverse_redemption(
-            certificate_id,
-            refund_payment_id="PAY-91",
-            redemption_payment_id="PAY-80",
-            amount=Money.of("1000.01"),
-            cause=SUPPORT,
+        stocked.execute(
+            ReverseRedemption(
+                certificate_id=certificate_id,
+                refund_payment_id="PAY-91",
+                redemption_payment_id="PAY-80",
+                amount=Money.of("1000.01"),
+                cause=SUPPORT,
+            )
         )
 
     full = redeem(stocked, certificate_id, "PAY-82", "4000.00")
@@ -358,12 +399,14 @@ def test_a_redeemed_certificate_becomes_active_again_after_a_reversal(
     certificate_id = issue(stocked, "WEB-1", amount="100.00")
     redeem(stocked, certificate_id, "PAY-1", "100.00")
 
-    stocked.reverse_redemption(
-        certificate_id,
-        refund_payment_id="PAY-2",
-        redemption_payment_id="PAY-1",
-        amount=Money.of("40.00"),
-        cause=SUPPORT,
+    stocked.execute(
+        ReverseRedemption(
+            certificate_id=certificate_id,
+            refund_payment_id="PAY-2",
+            redemption_payment_id="PAY-1",
+            amount=Money.of("40.00"),
+            cause=SUPPORT,
+        )
     )
 
     certificate = stocked.get_certificate(certificate_id)
@@ -377,17 +420,48 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
     cause = Cause("kafka:All_Payments", "refund-msg", "WEB-1")
 
     with pytest.raises(RefundRejected):
-        stocked.start_refund(
-            certificate_id, payment_id="REF-0", amount=Money.of("5000.01"), cause=cause
+        stocked.execute(
+            RecordRefundStep(
+                certificate_id=certificate_id,
+                step=PaymentEvent.REFUND_PENDING,
+                order_id="WEB-1",
+                payment_id="REF-0",
+                amount=Money.of("5000.01"),
+                cause=cause,
+            )
         )
-    assert stocked.start_refund(
-        certificate_id, payment_id="REF-1", amount=Money.of("5000.00"), cause=cause
+    assert stocked.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_PENDING,
+            order_id="WEB-1",
+            payment_id="REF-1",
+            amount=Money.of("5000.00"),
+            cause=cause,
+        )
     )
     pending = stocked.current_object(certificate_id)
     refused = redeem(stocked, certificate_id, "PAY-1", "10.00")
-    assert stocked.refund_needs_details(certificate_id, payment_id="REF-1", cause=cause)
+    assert stocked.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_PENDING_DETAILS,
+            order_id="WEB-1",
+            payment_id="REF-1",
+            cause=cause,
+        )
+    )
     details = stocked.current_object(certificate_id)
-    assert stocked.fail_refund(certificate_id, payment_id="REF-1", reason="no account", cause=cause)
+    assert stocked.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_FAILED,
+            order_id="WEB-1",
+            payment_id="REF-1",
+            reason="no account",
+            cause=cause,
+        )
+    )
     failed = stocked.current_object(certificate_id)
 
     assert pending["status"] == "REFUND_PENDING"
@@ -402,12 +476,35 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
     assert failed["reason"] == "no account"
     assert failed["remainingBalance"] == "5000.00"
 
-    assert stocked.start_refund(certificate_id, payment_id="REF-2", amount=None, cause=cause)
-    assert stocked.complete_refund(
-        certificate_id, payment_id="REF-2", amount=Money.of("5000.00"), cause=cause
+    assert stocked.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_PENDING,
+            order_id="WEB-1",
+            payment_id="REF-2",
+            amount=None,
+            cause=cause,
+        )
     )
-    assert not stocked.complete_refund(
-        certificate_id, payment_id="REF-2", amount=Money.of("5000.00"), cause=cause
+    assert stocked.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_COMPLETED,
+            order_id="WEB-1",
+            payment_id="REF-2",
+            amount=Money.of("5000.00"),
+            cause=cause,
+        )
+    )
+    assert not stocked.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_COMPLETED,
+            order_id="WEB-1",
+            payment_id="REF-2",
+            amount=Money.of("5000.00"),
+            cause=cause,
+        )
     )
     refunded = stocked.current_object(certificate_id)
     assert refunded["status"] == "REFUNDED"
@@ -422,12 +519,24 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
 
 def test_lock_and_unlock(stocked: GiftCertificates, clock: Any) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    notification_id = stocked.request_notification(certificate_id, cause=CRM)
+    notification_id = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
 
     with pytest.raises(InvalidCommand):
-        stocked.lock(certificate_id, reason=" ", by="support:olga", cause=SUPPORT)
-    assert stocked.lock(certificate_id, reason="fraud check", by="support:olga", cause=SUPPORT)
-    assert not stocked.lock(certificate_id, reason="again", by="support:olga", cause=SUPPORT)
+        stocked.execute(
+            LockCertificate(
+                certificate_id=certificate_id, reason=" ", by="support:olga", cause=SUPPORT
+            )
+        )
+    assert stocked.execute(
+        LockCertificate(
+            certificate_id=certificate_id, reason="fraud check", by="support:olga", cause=SUPPORT
+        )
+    )
+    assert not stocked.execute(
+        LockCertificate(
+            certificate_id=certificate_id, reason="again", by="support:olga", cause=SUPPORT
+        )
+    )
     locked = stocked.current_object(certificate_id)
 
     assert locked["status"] == "LOCKED"
@@ -441,38 +550,56 @@ def test_lock_and_unlock(stocked: GiftCertificates, clock: Any) -> None:
     }
     assert redeem(stocked, certificate_id, "PAY-1", "10.00").reason == "LOCKED"
     with pytest.raises(CvcNotAvailable):
-        stocked.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+        stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
-    assert stocked.unlock(certificate_id, reason="cleared", by="support:olga", cause=SUPPORT)
-    assert not stocked.unlock(certificate_id, reason="cleared", by="support:olga", cause=SUPPORT)
+    assert stocked.execute(
+        UnlockCertificate(
+            certificate_id=certificate_id, reason="cleared", by="support:olga", cause=SUPPORT
+        )
+    )
+    assert not stocked.execute(
+        UnlockCertificate(
+            certificate_id=certificate_id, reason="cleared", by="support:olga", cause=SUPPORT
+        )
+    )
     unlocked = stocked.current_object(certificate_id)
     assert unlocked["status"] == "ACTIVE"
     assert unlocked["state"] == "ACTIVE"
     assert unlocked["lock"] is None
     assert unlocked["redeemable"] is True
-    assert stocked.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+    assert stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
 
 def test_unlock_returns_a_redeemed_certificate_to_redeemed(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-1", amount="10.00")
     redeem(stocked, certificate_id, "PAY-1", "10.00")
-    stocked.lock(certificate_id, reason="dispute", by="support:olga", cause=SUPPORT)
+    stocked.execute(
+        LockCertificate(
+            certificate_id=certificate_id, reason="dispute", by="support:olga", cause=SUPPORT
+        )
+    )
 
-    stocked.unlock(certificate_id, reason=None, by="support:olga", cause=SUPPORT)
+    stocked.execute(
+        UnlockCertificate(
+            certificate_id=certificate_id, reason=None, by="support:olga", cause=SUPPORT
+        )
+    )
 
     assert stocked.current_object(certificate_id)["status"] == "REDEEMED"
     assert stocked.get_certificate(certificate_id).state is S.REDEEMED
 
 
 def test_expiry_follows_the_application_clock(stocked: GiftCertificates, clock: Any) -> None:
-    certificate_id = issue(stocked, "WEB-1", validity=timedelta(days=30))
+    certificate_id = issue(stocked, "WEB-1", validity_days=30)
 
-    assert not stocked.expire(certificate_id, cause=TIMER)  # not due yet
+    assert not stocked.execute(
+        ExpireCertificate(certificate_id=certificate_id, cause=TIMER)
+    )  # not due yet
     clock.advance(timedelta(days=30))
     assert redeem(stocked, certificate_id, "PAY-1", "1.00").reason == "EXPIRED"
     clock.advance(timedelta(seconds=1))
-    assert stocked.expire(certificate_id, cause=TIMER)
-    assert not stocked.expire(certificate_id, cause=TIMER)
+    assert stocked.execute(ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
+    assert not stocked.execute(ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
 
     expired = stocked.current_object(certificate_id)
     assert expired["status"] == "EXPIRED"
@@ -484,11 +611,15 @@ def test_expiry_follows_the_application_clock(stocked: GiftCertificates, clock: 
 
 
 def test_a_locked_active_certificate_expires(stocked: GiftCertificates, clock: Any) -> None:
-    certificate_id = issue(stocked, "WEB-1", validity=timedelta(days=1))
-    stocked.lock(certificate_id, reason="check", by="support:olga", cause=SUPPORT)
+    certificate_id = issue(stocked, "WEB-1", validity_days=1)
+    stocked.execute(
+        LockCertificate(
+            certificate_id=certificate_id, reason="check", by="support:olga", cause=SUPPORT
+        )
+    )
     clock.advance(timedelta(days=2))
 
-    assert stocked.expire(certificate_id, cause=TIMER)
+    assert stocked.execute(ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
 
     assert stocked.current_object(certificate_id)["lock"] is None
     assert stocked.get_certificate(certificate_id).state is S.EXPIRED
@@ -498,8 +629,12 @@ def test_cancel_an_issued_certificate(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-1")
     cause = Cause("kafka:All_SalesOrder", "cancel-msg", "WEB-1")
 
-    assert stocked.cancel(certificate_id, reason="ORDER_CANCELLED", cause=cause)
-    assert not stocked.cancel(certificate_id, reason="ORDER_CANCELLED", cause=cause)
+    assert stocked.execute(
+        CancelCertificate(certificate_id=certificate_id, reason="ORDER_CANCELLED", cause=cause)
+    )
+    assert not stocked.execute(
+        CancelCertificate(certificate_id=certificate_id, reason="ORDER_CANCELLED", cause=cause)
+    )
 
     cancelled = stocked.current_object(certificate_id)
     assert cancelled["status"] == "CANCELLED"
@@ -519,9 +654,13 @@ def test_cancel_is_refused_after_a_redemption_and_for_a_reservation(
     reserved = reserve(stocked, "WEB-2")
 
     with pytest.raises(TransitionNotAllowed):
-        stocked.cancel(redeemed, reason="ORDER_CANCELLED", cause=SUPPORT)
+        stocked.execute(
+            CancelCertificate(certificate_id=redeemed, reason="ORDER_CANCELLED", cause=SUPPORT)
+        )
     with pytest.raises(TransitionNotAllowed):
-        stocked.cancel(reserved, reason="ORDER_CANCELLED", cause=SUPPORT)
+        stocked.execute(
+            CancelCertificate(certificate_id=reserved, reason="ORDER_CANCELLED", cause=SUPPORT)
+        )
     assert stocked.get_certificate(redeemed).state is S.ACTIVE
     assert stocked.get_certificate(reserved).state is S.RESERVED
 
@@ -531,8 +670,10 @@ def test_unknown_certificate(stocked: GiftCertificates) -> None:
     commands: list[Callable[[], object]] = [
         lambda: stocked.get_certificate(unknown),
         lambda: stocked.current_object(unknown),
-        lambda: stocked.lock(unknown, reason="x", by="support", cause=SUPPORT),
-        lambda: stocked.expire(unknown, cause=TIMER),
+        lambda: stocked.execute(
+            LockCertificate(certificate_id=unknown, reason="x", by="support", cause=SUPPORT)
+        ),
+        lambda: stocked.execute(ExpireCertificate(certificate_id=unknown, cause=TIMER)),
     ]
     for command in commands:
         with pytest.raises(CertificateNotFound):
@@ -546,26 +687,42 @@ def test_current_object_is_always_the_latest_publication(stocked: GiftCertificat
     certificate_id = reserve(stocked, "WEB-1")
     steps: list[Callable[[], object]] = [
         lambda: None,
-        lambda: stocked.issue(
-            certificate_id,
-            amount=Money.of("700.00"),
-            channel="WEB",
-            order_id="WEB-1",
-            payment_ids=["PAY-1"],
-            client_id=None,
-            recipient=Recipient(email="x@example.com"),
-            cause=SUPPORT,
+        lambda: stocked.execute(
+            IssueCertificate(
+                certificate_id=certificate_id,
+                amount=Money.of("700.00"),
+                channel="WEB",
+                order_id="WEB-1",
+                payment_ids=["PAY-1"],
+                client_id=None,
+                recipient=Recipient(email="x@example.com"),
+                cause=SUPPORT,
+            )
         ),
-        lambda: stocked.request_notification(certificate_id, notification_id="N-1", cause=CRM),
-        lambda: stocked.disclose_cvc(certificate_id, notification_id="N-1", cause=CRM),
-        lambda: stocked.record_notification_result(
-            certificate_id, notification_id="N-1", sent=True, cause=CRM
+        lambda: stocked.execute(
+            RequestNotification(certificate_id=certificate_id, notification_id="N-1", cause=CRM)
+        ),
+        lambda: stocked.cvc.disclose(certificate_id, notification_id="N-1", cause=CRM),
+        lambda: stocked.execute(
+            RecordNotificationResult(
+                certificate_id=certificate_id, notification_id="N-1", sent=True, cause=CRM
+            )
         ),
         lambda: redeem(stocked, certificate_id, "PAY-2", "100.00"),
-        lambda: stocked.lock(certificate_id, reason="check", by="support", cause=SUPPORT),
+        lambda: stocked.execute(
+            LockCertificate(
+                certificate_id=certificate_id, reason="check", by="support", cause=SUPPORT
+            )
+        ),
         lambda: redeem(stocked, certificate_id, "PAY-3", "100.00"),
-        lambda: stocked.unlock(certificate_id, reason="ok", by="support", cause=SUPPORT),
-        lambda: stocked.cancel(certificate_id, reason="too late?", cause=SUPPORT),
+        lambda: stocked.execute(
+            UnlockCertificate(
+                certificate_id=certificate_id, reason="ok", by="support", cause=SUPPORT
+            )
+        ),
+        lambda: stocked.execute(
+            CancelCertificate(certificate_id=certificate_id, reason="too late?", cause=SUPPORT)
+        ),
     ]
     seen = []
     for step in steps:
@@ -598,13 +755,17 @@ def test_the_state_survives_a_restart(
     stocked: GiftCertificates, make_app: Callable[[], GiftCertificates]
 ) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    notification_id = stocked.request_notification(certificate_id, cause=CRM)
-    cvc = stocked.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
-    stocked.record_notification_result(
-        certificate_id, notification_id=notification_id, sent=True, cause=CRM
+    notification_id = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    cvc = stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
+    stocked.execute(
+        RecordNotificationResult(
+            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
+        )
     )
     redeem(stocked, certificate_id, "PAY-1", "1200.00")
-    stocked.lock(certificate_id, reason="check", by="support", cause=SUPPORT)
+    stocked.execute(
+        LockCertificate(certificate_id=certificate_id, reason="check", by="support", cause=SUPPORT)
+    )
     other = reserve(stocked, "WEB-2")
     before = stocked.get_certificate(certificate_id)
 
@@ -619,16 +780,20 @@ def test_the_state_survives_a_restart(
     assert after.redemptions == before.redemptions
     assert restarted.get_certificate(other).state is S.RESERVED
     with pytest.raises(CvcAlreadyDisclosed):
-        restarted.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
+        restarted.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
     # The restarted instance carries on: same key, same rules, same pool.
-    restarted.unlock(certificate_id, reason="ok", by="support", cause=SUPPORT)
-    again = restarted.request_notification(certificate_id, cause=CRM)
-    assert restarted.disclose_cvc(certificate_id, notification_id=again, cause=CRM) == cvc
+    restarted.execute(
+        UnlockCertificate(certificate_id=certificate_id, reason="ok", by="support", cause=SUPPORT)
+    )
+    again = restarted.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    assert restarted.cvc.disclose(certificate_id, notification_id=again, cause=CRM) == cvc
     assert redeem(restarted, certificate_id, "PAY-1", "1200.00").duplicate
     handed_out = {certificate_id, other}
     for n in range(4):
-        granted = restarted.reserve_next(POOL, channel="POS", order_id=f"POS-{n}", cause=ADMIN)
+        granted = restarted.reservations.reserve_next(
+            POOL, channel="POS", order_id=f"POS-{n}", cause=ADMIN
+        )
         assert granted.certificate_id not in handed_out
         handed_out.add(granted.certificate_id)
     assert restarted.pool_status(POOL).available == 0

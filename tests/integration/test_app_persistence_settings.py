@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 from eventsourcing.cryptography import AESCipher
+from tests.issuing import open_notification
 
+from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConfigurationError
 from gcp_app.persistence import describe, event_store_env
 from gcp_app.recorders import PostgresInboxRecorder, SQLiteInboxRecorder
 from gcp_app.sealing import KEY_FILE, CvcSealer, load_or_create_key
 from gcp_app.settings import SETTINGS, Settings
+from gcp_app.use_cases import IssueCertificate
 from gcp_domain import Cause, Money, Recipient
 
 ADMIN = Cause("admin:ops", "req", "req")
@@ -35,7 +38,7 @@ def opened() -> Iterator[Callable[[Settings], GiftCertificates]]:
     apps: list[GiftCertificates] = []
 
     def open_app(settings: Settings) -> GiftCertificates:
-        application = GiftCertificates(settings)
+        application = build_application(settings)
         apps.append(application)
         return application
 
@@ -45,19 +48,23 @@ def opened() -> Iterator[Callable[[Settings], GiftCertificates]]:
 
 
 def disclosed_cvc(app: GiftCertificates, order_id: str) -> tuple[Any, str]:
-    certificate_id = app.reserve_next("default", channel="WEB", cause=ADMIN).certificate_id
-    app.issue(
-        certificate_id,
-        amount=Money.of("10.00"),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=["P"],
-        client_id=None,
-        recipient=Recipient(),
-        cause=ADMIN,
+    certificate_id = app.reservations.reserve_next(
+        "default", channel="WEB", cause=ADMIN
+    ).certificate_id
+    app.execute(
+        IssueCertificate(
+            certificate_id=certificate_id,
+            amount=Money.of("10.00"),
+            channel="WEB",
+            order_id=order_id,
+            payment_ids=["P"],
+            client_id=None,
+            recipient=Recipient(),
+            cause=ADMIN,
+        )
     )
-    notification_id = app.request_notification(certificate_id, cause=ADMIN)
-    return certificate_id, app.disclose_cvc(
+    notification_id = open_notification(app, certificate_id)
+    return certificate_id, app.cvc.disclose(
         certificate_id, notification_id=notification_id, cause=ADMIN
     )
 
@@ -222,13 +229,13 @@ def test_describe_hides_the_password() -> None:
 def test_the_application_opens_the_store_the_url_names(
     app: GiftCertificates, settings: Settings, tmp_path: Path
 ) -> None:
-    app.generate_certificates("default", 2, cause=ADMIN)
+    app.pools.generate_certificates("default", 2, cause=ADMIN)
 
     if settings.database_url.startswith("sqlite"):
-        assert isinstance(app.recorder, SQLiteInboxRecorder)
+        assert isinstance(app.store.recorder, SQLiteInboxRecorder)
         assert (tmp_path / "gcp.sqlite").stat().st_size > 0
     else:
-        assert isinstance(app.recorder, PostgresInboxRecorder)
+        assert isinstance(app.store.recorder, PostgresInboxRecorder)
         assert app.env["POSTGRES_SCHEMA"] in settings.database_url
         assert app.env.get("POSTGRES_ENABLE_DB_FUNCTIONS") is None
     assert app.pool_status("default").available == 2
@@ -258,7 +265,7 @@ def test_a_restarted_application_reads_cvcs_with_the_key_it_made(
     settings: Settings,
 ) -> None:
     key_file = settings.var_dir / KEY_FILE
-    app.generate_certificates("default", 2, cause=ADMIN)
+    app.pools.generate_certificates("default", 2, cause=ADMIN)
     certificate_id, _ = disclosed_cvc(app, "WEB-1")
     sealed = app.get_certificate(certificate_id).sealed_cvc
     key = key_file.read_text()
@@ -284,7 +291,7 @@ def test_a_configured_key_is_used(
         }
     )
     app = opened(settings)
-    app.generate_certificates("default", 1, cause=ADMIN)
+    app.pools.generate_certificates("default", 1, cause=ADMIN)
 
     certificate_id, cvc = disclosed_cvc(app, "WEB-1")
 
@@ -305,9 +312,9 @@ def test_a_key_in_the_process_environment_seals_cvcs_only(
     monkeypatch.setenv("GCP_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("GCP_DATABASE_URL", f"sqlite:///{tmp_path / 'gcp.sqlite'}")
     app = opened(Settings.from_env())
-    app.generate_certificates("default", 1, cause=ADMIN)
+    app.pools.generate_certificates("default", 1, cause=ADMIN)
 
-    assert app.factory.cipher() is None
+    assert app.store.factory.cipher() is None
     certificate_id, cvc = disclosed_cvc(app, "WEB-1")
     assert CvcSealer(key).unseal(app.get_certificate(certificate_id).sealed_cvc) == cvc
 
@@ -332,7 +339,7 @@ def test_a_bad_key_is_refused_without_echoing_it(
     )
 
     with pytest.raises(ConfigurationError, match="GCP_CIPHER_KEY") as refused:
-        GiftCertificates(settings)
+        build_application(settings)
 
     assert key not in str(refused.value)
     assert key not in repr(refused.value)

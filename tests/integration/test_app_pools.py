@@ -12,6 +12,7 @@ import pytest
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, PoolNotFound
 from gcp_app.stock import draw_number
+from gcp_app.use_cases import CancelCertificate, IssueCertificate, ReleaseReservation
 from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
 from gcp_domain.errors import InvalidCommand
 from gcp_domain.numbers import luhn_valid
@@ -27,7 +28,7 @@ DURABLE = pytest.mark.parametrize(
 
 
 def certificates_of(app: GiftCertificates, pool: str) -> list[GiftCertificate]:
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
     )
     found = [app.get_certificate(UUID(str(n.originator_id))) for n in notifications]
@@ -35,7 +36,7 @@ def certificates_of(app: GiftCertificates, pool: str) -> list[GiftCertificate]:
 
 
 def topics(app: GiftCertificates) -> list[str]:
-    return [n.topic for n in app.recorder.select_notifications(start=1, limit=100_000)]
+    return [n.topic for n in app.store.recorder.select_notifications(start=1, limit=100_000)]
 
 
 def levels(app: GiftCertificates, pool: str) -> tuple[int, int, int, int]:
@@ -44,7 +45,7 @@ def levels(app: GiftCertificates, pool: str) -> tuple[int, int, int, int]:
 
 
 def test_generated_numbers_are_unique_luhn_valid_16_digits(app: GiftCertificates) -> None:
-    assert app.generate_certificates("default", 300, cause=ADMIN) == 300
+    assert app.pools.generate_certificates("default", 300, cause=ADMIN) == 300
 
     certificates = certificates_of(app, "default")
     numbers = [c.number for c in certificates]
@@ -65,7 +66,7 @@ def test_generated_numbers_are_unique_luhn_valid_16_digits(app: GiftCertificates
 def test_generation_runs_in_batches_and_reports_progress(app: GiftCertificates) -> None:
     progress: list[int] = []
 
-    done = app.generate_certificates(
+    done = app.pools.generate_certificates(
         "default", 20, cause=ADMIN, progress=progress.append, batch_size=7
     )
 
@@ -78,17 +79,17 @@ def test_generation_runs_in_batches_and_reports_progress(app: GiftCertificates) 
 
 def test_generation_refuses_a_bad_count_or_pool_name(app: GiftCertificates) -> None:
     with pytest.raises(ValueError, match="positive"):
-        app.generate_certificates("default", 0, cause=ADMIN)
+        app.pools.generate_certificates("default", 0, cause=ADMIN)
     with pytest.raises(InvalidCommand):
-        app.generate_certificates("no spaces", 1, cause=ADMIN)
+        app.pools.generate_certificates("no spaces", 1, cause=ADMIN)
     assert app.pool_names() == []
 
 
 def test_pools_are_created_once_with_their_low_watermark(app: GiftCertificates) -> None:
-    assert app.create_pool("gifts", low_watermark=5, cause=ADMIN)
-    assert not app.create_pool("gifts", low_watermark=50, cause=ADMIN)
-    app.generate_certificates("gifts", 4, cause=ADMIN)
-    app.generate_certificates("default", 2, cause=ADMIN)
+    assert app.pools.create_pool("gifts", low_watermark=5, cause=ADMIN)
+    assert not app.pools.create_pool("gifts", low_watermark=50, cause=ADMIN)
+    app.pools.generate_certificates("gifts", 4, cause=ADMIN)
+    app.pools.generate_certificates("default", 2, cause=ADMIN)
 
     gifts = app.pool_status("gifts")
 
@@ -96,37 +97,40 @@ def test_pools_are_created_once_with_their_low_watermark(app: GiftCertificates) 
     assert gifts.below_low_watermark
     assert app.pool_status("default").low_watermark == 100  # the setting's default
     assert app.pool_names() == ["default", "gifts"]
-    app.generate_certificates("gifts", 1, cause=ADMIN)
+    app.pools.generate_certificates("gifts", 1, cause=ADMIN)
     assert not app.pool_status("gifts").below_low_watermark
 
 
 def test_levels_move_with_reserve_issue_release_and_cancel(app: GiftCertificates) -> None:
-    app.generate_certificates("default", 10, cause=ADMIN)
+    app.pools.generate_certificates("default", 10, cause=ADMIN)
     reserved = [
-        app.reserve_next("default", channel="WEB", cause=WEB).certificate_id for _ in range(3)
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB).certificate_id
+        for _ in range(3)
     ]
     assert levels(app, "default") == (7, 3, 0, 0)
 
-    app.issue(
-        reserved[0],
-        amount=Money.of("100.00"),
-        channel="WEB",
-        order_id="WEB-1",
-        payment_ids=["PAY-1"],
-        client_id=None,
-        recipient=Recipient(),
-        cause=WEB,
+    app.execute(
+        IssueCertificate(
+            certificate_id=reserved[0],
+            amount=Money.of("100.00"),
+            channel="WEB",
+            order_id="WEB-1",
+            payment_ids=["PAY-1"],
+            client_id=None,
+            recipient=Recipient(),
+            cause=WEB,
+        )
     )
     assert levels(app, "default") == (7, 2, 1, 0)
 
-    app.release_reservation(reserved[1], reason="lapsed", cause=WEB)
+    app.execute(ReleaseReservation(certificate_id=reserved[1], reason="lapsed", cause=WEB))
     assert levels(app, "default") == (8, 1, 1, 0)
 
-    app.cancel(reserved[0], reason="ORDER_CANCELLED", cause=WEB)
+    app.execute(CancelCertificate(certificate_id=reserved[0], reason="ORDER_CANCELLED", cause=WEB))
     assert levels(app, "default") == (8, 1, 0, 1)
 
     never_handed_out = next(c.id for c in certificates_of(app, "default") if c.state == "AVAILABLE")
-    app.cancel(never_handed_out, reason="misprint", cause=ADMIN)
+    app.execute(CancelCertificate(certificate_id=never_handed_out, reason="misprint", cause=ADMIN))
     assert levels(app, "default") == (7, 1, 0, 2)
 
     status = app.pool_status("default")
@@ -135,31 +139,31 @@ def test_levels_move_with_reserve_issue_release_and_cancel(app: GiftCertificates
 
 
 def test_an_unknown_pool_is_not_found(app: GiftCertificates) -> None:
-    app.generate_certificates("default", 1, cause=ADMIN)
+    app.pools.generate_certificates("default", 1, cause=ADMIN)
 
     with pytest.raises(PoolNotFound):
         app.pool_status("nowhere")
     with pytest.raises(PoolNotFound):
-        app.reserve_next("nowhere", channel="WEB", cause=WEB)
+        app.reservations.reserve_next("nowhere", channel="WEB", cause=WEB)
     assert CertificatePool.IssueBlocked.TOPIC not in topics(app)
 
 
 def test_an_exhausted_pool_blocks_once_per_shortage(app: GiftCertificates, clock: Any) -> None:
-    app.generate_certificates("default", 3, cause=ADMIN)
+    app.pools.generate_certificates("default", 3, cause=ADMIN)
     for _ in range(3):
-        app.reserve_next("default", channel="WEB", cause=WEB)
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB)
 
     for _ in range(25):
         with pytest.raises(PoolExhausted):
-            app.reserve_next("default", channel="WEB", cause=WEB)
+            app.reservations.reserve_next("default", channel="WEB", cause=WEB)
 
     blocked = [
         n
-        for n in app.recorder.select_notifications(start=1, limit=100_000)
+        for n in app.store.recorder.select_notifications(start=1, limit=100_000)
         if n.topic == CertificatePool.IssueBlocked.TOPIC
     ]
     assert len(blocked) == 1
-    event = app.mapper.to_domain_event(blocked[0])
+    event = app.store.mapper.to_domain_event(blocked[0])
     assert isinstance(event, CertificatePool.IssueBlocked)
     assert event.reason == "POOL_EXHAUSTED"
     assert event.blocked_at == clock.now()
@@ -170,38 +174,38 @@ def test_an_exhausted_pool_blocks_once_per_shortage(app: GiftCertificates, clock
     clock.advance(timedelta(minutes=2))
     for _ in range(5):
         with pytest.raises(PoolExhausted):
-            app.reserve_next("default", channel="WEB", cause=WEB)
+            app.reservations.reserve_next("default", channel="WEB", cause=WEB)
     assert topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
 
 
 def test_stocking_an_exhausted_pool_lets_reservations_work_again(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates("default", 1, cause=ADMIN)
-    first = app.reserve_next("default", channel="WEB", cause=WEB)
+    app.pools.generate_certificates("default", 1, cause=ADMIN)
+    first = app.reservations.reserve_next("default", channel="WEB", cause=WEB)
     with pytest.raises(PoolExhausted):
-        app.reserve_next("default", channel="WEB", cause=WEB)
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB)
 
-    app.generate_certificates("default", 2, cause=ADMIN)
-    later = [app.reserve_next("default", channel="WEB", cause=WEB) for _ in range(2)]
+    app.pools.generate_certificates("default", 2, cause=ADMIN)
+    later = [app.reservations.reserve_next("default", channel="WEB", cause=WEB) for _ in range(2)]
 
     assert len({first.certificate_id, *(g.certificate_id for g in later)}) == 3
     assert levels(app, "default") == (0, 3, 0, 0)
     # A new shortage (after the refill) is a new fact: published again at once.
     with pytest.raises(PoolExhausted):
-        app.reserve_next("default", channel="WEB", cause=WEB)
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB)
     assert topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
 
 
 def test_two_pools_never_share_a_number_and_keep_their_own_levels(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates("web", 150, cause=ADMIN)
-    app.generate_certificates("pos", 150, cause=ADMIN)
+    app.pools.generate_certificates("web", 150, cause=ADMIN)
+    app.pools.generate_certificates("pos", 150, cause=ADMIN)
 
     web = {c.number for c in certificates_of(app, "web")}
     pos = {c.number for c in certificates_of(app, "pos")}
-    granted = app.reserve_next("pos", channel="POS", cause=WEB)
+    granted = app.reservations.reserve_next("pos", channel="POS", cause=WEB)
 
     assert len(web) == len(pos) == 150
     assert not web & pos
@@ -212,8 +216,8 @@ def test_two_pools_never_share_a_number_and_keep_their_own_levels(
 
 
 def test_find_by_number_works_across_pools(app: GiftCertificates) -> None:
-    app.generate_certificates("web", 5, cause=ADMIN)
-    app.generate_certificates("pos", 5, cause=ADMIN)
+    app.pools.generate_certificates("web", 5, cause=ADMIN)
+    app.pools.generate_certificates("pos", 5, cause=ADMIN)
     everyone = certificates_of(app, "web") + certificates_of(app, "pos")
     known = {c.number for c in everyone}
     unknown = next(n.value for n in iter(draw_number, None) if n.value not in known)
@@ -231,21 +235,25 @@ def test_find_by_number_works_across_pools(app: GiftCertificates) -> None:
 def test_a_second_instance_sees_the_same_pools(
     app: GiftCertificates, make_app: Callable[[], GiftCertificates]
 ) -> None:
-    app.generate_certificates("default", 6, cause=ADMIN)
+    app.pools.generate_certificates("default", 6, cause=ADMIN)
     other = make_app()
 
     assert other.pool_status("default") == app.pool_status("default")
-    mine = {app.reserve_next("default", channel="WEB", cause=WEB).certificate_id for _ in range(2)}
+    mine = {
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB).certificate_id
+        for _ in range(2)
+    }
     theirs = {
-        other.reserve_next("default", channel="POS", cause=WEB).certificate_id for _ in range(4)
+        other.reservations.reserve_next("default", channel="POS", cause=WEB).certificate_id
+        for _ in range(4)
     }
 
     assert not mine & theirs
     assert levels(app, "default") == levels(other, "default") == (0, 6, 0, 0)
     with pytest.raises(PoolExhausted):
-        app.reserve_next("default", channel="WEB", cause=WEB)
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB)
     with pytest.raises(PoolExhausted):
-        other.reserve_next("default", channel="POS", cause=WEB)
+        other.reservations.reserve_next("default", channel="POS", cause=WEB)
 
 
 @pytest.mark.parametrize("malformed", ["", "1234", "4000 1234 1234 123X", "1234567890123456"])

@@ -10,8 +10,10 @@ from uuid import UUID
 
 import pytest
 
-from gcp_app.application import GiftCertificates, ReservationGranted
+from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, ReservationLapsed
+from gcp_app.reservation_desk import ReservationGranted
+from gcp_app.use_cases import IssueCertificate, ReleaseReservation
 from gcp_domain import (
     Cause,
     CertificateState,
@@ -35,20 +37,22 @@ DURABLE = pytest.mark.parametrize(
 
 
 def reserved_events(app: GiftCertificates, certificate_id: UUID) -> int:
-    return sum(isinstance(e, GiftCertificate.Reserved) for e in app.events.get(certificate_id))
+    return sum(
+        isinstance(e, GiftCertificate.Reserved) for e in app.store.events.get(certificate_id)
+    )
 
 
 def all_reserved_events(app: GiftCertificates) -> int:
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
     )
     return len(notifications)
 
 
 def test_the_reservation_records_by_until_and_order(app: GiftCertificates, clock: Any) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
 
-    granted = app.reserve_next(
+    granted = app.reservations.reserve_next(
         POOL, channel="WEB", order_id="WEB-100045", idempotency_key="k-1", cause=WEB
     )
 
@@ -85,9 +89,9 @@ def test_the_reservation_records_by_until_and_order(app: GiftCertificates, clock
 
 
 def test_the_order_id_is_optional(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 1, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 1, cause=ADMIN)
 
-    granted = app.reserve_next(POOL, channel="POS", cause=WEB)
+    granted = app.reservations.reserve_next(POOL, channel="POS", cause=WEB)
 
     reservation = app.get_certificate(granted.certificate_id).reservation
     assert reservation is not None
@@ -96,9 +100,9 @@ def test_the_order_id_is_optional(app: GiftCertificates) -> None:
 
 
 def test_reservations_without_a_key_get_different_certificates(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 5, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 5, cause=ADMIN)
 
-    granted = [app.reserve_next(POOL, channel="WEB", cause=WEB) for _ in range(5)]
+    granted = [app.reservations.reserve_next(POOL, channel="WEB", cause=WEB) for _ in range(5)]
 
     assert len({g.certificate_id for g in granted}) == 5
     assert len({g.number for g in granted}) == 5
@@ -108,12 +112,12 @@ def test_reservations_without_a_key_get_different_certificates(app: GiftCertific
 def test_a_retry_with_the_same_key_gets_the_same_reservation(
     app: GiftCertificates, clock: Any
 ) -> None:
-    app.generate_certificates(POOL, 4, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", idempotency_key="retry-1", cause=WEB)
+    app.pools.generate_certificates(POOL, 4, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="retry-1", cause=WEB)
     clock.advance(timedelta(minutes=1))
 
-    again = app.reserve_next(POOL, channel="WEB", idempotency_key="retry-1", cause=WEB)
-    third = app.reserve_next(
+    again = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="retry-1", cause=WEB)
+    third = app.reservations.reserve_next(
         POOL, channel="WEB", order_id="WEB-2", idempotency_key="retry-1", cause=WEB
     )
 
@@ -124,7 +128,7 @@ def test_a_retry_with_the_same_key_gets_the_same_reservation(
     assert all_reserved_events(app) == 1
     assert app.pool_status(POOL).reserved == 1
     assert app.pool_status(POOL).available == 3
-    key = app.repository.get(ReservationKey.create_id("WEB", "retry-1"))
+    key = app.store.repository.get(ReservationKey.create_id("WEB", "retry-1"))
     assert isinstance(key, ReservationKey)
     assert key.certificate_id == first.certificate_id
 
@@ -132,40 +136,42 @@ def test_a_retry_with_the_same_key_gets_the_same_reservation(
 def test_the_same_key_on_different_channels_is_not_the_same_request(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates(POOL, 4, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 4, cause=ADMIN)
 
-    web = app.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB)
-    pos = app.reserve_next(POOL, channel="POS", idempotency_key="k", cause=WEB)
+    web = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB)
+    pos = app.reservations.reserve_next(POOL, channel="POS", idempotency_key="k", cause=WEB)
 
     assert web.certificate_id != pos.certificate_id
-    assert app.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB) == web
-    assert app.reserve_next(POOL, channel="POS", idempotency_key="k", cause=WEB) == pos
+    assert app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB) == web
+    assert app.reservations.reserve_next(POOL, channel="POS", idempotency_key="k", cause=WEB) == pos
     assert all_reserved_events(app) == 2
 
 
 def test_a_retry_after_the_pool_ran_dry_still_gets_its_reservation(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates(POOL, 1, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB)
+    app.pools.generate_certificates(POOL, 1, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB)
 
-    assert app.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB) == first
+    assert (
+        app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k", cause=WEB) == first
+    )
     with pytest.raises(PoolExhausted):
-        app.reserve_next(POOL, channel="WEB", idempotency_key="other", cause=WEB)
+        app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="other", cause=WEB)
 
 
 @DURABLE
 def test_a_retry_after_a_restart_gets_the_same_reservation(
     app: GiftCertificates, make_app: Callable[[], GiftCertificates], clock: Any
 ) -> None:
-    app.generate_certificates(POOL, 4, cause=ADMIN)
-    first = app.reserve_next(
+    app.pools.generate_certificates(POOL, 4, cause=ADMIN)
+    first = app.reservations.reserve_next(
         POOL, channel="WEB", order_id="WEB-1", idempotency_key="retry-1", cause=WEB
     )
     clock.advance(timedelta(seconds=30))
 
     restarted = make_app()
-    again = restarted.reserve_next(
+    again = restarted.reservations.reserve_next(
         POOL, channel="WEB", order_id="WEB-1", idempotency_key="retry-1", cause=WEB
     )
 
@@ -174,7 +180,9 @@ def test_a_retry_after_a_restart_gets_the_same_reservation(
     assert all_reserved_events(restarted) == 1
     assert restarted.pool_status(POOL).reserved == 1
     # A new key on the restarted instance gets another certificate.
-    other = restarted.reserve_next(POOL, channel="WEB", idempotency_key="retry-2", cause=WEB)
+    other = restarted.reservations.reserve_next(
+        POOL, channel="WEB", idempotency_key="retry-2", cause=WEB
+    )
     assert other.certificate_id != first.certificate_id
 
 
@@ -188,7 +196,9 @@ def same_key_at_once(
     def retry() -> None:
         barrier.wait()
         try:
-            answers.append(app.reserve_next(POOL, channel="WEB", idempotency_key=key, cause=WEB))
+            answers.append(
+                app.reservations.reserve_next(POOL, channel="WEB", idempotency_key=key, cause=WEB)
+            )
         except BaseException as error:
             failures.append(error)
 
@@ -206,7 +216,7 @@ def test_concurrent_retries_with_one_key_get_one_reservation_and_lose_nothing(
     """Retries that race the first request all get its answer, and the candidates they picked
     on the way stay reservable (the pool index must not lose them)."""
     size, threads, rounds = 8, 6, 3
-    app.generate_certificates(POOL, size, cause=ADMIN)
+    app.pools.generate_certificates(POOL, size, cause=ADMIN)
 
     for round_ in range(rounds):
         answers, failures = same_key_at_once(app, f"key-{round_}", threads)
@@ -218,20 +228,22 @@ def test_concurrent_retries_with_one_key_get_one_reservation_and_lose_nothing(
     assert app.pool_status(POOL).available == size - rounds
     # Every certificate still available in the store can still be reserved.
     rest = {
-        app.reserve_next(POOL, channel="POS", cause=WEB).certificate_id
+        app.reservations.reserve_next(POOL, channel="POS", cause=WEB).certificate_id
         for _ in range(size - rounds)
     }
     assert len(rest) == size - rounds
     with pytest.raises(PoolExhausted):
-        app.reserve_next(POOL, channel="POS", cause=WEB)
+        app.reservations.reserve_next(POOL, channel="POS", cause=WEB)
 
 
 def test_a_released_certificate_can_be_reserved_again(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 1, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", cause=WEB)
-    app.release_reservation(first.certificate_id, reason="lapsed", cause=ADMIN)
+    app.pools.generate_certificates(POOL, 1, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", cause=WEB)
+    app.execute(
+        ReleaseReservation(certificate_id=first.certificate_id, reason="lapsed", cause=ADMIN)
+    )
 
-    second = app.reserve_next(POOL, channel="POS", order_id="POS-1", cause=WEB)
+    second = app.reservations.reserve_next(POOL, channel="POS", order_id="POS-1", cause=WEB)
 
     assert second.certificate_id == first.certificate_id
     assert reserved_events(app, first.certificate_id) == 2
@@ -244,27 +256,36 @@ def test_a_key_whose_reservation_was_released_is_refused_not_answered(
     app: GiftCertificates,
 ) -> None:
     """The first answer would name a certificate that is back in the pool (or someone else's)."""
-    app.generate_certificates(POOL, 2, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-9", cause=WEB)
-    app.release_reservation(first.certificate_id, reason="RESERVATION_TIMEOUT", cause=ADMIN)
+    app.pools.generate_certificates(POOL, 2, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-9", cause=WEB)
+    app.execute(
+        ReleaseReservation(
+            certificate_id=first.certificate_id, reason="RESERVATION_TIMEOUT", cause=ADMIN
+        )
+    )
 
     with pytest.raises(ReservationLapsed):
-        app.reserve_next(POOL, channel="WEB", idempotency_key="k-9", cause=WEB)
+        app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-9", cause=WEB)
     assert app.get_certificate(first.certificate_id).state is S.AVAILABLE
-    assert app.reserve_next(POOL, channel="WEB", idempotency_key="k-10", cause=WEB)
+    assert app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-10", cause=WEB)
 
 
 def test_a_key_whose_certificate_was_issued_still_gets_its_answer(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 2, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=WEB)
-    app.issue(
-        first.certificate_id,
-        amount=Money.of("5000.00"),
-        channel="WEB",
-        order_id="WEB-100045",
-        payment_ids=["PAY-77"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna"),
-        cause=WEB,
+    app.pools.generate_certificates(POOL, 2, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=WEB)
+    app.execute(
+        IssueCertificate(
+            certificate_id=first.certificate_id,
+            amount=Money.of("5000.00"),
+            channel="WEB",
+            order_id="WEB-100045",
+            payment_ids=["PAY-77"],
+            client_id="C-1",
+            recipient=Recipient(name="Anna"),
+            cause=WEB,
+        )
     )
-    assert app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=WEB) == first
+    assert (
+        app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=WEB)
+        == first
+    )

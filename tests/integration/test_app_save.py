@@ -26,7 +26,7 @@ class Note(Aggregate):
 def _stored(app: GiftCertificates) -> list[tuple[UUID, int, str]]:
     return [
         (n.originator_id, n.originator_version, n.topic)
-        for n in app.recorder.select_notifications(start=1, limit=100)
+        for n in app.store.recorder.select_notifications(start=1, limit=100)
     ]
 
 
@@ -45,7 +45,7 @@ def test_save_stores_what_the_library_would_in_the_same_order(
     make_app: Callable[[], GiftCertificates],
 ) -> None:
     ours, reference = make_app(), make_app()
-    notes = _scenario(ours.save)
+    notes = _scenario(ours.store.save)
     expected = _scenario(lambda *objs, **kw: Application.save(reference, *objs, **kw))
     stored, by_library = _stored(ours), _stored(reference)
     # Ours wrote the first six notifications; the library the last six (the same store but
@@ -64,8 +64,8 @@ def test_save_stores_what_the_library_would_in_the_same_order(
         (2, 2),
     ]
     assert all(n.collect_events() == [] for n in notes)
-    assert ours.repository.get(notes[1].id).text == "b3"
-    assert ours.repository.get(notes[2].id).text == "c2"
+    assert ours.store.repository.get(notes[1].id).text == "b3"
+    assert ours.store.repository.get(notes[2].id).text == "c2"
 
 
 def test_save_passes_keyword_arguments_and_returns_the_recordings(
@@ -73,5 +73,5 @@ def test_save_passes_keyword_arguments_and_returns_the_recordings(
 ) -> None:
     note = Note("x")
     note.rewrite("y")
-    recordings = app.save(note)
+    recordings = app.store.save(note)
     assert [r.domain_event.originator_version for r in recordings] == [1, 2]

@@ -21,7 +21,7 @@ POOL = "vendor"
 
 
 def import_file(app: GiftCertificates, pool: str, text: str) -> int:
-    return app.import_certificates(
+    return app.pools.import_certificates(
         pool, text.splitlines(keepends=True), source="vendor.csv", cause=ADMIN
     )
 
@@ -56,8 +56,8 @@ def test_a_good_file_imports_every_row(app: GiftCertificates) -> None:
         assert certificate.number == number
         assert app.sealer.unseal(certificate.sealed_cvc) == cvc
     added = [
-        app.mapper.to_domain_event(n)
-        for n in app.recorder.select_notifications(
+        app.store.mapper.to_domain_event(n)
+        for n in app.store.recorder.select_notifications(
             start=1, limit=1000, topics=[CertificatePool.CertificatesAdded.TOPIC]
         )
     ]
@@ -65,7 +65,7 @@ def test_a_good_file_imports_every_row(app: GiftCertificates) -> None:
 
 
 def test_every_bad_line_is_reported_and_nothing_is_imported(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     good = [fresh_number().value for _ in range(3)]
     bad_luhn = with_wrong_check_digit(fresh_number().value)
     text = "\n".join(
@@ -120,17 +120,17 @@ def test_a_file_without_the_header_is_refused(app: GiftCertificates) -> None:
 
 
 def test_a_number_that_exists_rejects_the_whole_file(app: GiftCertificates) -> None:
-    app.generate_certificates("default", 4, cause=ADMIN)
+    app.pools.generate_certificates("default", 4, cause=ADMIN)
     existing = next(
         app.get_certificate(UUID(str(n.originator_id))).number
-        for n in app.recorder.select_notifications(
+        for n in app.store.recorder.select_notifications(
             start=1, limit=10, topics=[GiftCertificate.Created.TOPIC]
         )
     )
     new = [fresh_number().value for _ in range(3)]
     text = f"number,cvc\n{new[0]},1111\n{new[1]},2222\n{existing},3333\n{new[2]},4444\n"
     created_before = len(
-        app.recorder.select_notifications(
+        app.store.recorder.select_notifications(
             start=1, limit=1000, topics=[GiftCertificate.Created.TOPIC]
         )
     )
@@ -145,7 +145,7 @@ def test_a_number_that_exists_rejects_the_whole_file(app: GiftCertificates) -> N
     assert levels(app, "default") == (4, 0, 0, 0)
     for number in new:
         assert app.find_by_number(number) is None
-    created_after = app.recorder.select_notifications(
+    created_after = app.store.recorder.select_notifications(
         start=1, limit=1000, topics=[GiftCertificate.Created.TOPIC]
     )
     assert len(created_after) == created_before
@@ -165,7 +165,9 @@ def test_imported_certificates_are_reserved_like_generated_ones(app: GiftCertifi
     numbers = [fresh_number().value for _ in range(2)]
     import_file(app, POOL, f"number,cvc\n{numbers[0]},111\n{numbers[1]},222\n")
 
-    granted = {app.reserve_next(POOL, channel="WEB", cause=ADMIN).number for _ in range(2)}
+    granted = {
+        app.reservations.reserve_next(POOL, channel="WEB", cause=ADMIN).number for _ in range(2)
+    }
 
     assert granted == set(numbers)
     assert levels(app, POOL) == (0, 2, 0, 0)

@@ -15,6 +15,7 @@ import pytest
 
 from gcp_app.application import GiftCertificates
 from gcp_app.shelf import CandidateShelf
+from gcp_app.use_cases import CancelCertificate
 from gcp_domain import Cause, CertificateState, GiftCertificate
 
 POOL = "default"
@@ -77,7 +78,7 @@ def make_shelf(app: GiftCertificates, load: GatedLoad) -> Iterator[Callable[...,
 def certificate_ids(app: GiftCertificates) -> set[UUID]:
     return {
         UUID(str(n.originator_id))
-        for n in app.recorder.select_notifications(
+        for n in app.store.recorder.select_notifications(
             start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
         )
     }
@@ -102,7 +103,7 @@ def assert_current_and_available(app: GiftCertificates, taken: list[GiftCertific
 def test_the_shelf_hands_out_each_available_certificate_once_then_none(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf]
 ) -> None:
-    app.generate_certificates(POOL, 7, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 7, cause=ADMIN)
     shelf = make_shelf(refill=16, low=0)
 
     taken = take_all(shelf)
@@ -117,7 +118,7 @@ def test_the_shelf_hands_out_each_available_certificate_once_then_none(
 def test_the_reads_ahead_keep_a_pool_served_to_its_last_certificate(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
 ) -> None:
-    app.generate_certificates(POOL, 20, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 20, cause=ADMIN)
     shelf = make_shelf(refill=4, low=2)
 
     taken = [shelf.take(POOL) for _ in range(20)]
@@ -135,13 +136,15 @@ def test_the_reads_ahead_keep_a_pool_served_to_its_last_certificate(
 def test_a_voided_certificate_on_the_shelf_is_not_handed_out(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf]
 ) -> None:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     shelf = make_shelf(refill=16, low=0)
     first = shelf.take(POOL)  # the other five are on the shelf now
     assert first is not None
     voided = sorted(certificate_ids(app) - {first.id})[:3]
     for certificate_id in voided:
-        assert app.cancel(certificate_id, reason="misprinted", cause=SUPPORT)
+        assert app.execute(
+            CancelCertificate(certificate_id=certificate_id, reason="misprinted", cause=SUPPORT)
+        )
 
     rest = take_all(shelf)
 
@@ -155,16 +158,19 @@ def test_a_copy_another_instance_changed_is_dropped_once_the_index_has_read_it(
     make_app: Callable[[], GiftCertificates],
     make_shelf: Callable[..., CandidateShelf],
 ) -> None:
-    app.generate_certificates(POOL, 10, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 10, cause=ADMIN)
     shelf = make_shelf(refill=16, low=0)
     first = shelf.take(POOL)
     assert first is not None
     other = make_app()
     reserved = {
-        other.reserve_next(POOL, channel="POS", cause=SUPPORT).certificate_id for _ in range(4)
+        other.reservations.reserve_next(POOL, channel="POS", cause=SUPPORT).certificate_id
+        for _ in range(4)
     }
     voided = sorted(certificate_ids(app) - reserved - {first.id})[0]
-    assert other.cancel(voided, reason="misprinted", cause=SUPPORT)
+    assert other.execute(
+        CancelCertificate(certificate_id=voided, reason="misprinted", cause=SUPPORT)
+    )
     app.pool_status(POOL)  # the first instance's index reads what the other one did
 
     rest = take_all(shelf)
@@ -176,7 +182,7 @@ def test_a_copy_another_instance_changed_is_dropped_once_the_index_has_read_it(
 def test_a_taker_waits_for_the_read_under_way_rather_than_finding_the_pool_empty(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
 ) -> None:
-    app.generate_certificates(POOL, 4, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 4, cause=ADMIN)
     shelf = make_shelf(refill=2, low=1)
     assert shelf.take(POOL) is not None  # a read of 2: one handed out, one on the shelf
     load.gate.clear()
@@ -201,7 +207,7 @@ def test_a_taker_waits_for_the_read_under_way_rather_than_finding_the_pool_empty
 def test_close_returns_after_the_read_under_way(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
 ) -> None:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     shelf = make_shelf(refill=2, low=1)
     assert shelf.take(POOL) is not None
     load.gate.clear()
@@ -230,7 +236,7 @@ def test_close_returns_after_the_read_under_way(
 def test_a_failed_read_loses_no_certificate(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
 ) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     shelf = make_shelf(refill=16, low=0)
     load.fail_next = True
 
@@ -244,7 +250,7 @@ def test_a_failed_read_loses_no_certificate(
 def test_a_failed_read_ahead_is_met_by_the_next_taker(
     app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
 ) -> None:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     shelf = make_shelf(refill=2, low=1)
     first = shelf.take(POOL)
     load.fail_next = True  # the read ahead the next take starts fails, in the background

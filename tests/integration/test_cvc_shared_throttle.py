@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from tests.issuing import ADMIN, POOL, issued
+from tests.issuing import ADMIN, POOL, issued, open_notification
 
 from gcp_app.application import GiftCertificates
 from gcp_app.cvc_failures import CvcFailures, bucket_of, cvc_failures_id
@@ -46,15 +46,15 @@ def crm(client: str, request: str = "req-cvc") -> Cause:
 
 def open_request(app: GiftCertificates, order_id: str = "WEB-1") -> tuple[UUID, str]:
     """An issued certificate with an open notification request: (id, notificationId)."""
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     certificate_id = issued(app, order_id)
-    return certificate_id, app.request_notification(certificate_id, cause=crm("crm"))
+    return certificate_id, open_notification(app, certificate_id)
 
 
 def guess(app: GiftCertificates, certificate_id: UUID, client: str = "crm") -> type[Exception]:
     """One wrong CVC request; returns what it was refused with."""
     with pytest.raises((CvcNotAvailable, CertificateNotFound, CvcThrottled)) as refused:
-        app.disclose_cvc(certificate_id, notification_id="a-guess", cause=crm(client))
+        app.cvc.disclose(certificate_id, notification_id="a-guess", cause=crm(client))
     return type(refused.value)
 
 
@@ -76,7 +76,7 @@ def test_failures_split_across_two_processes_lock_the_certificate_out_on_both(
 
     for app in (one, other):
         with pytest.raises(CvcThrottled) as refused:
-            app.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("crm-b"))
+            app.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("crm-b"))
         assert refused.value.retry_after == int(WINDOW.total_seconds())
     [locked_out] = lockouts(one, certificate_id)
     assert locked_out.details == {"attempts": MAX_FAILURES, "windowSeconds": 900}
@@ -94,11 +94,11 @@ def test_a_lockout_survives_a_restart_and_ends_after_the_window(
     after = make_app()
     clock.advance(WINDOW - timedelta(seconds=1))
     with pytest.raises(CvcThrottled) as refused:
-        after.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("crm"))
+        after.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("crm"))
     assert refused.value.retry_after == 1
 
     clock.advance(timedelta(seconds=1))
-    cvc = after.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("crm"))
+    cvc = after.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("crm"))
     assert cvc.isdigit()
     assert len(lockouts(after, certificate_id)) == 1
 
@@ -129,7 +129,7 @@ def test_the_window_slides_across_a_bucket_boundary(make_app: MakeApp, clock: An
     assert guess(one, certificate_id) is CvcNotAvailable  # the fifth within 900 s
 
     with pytest.raises(CvcThrottled):
-        other.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("crm"))
+        other.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("crm"))
     assert len(lockouts(other, certificate_id)) == 1
 
 
@@ -143,7 +143,7 @@ def test_a_writer_that_read_the_old_bucket_cannot_count_beside_the_new_one(
     certificate_id = uuid4()
     clock.advance(WINDOW - timedelta(seconds=1))
     guess(one, certificate_id)
-    guard = one.cvc_guard
+    guard = one.cvc.guard
     keys = guard._keys(certificate_id, "crm")
     late = guard._load(keys, clock.now())  # read in the old bucket, not yet saved
 
@@ -153,7 +153,7 @@ def test_a_writer_that_read_the_old_bucket_cannot_count_beside_the_new_one(
     changed: list[CvcFailures] = []
     guard._count(keys[0], late[keys[0]], clock.now() - timedelta(seconds=2), crm("crm"), changed)
     with pytest.raises(IntegrityError):
-        one.save(*changed)
+        one.store.save(*changed)
 
 
 @pytest.mark.postgres
@@ -202,7 +202,7 @@ def test_of_20_concurrent_wrong_requests_exactly_the_fifth_locks_the_certificate
     assert len(on_clients) == refusals.count(CvcNotAvailable) >= MAX_FAILURES
     for app in apps:
         with pytest.raises(CvcThrottled):
-            app.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("crm"))
+            app.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("crm"))
 
 
 def test_a_client_over_its_limit_across_processes_is_refused_on_both(
@@ -217,9 +217,9 @@ def test_a_client_over_its_limit_across_processes_is_refused_on_both(
 
     for app in (one, other):
         with pytest.raises(CvcThrottled):
-            app.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("prober"))
+            app.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("prober"))
     # Another client is not affected, and the certificate was never locked out.
-    assert other.disclose_cvc(certificate_id, notification_id=notification_id, cause=crm("prod"))
+    assert other.cvc.disclose(certificate_id, notification_id=notification_id, cause=crm("prod"))
     assert lockouts(one, certificate_id) == []
 
     clock.advance(WINDOW)
@@ -233,7 +233,7 @@ def test_the_counts_are_not_published_and_leave_the_pool_index_alone(make_app: M
         guess(app, certificate_id)
     guess(app, uuid4())
 
-    notifications = app.recorder.select_notifications(start=1, limit=10_000)
+    notifications = app.store.recorder.select_notifications(start=1, limit=10_000)
     topics = {n.id: n.topic for n in notifications}
     counts = {i for i, topic in topics.items() if topic.startswith(f"{CvcFailures.TOPIC}.")}
     assert counts

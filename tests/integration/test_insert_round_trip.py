@@ -10,6 +10,7 @@ import pytest
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 
 from .conftest import make_settings
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def one_connection_app(tmp_path: Path, postgres_url: str) -> GiftCertificates:
     # One pooled connection: a refused save would leave its aborted block to the next one.
-    return GiftCertificates(
+    return build_application(
         make_settings(tmp_path, postgres_url, GCP_DB_POOL_SIZE="1", GCP_DB_MAX_OVERFLOW="0")
     )
 
@@ -33,13 +34,13 @@ def test_saves_store_every_event_in_order_with_consecutive_ids(
     try:
         first, second = Note("a"), Note("b")
         second.rewrite("b2")
-        recordings = app.save(first, second)
+        recordings = app.store.save(first, second)
         third = Note("c")
-        recordings += app.save(third)
+        recordings += app.store.save(third)
 
         ids = [recording.notification.id for recording in recordings]
         assert ids == list(range(ids[0], ids[0] + 4))
-        stored = app.recorder.select_notifications(start=ids[0], limit=10)
+        stored = app.store.recorder.select_notifications(start=ids[0], limit=10)
         assert [(n.originator_id, n.originator_version) for n in stored] == [
             (first.id, 1),
             (second.id, 1),
@@ -56,21 +57,21 @@ def test_a_refused_save_stores_nothing_and_the_connection_serves_the_next(
     app = one_connection_app
     try:
         note = Note("a")
-        app.save(note)
-        stale = app.repository.get(note.id)
+        app.store.save(note)
+        stale = app.store.repository.get(note.id)
         note.rewrite("mine")
-        app.save(note)
+        app.store.save(note)
         other = Note("other")
         stale.rewrite("theirs")  # the same version as "mine": the store refuses it
 
         with pytest.raises(IntegrityError):
-            app.save(other, stale)
+            app.store.save(other, stale)
 
-        assert app.repository.get(note.id).text == "mine"
+        assert app.store.repository.get(note.id).text == "mine"
         with pytest.raises(AggregateNotFoundError):
-            app.repository.get(other.id)
+            app.store.repository.get(other.id)
         later = Note("later")
-        assert app.save(later)[0].notification.id == app.recorder.max_notification_id()
-        assert app.repository.get(later.id).text == "later"
+        assert app.store.save(later)[0].notification.id == app.store.recorder.max_notification_id()
+        assert app.store.repository.get(later.id).text == "later"
     finally:
         app.close()

@@ -46,7 +46,9 @@ def reserve_many(app: GiftCertificates, count: int, name: str) -> Callable[[], l
             while True:
                 try:
                     granted.append(
-                        app.reserve_next(POOL, channel="THREAD", cause=cause).certificate_id
+                        app.reservations.reserve_next(
+                            POOL, channel="THREAD", cause=cause
+                        ).certificate_id
                     )
                     break
                 except ReservationContention:
@@ -80,10 +82,10 @@ def run_threads(bodies: list[Callable[[], list[UUID]]]) -> tuple[list[list[UUID]
 
 def reservers_in_store_order(app: GiftCertificates) -> list[str]:
     """Who made each stored reservation: `test:worker-<pid>` or `test:t<n>`, in commit order."""
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=1_000_000, topics=[GiftCertificate.Reserved.TOPIC]
     )
-    return [app.mapper.to_domain_event(n).cause.actor for n in notifications]
+    return [app.store.mapper.to_domain_event(n).cause.actor for n in notifications]
 
 
 def assert_interleaved(parties: list[str]) -> None:
@@ -99,7 +101,7 @@ def assert_interleaved(parties: list[str]) -> None:
 
 def assert_the_store_agrees(app: GiftCertificates, granted: list[UUID]) -> None:
     """Each granted certificate is RESERVED and was reserved exactly once; nothing else was."""
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=1_000_000, topics=[GiftCertificate.Reserved.TOPIC]
     )
     reserved = Counter(UUID(str(n.originator_id)) for n in notifications)
@@ -144,7 +146,7 @@ class Worker:
 
 @DURABLE
 def test_threads_of_one_application_never_share_a_certificate(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 1800, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 1800, cause=ADMIN)
     app.pool_status(POOL)  # the index has read the pool
 
     started = time.perf_counter()
@@ -173,7 +175,7 @@ def test_threads_of_one_application_never_share_a_certificate(app: GiftCertifica
 def test_processes_and_threads_never_share_a_certificate(
     app: GiftCertificates, settings: Settings, make_app: Callable[[], GiftCertificates]
 ) -> None:
-    app.generate_certificates(POOL, 1200, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 1200, cause=ADMIN)
     app.pool_status(POOL)
     workers = [Worker(settings, 300) for _ in range(2)]
 
@@ -207,7 +209,7 @@ def test_processes_and_threads_never_share_a_certificate(
 def test_a_small_pool_emptied_concurrently_grants_exactly_its_size(
     app: GiftCertificates, settings: Settings, make_app: Callable[[], GiftCertificates]
 ) -> None:
-    app.generate_certificates(POOL, 60, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 60, cause=ADMIN)
     app.pool_status(POOL)
     workers = [Worker(settings, 60) for _ in range(2)]
 
@@ -225,4 +227,4 @@ def test_a_small_pool_emptied_concurrently_grants_exactly_its_size(
     assert (status.available, status.reserved) == (0, 60)
     assert_the_store_agrees(fresh, granted)
     with pytest.raises(PoolExhausted):
-        fresh.reserve_next(POOL, channel="THREAD", cause=ADMIN)
+        fresh.reservations.reserve_next(POOL, channel="THREAD", cause=ADMIN)

@@ -58,7 +58,7 @@ def granted(answers: Sequence[Answer]) -> list[ReservationGranted]:
 
 def reserved_notifications(app: GiftCertificates) -> list[Any]:
     return list(
-        app.recorder.select_notifications(
+        app.store.recorder.select_notifications(
             start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
         )
     )
@@ -70,7 +70,7 @@ def reserved_ids(app: GiftCertificates) -> Counter[UUID]:
 
 def blocked_count(app: GiftCertificates) -> int:
     return len(
-        app.recorder.select_notifications(
+        app.store.recorder.select_notifications(
             start=1, limit=100_000, topics=[CertificatePool.IssueBlocked.TOPIC]
         )
     )
@@ -106,10 +106,10 @@ def assert_reserved_as_asked(
 def test_a_group_gives_each_request_a_certificate_of_its_own(
     app: GiftCertificates, clock: Any
 ) -> None:
-    app.generate_certificates(POOL, 10, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 10, cause=ADMIN)
     requests = [request(n, order_id=f"WEB-{n}") for n in range(6)]
 
-    answers = granted(app.reserve_many(requests))
+    answers = granted(app.reservations.reserve_many(requests))
 
     assert len(answers) == 6
     assert len({a.certificate_id for a in answers}) == 6
@@ -131,13 +131,13 @@ def count_inserts(
 
     def start() -> list[int]:
         writes: list[int] = []
-        insert_events = app.recorder.insert_events
+        insert_events = app.store.recorder.insert_events
 
         def counting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
             writes.append(len(stored_events))
             return insert_events(stored_events, **kwargs)
 
-        monkeypatch.setattr(app.recorder, "insert_events", counting)
+        monkeypatch.setattr(app.store.recorder, "insert_events", counting)
         return writes
 
     return start
@@ -146,13 +146,13 @@ def count_inserts(
 def test_a_group_is_stored_in_one_transaction(
     app: GiftCertificates, count_inserts: Callable[[], list[int]]
 ) -> None:
-    app.generate_certificates(POOL, 12, cause=ADMIN)
-    app.reserve_next(POOL, channel="WEB", cause=ADMIN)  # the shelf is filled now
+    app.pools.generate_certificates(POOL, 12, cause=ADMIN)
+    app.reservations.reserve_next(POOL, channel="WEB", cause=ADMIN)  # the shelf is filled now
     inserts = count_inserts()
     before = len(reserved_notifications(app))
     requests = [request(n, key=f"k-{n}") if n % 2 else request(n) for n in range(8)]
 
-    answers = granted(app.reserve_many(requests))
+    answers = granted(app.reservations.reserve_many(requests))
 
     # 8 Reserved events and 4 idempotency keys (a key is an aggregate of its own): one insert.
     assert inserts == [8 + 4]
@@ -168,13 +168,13 @@ def test_a_group_is_stored_in_one_transaction(
 def test_a_keyed_request_gets_its_earlier_answer_and_a_key_reused_elsewhere_is_refused(
     app: GiftCertificates, count_inserts: Callable[[], list[int]]
 ) -> None:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
-    app.generate_certificates("gold", 2, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=ADMIN)
-    second = app.reserve_next(POOL, channel="WEB", idempotency_key="k-2", cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates("gold", 2, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-1", cause=ADMIN)
+    second = app.reservations.reserve_next(POOL, channel="WEB", idempotency_key="k-2", cause=ADMIN)
     inserts = count_inserts()
 
-    answers = app.reserve_many(
+    answers = app.reservations.reserve_many(
         [
             request(1, key="k-1"),
             request(2, key="k-2", pool="gold"),
@@ -202,10 +202,10 @@ def test_a_keyed_request_gets_its_earlier_answer_and_a_key_reused_elsewhere_is_r
 def test_the_same_key_twice_in_one_group_makes_one_reservation(
     app: GiftCertificates, count_inserts: Callable[[], list[int]]
 ) -> None:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     inserts = count_inserts()
 
-    answers = app.reserve_many(
+    answers = app.reservations.reserve_many(
         [
             request(1, key="twice", order_id="WEB-1"),
             request(2),
@@ -221,7 +221,7 @@ def test_the_same_key_twice_in_one_group_makes_one_reservation(
     assert third == once
     assert other.certificate_id != once.certificate_id
     assert reserved_ids(app) == Counter({once.certificate_id: 1, other.certificate_id: 1})
-    key = app.repository.get(ReservationKey.create_id("WEB", "twice"))
+    key = app.store.repository.get(ReservationKey.create_id("WEB", "twice"))
     assert isinstance(key, ReservationKey)
     assert key.certificate_id == once.certificate_id
     assert app.pool_status(POOL).reserved == 2
@@ -232,10 +232,10 @@ def test_the_same_key_twice_in_one_group_makes_one_reservation(
 def test_the_same_key_twice_in_a_group_for_another_pool_is_refused(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates(POOL, 4, cause=ADMIN)
-    app.generate_certificates("gold", 4, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 4, cause=ADMIN)
+    app.pools.generate_certificates("gold", 4, cause=ADMIN)
 
-    answers = app.reserve_many([request(1, key="k"), request(2, key="k", pool="gold")])
+    answers = app.reservations.reserve_many([request(1, key="k"), request(2, key="k", pool="gold")])
 
     assert isinstance(answers[0], ReservationGranted)
     assert isinstance(answers[1], IdempotencyKeyReused)
@@ -246,9 +246,9 @@ def test_the_same_key_twice_in_a_group_for_another_pool_is_refused(
 def test_a_pool_running_dry_mid_group_refuses_the_rest_and_blocks_once(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
 
-    answers = app.reserve_many([request(n) for n in range(7)])
+    answers = app.reservations.reserve_many([request(n) for n in range(7)])
 
     served = granted(answers[:3])
     assert len({a.certificate_id for a in served}) == 3
@@ -261,15 +261,15 @@ def test_a_pool_running_dry_mid_group_refuses_the_rest_and_blocks_once(
 
 
 def test_after_everything_is_reserved_the_pool_is_exhausted(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 5, cause=ADMIN)
-    served = granted(app.reserve_many([request(n) for n in range(5)]))
+    app.pools.generate_certificates(POOL, 5, cause=ADMIN)
+    served = granted(app.reservations.reserve_many([request(n) for n in range(5)]))
     assert len({a.certificate_id for a in served}) == 5
 
-    again = app.reserve_many([request(n) for n in range(5, 8)])
+    again = app.reservations.reserve_many([request(n) for n in range(5, 8)])
 
     assert all(isinstance(a, PoolExhausted) for a in again), again
     with pytest.raises(PoolExhausted):
-        app.reserve_next(POOL, channel="WEB", cause=ADMIN)
+        app.reservations.reserve_next(POOL, channel="WEB", cause=ADMIN)
     with pytest.raises(PoolExhausted):
         app.reservation_desk.reserve(request(9))
     assert blocked_count(app) == 1
@@ -277,7 +277,7 @@ def test_after_everything_is_reserved_the_pool_is_exhausted(app: GiftCertificate
 
 
 def test_the_desk_serves_requests_through_reserve_many(app: GiftCertificates) -> None:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
 
     answer = app.reservation_desk.reserve(request(1, key="desk-1", order_id="WEB-1"))
 
@@ -294,9 +294,9 @@ def test_a_store_failure_after_the_group_commit_leaves_the_committed_answers_sta
     then (a dropped connection), the requests whose reservations are committed must still get
     them: failing the whole group tells their callers "no" about certificates held for them
     (orphaned until the reservation times out, and an unkeyed caller cannot get them back)."""
-    app.generate_certificates(POOL, 6, cause=ADMIN)
-    insert_events = app.recorder.insert_events
-    select_events = app.recorder.select_events
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
+    insert_events = app.store.recorder.insert_events
+    select_events = app.store.recorder.select_events
     committed: list[int] = []
 
     def inserting(stored_events: Sequence[Any], **kwargs: Any) -> Any:
@@ -310,11 +310,11 @@ def test_a_store_failure_after_the_group_commit_leaves_the_committed_answers_sta
             raise OperationalError("server closed the connection unexpectedly")
         return select_events(*args, **kwargs)
 
-    monkeypatch.setattr(app.recorder, "insert_events", inserting)
-    monkeypatch.setattr(app.recorder, "select_events", selecting)
+    monkeypatch.setattr(app.store.recorder, "insert_events", inserting)
+    monkeypatch.setattr(app.store.recorder, "select_events", selecting)
     requests = [request(1, key="k"), request(2), request(3, key="k")]
 
-    answers = app.reserve_many(requests)
+    answers = app.reservations.reserve_many(requests)
 
     monkeypatch.undo()
     stored = reserved_ids(app)
@@ -333,13 +333,15 @@ def test_a_stale_shelf_hands_out_no_duplicate_and_every_request_is_served(
 ) -> None:
     """The second instance reserves most of what the first has on its shelf; the first
     instance's next group meets stale copies and still serves every request it can."""
-    app.generate_certificates(POOL, 30, cause=ADMIN)
-    first = app.reserve_next(POOL, channel="WEB", cause=ADMIN)  # fills the first shelf (29)
+    app.pools.generate_certificates(POOL, 30, cause=ADMIN)
+    first = app.reservations.reserve_next(
+        POOL, channel="WEB", cause=ADMIN
+    )  # fills the first shelf (29)
     other = make_app()
-    theirs = granted(other.reserve_many([request(f"other-{n}") for n in range(20)]))
+    theirs = granted(other.reservations.reserve_many([request(f"other-{n}") for n in range(20)]))
 
-    ours = app.reserve_many([request(n) for n in range(9)])
-    last = app.reserve_many([request(n) for n in range(9, 11)])
+    ours = app.reservations.reserve_many([request(n) for n in range(9)])
+    last = app.reservations.reserve_many([request(n) for n in range(9, 11)])
 
     mine = granted(ours)
     assert all(isinstance(a, PoolExhausted) for a in last), last
@@ -355,7 +357,7 @@ def test_threads_on_two_instances_through_the_desks_never_share_a_certificate(
     app: GiftCertificates, make_app: Callable[[], GiftCertificates]
 ) -> None:
     threads, each = 8, 50
-    app.generate_certificates(POOL, threads * each, cause=ADMIN)
+    app.pools.generate_certificates(POOL, threads * each, cause=ADMIN)
     instances = [app, make_app()]
     results: list[list[UUID]] = [[] for _ in range(threads)]
     errors: list[BaseException] = []
@@ -421,7 +423,7 @@ def concurrently(count: int, body: Callable[[int], Any]) -> tuple[list[Any], lis
 def test_a_small_pool_is_not_exhausted_before_it_is_empty_through_the_desk(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates(POOL, 8, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 8, cause=ADMIN)
 
     answers, errors = concurrently(32, lambda n: app.reservation_desk.reserve(request(n)))
 
@@ -435,10 +437,10 @@ def test_a_small_pool_is_not_exhausted_before_it_is_empty_through_the_desk(
 def test_a_small_pool_is_not_exhausted_before_it_is_empty_with_concurrent_reserve_next(
     app: GiftCertificates,
 ) -> None:
-    app.generate_certificates(POOL, 8, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 8, cause=ADMIN)
 
     answers, errors = concurrently(
-        24, lambda n: app.reserve_next(POOL, channel="WEB", cause=request(n).cause)
+        24, lambda n: app.reservations.reserve_next(POOL, channel="WEB", cause=request(n).cause)
     )
 
     assert len({a.certificate_id for a in answers}) == len(answers) == 8
@@ -454,7 +456,7 @@ def test_closing_the_application_serves_the_queued_reservations_then_refuses(
     make_app: Callable[[], GiftCertificates],
 ) -> None:
     app = make_app()
-    app.generate_certificates(POOL, 12, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 12, cause=ADMIN)
     futures = [app.reservation_desk.submit(request(n)) for n in range(10)]
 
     app.close()
@@ -469,7 +471,7 @@ def test_closing_the_application_serves_the_queued_reservations_then_refuses(
 def test_a_small_pool_shared_by_two_instances_is_handed_out_whole_and_once(
     app: GiftCertificates, make_app: Callable[[], GiftCertificates]
 ) -> None:
-    app.generate_certificates(POOL, 8, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 8, cause=ADMIN)
     instances = [app, make_app()]
 
     answers, errors = concurrently(

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gcp_app.application import GiftCertificates
+from gcp_adapters.bootstrap import build_application
 from gcp_app.reservation_desk import ReservationRequest
 from gcp_domain import Cause
 
@@ -45,10 +45,10 @@ def test_reads_and_writes_survive_killed_connections(
     tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PGAPPNAME", APP_NAME)
-    app = GiftCertificates(make_settings(tmp_path, postgres_url, GCP_DB_POOL_SIZE="4"))
+    app = build_application(make_settings(tmp_path, postgres_url, GCP_DB_POOL_SIZE="4"))
     try:
-        app.generate_certificates("default", 20, cause=ADMIN)
-        first = app.reserve_next("default", channel="WEB", cause=WEB)
+        app.pools.generate_certificates("default", 20, cause=ADMIN)
+        first = app.reservations.reserve_next("default", channel="WEB", cause=WEB)
         assert kill_app_backends(postgres_url) >= 1  # the app's pooled connections
 
         assert app.get_certificate(first.certificate_id).version == 2
@@ -57,7 +57,7 @@ def test_reads_and_writes_survive_killed_connections(
         )
         assert second.certificate_id != first.certificate_id
         assert kill_app_backends(postgres_url) >= 1
-        third = app.reserve_next("default", channel="WEB", cause=WEB)
+        third = app.reservations.reserve_next("default", channel="WEB", cause=WEB)
         assert app.pool_status("default").reserved == 3
         assert len({first.certificate_id, second.certificate_id, third.certificate_id}) == 3
     finally:

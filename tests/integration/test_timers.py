@@ -20,8 +20,19 @@ from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
 from gcp_app.settings import Settings
 from gcp_app.timers import EXPIRY_ACTOR, RESERVATIONS_ACTOR, Timers
+from gcp_app.use_cases import (
+    CancelCertificate,
+    IssueCertificate,
+    LockCertificate,
+    RecordRefundStep,
+    Redeem,
+    ReleaseLapsedReservation,
+    ReleaseReservation,
+    ReverseRedemption,
+)
 from gcp_domain import Cause, CertificateState, GiftCertificate, Money, Recipient
 from gcp_domain.stream import rfc3339
+from gcp_domain.vocabulary import PaymentEvent
 
 S = CertificateState
 POOL = "default"
@@ -39,12 +50,12 @@ DURABLE = pytest.mark.parametrize(
 
 @pytest.fixture
 def stocked(app: GiftCertificates) -> GiftCertificates:
-    app.generate_certificates(POOL, 6, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     return app
 
 
 def reserve(app: GiftCertificates, order_id: str) -> UUID:
-    granted = app.reserve_next(
+    granted = app.reservations.reserve_next(
         POOL,
         channel="WEB",
         order_id=order_id,
@@ -61,27 +72,31 @@ def issue(
     certificate_id: UUID | None = None,
 ) -> UUID:
     certificate_id = certificate_id or reserve(app, order_id)
-    assert app.issue(
-        certificate_id,
-        amount=Money.of(amount),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=[f"PAY-{order_id}"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna", email="anna@example.com"),
-        validity=VALIDITY,
-        cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
+    assert app.execute(
+        IssueCertificate(
+            certificate_id=certificate_id,
+            amount=Money.of(amount),
+            channel="WEB",
+            order_id=order_id,
+            payment_ids=[f"PAY-{order_id}"],
+            client_id="C-1",
+            recipient=Recipient(name="Anna", email="anna@example.com"),
+            validity_days=VALIDITY.days,
+            cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
+        )
     )
     return certificate_id
 
 
 def count_events(app: GiftCertificates, event: type[Any]) -> Counter[UUID]:
-    notifications = app.recorder.select_notifications(start=1, limit=100_000, topics=[event.TOPIC])
+    notifications = app.store.recorder.select_notifications(
+        start=1, limit=100_000, topics=[event.TOPIC]
+    )
     return Counter(UUID(str(n.originator_id)) for n in notifications)
 
 
 def all_topics(app: GiftCertificates) -> list[str]:
-    return [n.topic for n in app.recorder.select_notifications(start=1, limit=100_000)]
+    return [n.topic for n in app.store.recorder.select_notifications(start=1, limit=100_000)]
 
 
 # ====================================================================== reservations
@@ -141,7 +156,7 @@ def test_an_issued_reservation_is_not_released(stocked: GiftCertificates, clock:
 
 
 def test_released_certificates_are_reserved_again(app: GiftCertificates, clock: Any) -> None:
-    app.generate_certificates(POOL, 2, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 2, cause=ADMIN)
     first = {reserve(app, "WEB-1"), reserve(app, "WEB-2")}
     with pytest.raises(PoolExhausted):
         reserve(app, "WEB-3")
@@ -157,10 +172,12 @@ def test_released_certificates_are_reserved_again(app: GiftCertificates, clock: 
 def test_a_new_reservation_after_an_early_release_keeps_its_own_deadline(
     app: GiftCertificates, clock: Any
 ) -> None:
-    app.generate_certificates(POOL, 1, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 1, cause=ADMIN)
     timers = Timers(app)
     certificate_id = reserve(app, "WEB-1")
-    app.release_reservation(certificate_id, reason="PAYMENT_FAILED", cause=ADMIN)
+    app.execute(
+        ReleaseReservation(certificate_id=certificate_id, reason="PAYMENT_FAILED", cause=ADMIN)
+    )
     clock.advance(TTL / 2)
     assert reserve(app, "WEB-2") == certificate_id
 
@@ -179,10 +196,10 @@ def test_the_release_command_checks_the_deadline_itself(
     certificate_id = reserve(stocked, "WEB-1")
     cause = Cause(RESERVATIONS_ACTOR, "early", "early")
 
-    assert not stocked.release_lapsed_reservation(certificate_id, cause=cause)
+    assert not stocked.execute(ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause))
     clock.advance(TTL)
-    assert stocked.release_lapsed_reservation(certificate_id, cause=cause)
-    assert not stocked.release_lapsed_reservation(certificate_id, cause=cause)
+    assert stocked.execute(ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause))
+    assert not stocked.execute(ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause))
 
 
 def test_a_limit_bounds_one_call_and_a_tick_drains_them_all(
@@ -229,7 +246,11 @@ def test_expiry_after_expires_at_not_before(stocked: GiftCertificates, clock: An
 
 def test_a_locked_certificate_expires(stocked: GiftCertificates, clock: Any) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    stocked.lock(certificate_id, reason="fraud check", by="support:olga", cause=SUPPORT)
+    stocked.execute(
+        LockCertificate(
+            certificate_id=certificate_id, reason="fraud check", by="support:olga", cause=SUPPORT
+        )
+    )
     clock.advance(VALIDITY)
 
     assert Timers(stocked).expire_due() == 1
@@ -242,12 +263,14 @@ def test_a_fully_redeemed_certificate_does_not_expire_until_a_reversal(
     stocked: GiftCertificates, clock: Any
 ) -> None:
     certificate_id = issue(stocked, "WEB-1", amount="10.00")
-    stocked.redeem(
-        certificate_id,
-        payment_id="PAY-R",
-        order_id="POS-1",
-        amount=Money.of("10.00"),
-        cause=Cause("kafka:All_Payments", "msg-r", "POS-1"),
+    stocked.execute(
+        Redeem(
+            certificate_id=certificate_id,
+            payment_id="PAY-R",
+            order_id="POS-1",
+            amount=Money.of("10.00"),
+            cause=Cause("kafka:All_Payments", "msg-r", "POS-1"),
+        )
     )
     clock.advance(VALIDITY)
     timers = Timers(stocked)
@@ -260,12 +283,14 @@ def test_a_fully_redeemed_certificate_does_not_expire_until_a_reversal(
     assert timers.stats.skipped == 1
     assert stocked.pool_index.pending_deadlines() == (0, 0)
 
-    stocked.reverse_redemption(
-        certificate_id,
-        refund_payment_id="PAY-REV",
-        redemption_payment_id="PAY-R",
-        amount=Money.of("4.00"),
-        cause=Cause("kafka:All_Payments", "msg-rev", "POS-1"),
+    stocked.execute(
+        ReverseRedemption(
+            certificate_id=certificate_id,
+            refund_payment_id="PAY-REV",
+            redemption_payment_id="PAY-R",
+            amount=Money.of("4.00"),
+            cause=Cause("kafka:All_Payments", "msg-rev", "POS-1"),
+        )
     )
     assert timers.expire_due() == 1
     assert stocked.get_certificate(certificate_id).state is S.EXPIRED
@@ -276,13 +301,22 @@ def test_cancelled_and_refunded_certificates_leave_the_deadlines(
     make_app: Callable[[], GiftCertificates], clock: Any
 ) -> None:
     app = make_app()
-    app.generate_certificates(POOL, 3, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
     cancelled = issue(app, "WEB-1")
     refunded = issue(app, "WEB-2")
     kept = issue(app, "WEB-3")
     assert app.pool_index.pending_deadlines() == (0, 3)
-    app.cancel(cancelled, reason="ORDER_CANCELLED", cause=ADMIN)
-    app.complete_refund(refunded, payment_id="REF-1", amount=Money.of("5000.00"), cause=ADMIN)
+    app.execute(CancelCertificate(certificate_id=cancelled, reason="ORDER_CANCELLED", cause=ADMIN))
+    app.execute(
+        RecordRefundStep(
+            certificate_id=refunded,
+            step=PaymentEvent.REFUND_COMPLETED,
+            order_id="WEB-2",
+            payment_id="REF-1",
+            amount=Money.of("5000.00"),
+            cause=ADMIN,
+        )
+    )
     assert app.pool_index.pending_deadlines() == (0, 1)
 
     restarted = make_app()  # Reads every deadline from the log alone.
@@ -317,7 +351,7 @@ def test_another_instance_finds_the_deadlines_in_the_log(
     make_app: Callable[[], GiftCertificates], clock: Any
 ) -> None:
     writer = make_app()
-    writer.generate_certificates(POOL, 4, cause=ADMIN)
+    writer.pools.generate_certificates(POOL, 4, cause=ADMIN)
     reserved = reserve(writer, "WEB-1")
     issued = issue(writer, "WEB-2")
     clock.advance(VALIDITY)
@@ -337,7 +371,7 @@ def test_two_instances_at_once_record_one_event_per_certificate(
     make_app: Callable[[], GiftCertificates], clock: Any
 ) -> None:
     first, second = make_app(), make_app()
-    first.generate_certificates(POOL, 24, cause=ADMIN)
+    first.pools.generate_certificates(POOL, 24, cause=ADMIN)
     reserved = {reserve(first, f"WEB-R{n}") for n in range(12)}
     issued = {issue(first, f"WEB-I{n}") for n in range(12)}
     clock.advance(VALIDITY)

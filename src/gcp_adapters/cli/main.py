@@ -15,12 +15,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from gcp_adapters import demo, heap
-from gcp_adapters.bootstrap import build_application, jwt_secret
+from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.kafka.relay import RepublishStalled, republish
 from gcp_adapters.logs import install_json_logging
-from gcp_adapters.service import PARTS, Service
+from gcp_adapters.service import PARTS
 from gcp_app.application import GiftCertificates, PoolStatus
 from gcp_app.errors import ConfigurationError, VendorImportRejected
 from gcp_app.persistence import describe
@@ -77,7 +77,7 @@ def _status_json(status: PoolStatus) -> dict[str, Any]:
 
 def pool_generate(app: GiftCertificates, args: argparse.Namespace) -> int:
     bar = ProgressBar(args.count, f"generating {args.pool}")
-    app.generate_certificates(args.pool, args.count, cause=_cli_cause(), progress=bar.advance)
+    app.pools.generate_certificates(args.pool, args.count, cause=_cli_cause(), progress=bar.advance)
     bar.finish()
     print(_status_line(app.pool_status(args.pool)))
     return 0
@@ -87,7 +87,7 @@ def pool_import(app: GiftCertificates, args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
         with path.open(newline="", encoding="utf-8") as file:
-            count = app.import_certificates(
+            count = app.pools.import_certificates(
                 args.pool, file, source=f"vendor:{path.name}", cause=_cli_cause()
             )
     except VendorImportRejected as rejected:
@@ -161,13 +161,13 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
     install_json_logging(logging.INFO)
     if args.stock > 0:
         cause = _cli_cause()
-        app.create_pool(args.pool, cause=cause)
+        app.pools.create_pool(args.pool, cause=cause)
         missing = args.stock - app.pool_status(args.pool).available
         if missing > 0:
             bar = ProgressBar(missing, f"stocking {args.pool}")
-            app.generate_certificates(args.pool, missing, cause=cause, progress=bar.advance)
+            app.pools.generate_certificates(args.pool, missing, cause=cause, progress=bar.advance)
             bar.finish()
-    service = Service(app, args.only or PARTS)
+    service = build_service(app, args.only or PARTS)
     print(f"store: {describe(app.settings.database_url)}")
     if args.stock > 0:
         print(_status_line(app.pool_status(args.pool)))
@@ -192,7 +192,7 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
 
 def _print_dev_tokens(app: GiftCertificates) -> None:
     """One token per role, for trying the API on the generated (development) secret."""
-    secret = jwt_secret(app.settings)
+    secret = configured_jwt_secret(app.settings)
     hours = int(DEV_TOKEN_TTL.total_seconds() // 3600)
     print(f"development tokens (valid {hours} h; GCP_JWT_SECRET is not set):")
     for role in Role:
@@ -205,7 +205,11 @@ def token(app: GiftCertificates, args: argparse.Namespace) -> int:
     if args.ttl < 1:
         print("gcp: --ttl is a number of seconds, 1 or more", file=sys.stderr)
         return EXIT_REFUSED
-    print(mint_token(jwt_secret(app.settings), args.sub, args.role, timedelta(seconds=args.ttl)))
+    print(
+        mint_token(
+            configured_jwt_secret(app.settings), args.sub, args.role, timedelta(seconds=args.ttl)
+        )
+    )
     return 0
 
 
@@ -224,7 +228,7 @@ def stream_republish(app: GiftCertificates, args: argparse.Namespace) -> int:
         print("gcp: --from is a notification position, 1 or more", file=sys.stderr)
         return EXIT_REFUSED
     topic = args.topic or app.settings.topic_stream
-    newest = app.recorder.max_notification_id() or 0
+    newest = app.store.recorder.max_notification_id() or 0
     if newest < args.start:
         print(f"nothing to republish: the newest position is {newest}")
         return 0

@@ -28,6 +28,7 @@ from gcp_adapters.http.request_ids import provide_cause
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
 from gcp_app.reservation_desk import ReservationRequest
+from gcp_app.use_cases import LockCertificate, RecordNotificationResult, UnlockCertificate
 from gcp_domain.cause import Cause
 from gcp_domain.stream import rfc3339
 
@@ -133,7 +134,7 @@ class CertificatesController(Controller):
         request; a second call for the same request gets 410. An unknown certificate and a
         wrong notificationId get the same 404. After too many failures on a certificate (or by
         a client) within a window, every request is 429 with Retry-After until it passes."""
-        cvc = gcp.disclose_cvc(id, notification_id=notification_id, cause=cause)
+        cvc = gcp.cvc.disclose(id, notification_id=notification_id, cause=cause)
         return CvcOut(certificate_id=str(id), notification_id=notification_id, cvc=cvc)
 
     @post(
@@ -154,12 +155,14 @@ class CertificatesController(Controller):
         data: JSONBody[NotificationResultIn],
     ) -> dict[str, Any]:
         """Roles: crm. The same result again records nothing; a contradicting one is 409."""
-        gcp.record_notification_result(
-            id,
-            notification_id=notificationId,
-            sent=data.result == "SENT",
-            error=data.error,
-            cause=cause,
+        gcp.execute(
+            RecordNotificationResult(
+                certificate_id=id,
+                notification_id=notificationId,
+                sent=data.result == "SENT",
+                error=data.error,
+                cause=cause,
+            )
         )
         return gcp.current_object(id)
 
@@ -181,7 +184,9 @@ class CertificatesController(Controller):
         data: JSONBody[LockIn],
     ) -> dict[str, Any]:
         """Roles: support. Idempotent: locking a locked certificate records nothing."""
-        gcp.lock(id, reason=data.reason, by=request.user.sub, cause=cause)
+        gcp.execute(
+            LockCertificate(certificate_id=id, reason=data.reason, by=request.user.sub, cause=cause)
+        )
         return gcp.current_object(id)
 
     @post(
@@ -203,7 +208,9 @@ class CertificatesController(Controller):
     ) -> dict[str, Any]:
         """Roles: support. Back to the working state before the lock. Idempotent."""
         reason = data.reason if data is not None else None
-        gcp.unlock(id, reason=reason, by=request.user.sub, cause=cause)
+        gcp.execute(
+            UnlockCertificate(certificate_id=id, reason=reason, by=request.user.sub, cause=cause)
+        )
         return gcp.current_object(id)
 
     @get(

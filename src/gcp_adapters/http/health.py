@@ -28,7 +28,7 @@ OPEN: Final[dict[str, Any]] = {"security": ANONYMOUS, "opt": {"exclude_from_auth
 
 def store_check(gcp: GiftCertificates) -> ReadinessCheck:
     def check() -> None:
-        gcp.recorder.max_notification_id()
+        gcp.store.recorder.max_notification_id()
 
     return check
 

@@ -147,7 +147,7 @@ class IdempotentPosts:
         cause = Cause(user.actor, rid, rid)
         now = self.application.clock.now()
         claimed = await anyio.to_thread.run_sync(
-            lambda: claim_request(self.application, wanted, printed, at=now, cause=cause)
+            lambda: claim_request(self.application.store, wanted, printed, at=now, cause=cause)
         )
         if isinstance(claimed, Answer):
             await _send_answer(send, claimed, replayed=True)
@@ -173,7 +173,7 @@ class IdempotentPosts:
         answer = Answer(printed, status, text, content_type)
         try:
             kept = await anyio.to_thread.run_sync(
-                lambda: record_answer(self.application, claimed, answer, cause=cause)
+                lambda: record_answer(self.application.store, claimed, answer, cause=cause)
             )
         except Exception:  # The effect is done: answer it, even if the record failed.
             logger.exception("could not record the answer of POST %s (request %s)", path, rid)
@@ -187,7 +187,7 @@ class IdempotentPosts:
         """Gives the key back; a failure only delays the next run (the claim goes stale)."""
         try:
             await anyio.to_thread.run_sync(
-                lambda: release_claim(self.application, claimed, cause=cause)
+                lambda: release_claim(self.application.store, claimed, cause=cause)
             )
         except Exception:
             logger.exception(

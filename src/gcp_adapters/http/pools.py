@@ -60,7 +60,7 @@ class PoolsController(Controller):
         data: JSONBody[GenerateIn],
     ) -> GeneratedOut:
         """Roles: admin. Body `{"count": N}`, 1 to 100,000; answers when they are stored."""
-        created = gcp.generate_certificates(pool, data.count, cause=cause)
+        created = gcp.pools.generate_certificates(pool, data.count, cause=cause)
         return GeneratedOut(pool=pool, created=created, levels=levels_of(gcp.pool_status(pool)))
 
     @get(

@@ -1,13 +1,13 @@
-"""The inbound Kafka adapter: the three inbound topics into the matcher, a batch per transaction.
+"""The inbound Kafka adapter: it polls the three inbound topics, hands each batch over to the
+inbound matching (gcp_app.inbound) and commits Kafka's offsets once the batch is stored.
 
 One confluent-kafka consumer in one group reads All_SalesOrder, All_Payments and All_Clients
 (names configurable). Each poll is one batch: every record is decoded (a record that cannot be
-decoded travels on with its `Problem` and becomes a dead letter in the matcher) and the batch is
-applied, its consumed positions recorded with its effects in ONE database transaction. Only then
-are the offsets committed to Kafka, asynchronously. `run` pipelines the batches: a writer thread
-stores one (`Matcher.store`) while this thread decides the next (`Matcher.decide`); a failed
-store voids the decision taken on top of it and both go through `Matcher.handle` again, in order
-(docs/kafka.md, "Pipelined batches"). `run_once` handles one batch synchronously.
+decoded travels on with its `Problem` and becomes a dead letter) and handed over; the
+application stores its effects and its consumed positions in ONE database transaction. Only then
+are the offsets committed to Kafka, asynchronously. `run` pipelines the batches
+(gcp_app.inbound.pipeline: one is stored while the next is decided; docs/kafka.md, "Pipelined
+batches"); `run_once` handles one batch synchronously.
 
 The database is the truth about what was consumed: on every assignment the consumer seeks each
 partition to the position the database recorded (+1), or to the beginning when it recorded none,
@@ -24,9 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
 
 import attrs
@@ -38,10 +36,16 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
-from eventsourcing.persistence import IntegrityError
 
 from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
-from gcp_app.matching import Decided, Envelope, Handled, Matcher, Outcome, Problem
+from gcp_app.inbound import (
+    Envelope,
+    Handled,
+    InboundBatches,
+    InboundPipeline,
+    Outcome,
+    Problem,
+)
 
 if TYPE_CHECKING:
     from gcp_app.application import GiftCertificates
@@ -57,14 +61,6 @@ RETRY_BACKOFF: Final = 0.5
 MAX_RETRY_BACKOFF: Final = 10.0
 
 Partition = tuple[str, int]
-
-
-@attrs.frozen
-class InFlight:
-    """A decided batch whose store runs on the writer thread."""
-
-    decided: Decided
-    stored: Future[None]
 
 
 @attrs.frozen
@@ -190,12 +186,7 @@ class InboundConsumer:
         self.retry_backoff = retry_backoff
         self.max_retry_backoff = max_retry_backoff
         self.metrics = ConsumerMetrics()
-        self._matcher = Matcher(app)
-        # Batches to redo through `Matcher.handle`, in order: one that failed, and after a
-        # failed pipelined store, that batch and the one decided on top of it.
-        self._redo: deque[list[Envelope]] = deque()
-        self._in_flight: InFlight | None = None
-        self._writer: ThreadPoolExecutor | None = None  # started by the first pipelined batch
+        self._pipeline = InboundPipeline(InboundBatches(app), self)
         self._stored_records = 0  # records of the batches stored so far
         self._resubscribe = False
         self._closed = False
@@ -245,7 +236,7 @@ class InboundConsumer:
                     self.metrics.record_failure()
                     logger.error(
                         "inbound batch of %d records failed (%s); retrying in %.1fs",
-                        len(self._redo[0]) if self._redo else 0,
+                        self._pipeline.waiting,
                         type(error).__name__,
                         backoff,
                         exc_info=True,
@@ -267,80 +258,65 @@ class InboundConsumer:
         still in flight is stored first (it comes first)."""
         self._check_open()
         self.flush()
-        if not self._redo:
+        if not self._pipeline.waiting:
             envelopes = self._poll()
             if not envelopes:
                 return 0
-            self._redo.append(envelopes)
-        return self._redo_next()
+            self._pipeline.queue(envelopes)
+        try:
+            return self._pipeline.redo_next()
+        finally:
+            self.metrics.record_conflicts(self._pipeline.batches.conflicts)
 
     def run_pipelined_once(self) -> int:
-        """One step of the pipelined loop (`run`, and the bench): polls and decides the next
-        batch while the previous one is stored on the writer thread, waits for that store, then
-        hands this batch to the writer. Stores stay in order, one at a time.
+        """One step of the pipelined loop (`run`, and the bench): polls and hands the batch over
+        to be decided while the previous one is stored (gcp_app.inbound.pipeline).
 
         Returns how many records were stored in this call (the previous batch's, or batches
         redone; 0 if none). A failed store is redone here through the synchronous path together
         with the batch decided on top of it; raises what that redo raises (the batches are
         kept)."""
         before = self._stored_records
-        self._pipelined_step()
-        return self._stored_records - before
-
-    def _pipelined_step(self) -> None:
         self._check_open()
-        if self._redo:
-            self._redo_next()
-            return
-        envelopes = self._poll()  # a rebalance here flushes the store in flight
-        if self._redo:  # ... and it failed: this batch comes after it
-            if envelopes:
-                self._redo.append(envelopes)
-            self._redo_next()
-            return
-        if not envelopes:
-            self.flush()  # idle: what is in flight is committed without delay
-            return
-        decided = self._decide(envelopes)
-        self.flush()
-        if self._redo:
-            # The previous batch failed, so this decision was taken on changes that are not in
-            # the store: thrown away (the matcher has been reset) and redone after it.
-            self._redo.append(envelopes)
-            self._redo_next()
-            return
-        self._store(decided)
+        try:
+            if self._pipeline.waiting:
+                self._pipeline.redo_next()
+            else:
+                # A rebalance in the poll flushes the store in flight first.
+                self._pipeline.pipelined(self._poll())
+        finally:
+            self.metrics.record_conflicts(self._pipeline.batches.conflicts)
+        return self._stored_records - before
 
     def flush(self) -> int:
         """Waits for the batch in flight, if any. Stored: its Kafka offsets, metrics and logs
-        follow (returns its size). Failed: the matcher forgets what it decided since, and the
-        batch is queued to be redone synchronously (returns 0). Never raises for the store."""
-        in_flight, self._in_flight = self._in_flight, None
-        if in_flight is None:
-            return 0
-        decided = in_flight.decided
-        try:
-            in_flight.stored.result()
-        except Exception as error:
-            self._store_failed(decided, error)
-            return 0
-        self._matcher.stored(decided)
-        self._finish(decided.envelopes, decided.handled)
-        return len(decided.envelopes)
+        follow (returns its size). Failed: it is queued to be redone synchronously (returns 0).
+        Never raises for the store."""
+        stored = self._pipeline.flush()
+        self.metrics.record_conflicts(self._pipeline.batches.conflicts)
+        return stored
 
     def close(self) -> None:
         """Stores the batch in flight, then leaves the group. A batch not yet handled is simply
         read again by the next owner of its partitions (from the database's positions).
         Idempotent."""
         if not self._closed:
-            self.flush()
             self._closed = True
-            self._redo.clear()
+            self._pipeline.close()
             self._consumer.close()
-            if self._writer is not None:
-                self._writer.shutdown(wait=True)
 
-    # ------------------------------------------------------------------ the steps
+    # ------------------------------------------------------------------ the batches
+
+    def batch_stored(self, batch: Sequence[Envelope], handled: Sequence[Handled]) -> None:
+        """After the batch's database commit, never before: metrics, logs, Kafka's offsets."""
+        self._stored_records += len(batch)
+        self.metrics.record_batch(handled)
+        self._log_outcomes(handled)
+        self._commit(batch)
+        self._observe_lag(batch)
+
+    def store_failed(self) -> None:
+        self.metrics.record_failure()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -357,59 +333,6 @@ class InboundConsumer:
             self.metrics.record_consumed(len(envelopes))
         return envelopes
 
-    def _redo_next(self) -> int:
-        """The first queued batch through `Matcher.handle`: ONE transaction (or, on conflicts,
-        halves of it), effects and positions together."""
-        batch = self._redo[0]
-        try:
-            handled = self._matcher.handle(batch)
-        finally:
-            self.metrics.record_conflicts(self._matcher.conflicts)
-        self._redo.popleft()
-        self._finish(batch, handled)
-        return len(batch)
-
-    def _decide(self, envelopes: list[Envelope]) -> Decided:
-        try:
-            return self._matcher.decide(envelopes)
-        except Exception:
-            # It may have read the copies of the batch in flight: once that one is settled,
-            # nothing decided in memory is trusted, and this batch is redone synchronously.
-            self.flush()
-            self._matcher.reset()
-            self._redo.append(envelopes)
-            raise
-
-    def _store(self, decided: Decided) -> None:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcp-inbound-store")
-        self._in_flight = InFlight(decided, self._writer.submit(self._matcher.store, decided))
-
-    def _store_failed(self, decided: Decided, error: Exception) -> None:
-        # Whatever was decided after this batch was decided on its changes: forget it all.
-        self._matcher.reset()
-        self._redo.append(list(decided.envelopes))
-        if isinstance(error, IntegrityError):
-            # A concurrent writer got there first: redone against what is stored, at once.
-            self._matcher.count_conflict()
-            self.metrics.record_conflicts(self._matcher.conflicts)
-            return
-        self.metrics.record_failure()
-        logger.error(
-            "storing an inbound batch of %d records failed (%s); redoing it",
-            len(decided.envelopes),
-            type(error).__name__,
-            exc_info=error,
-        )
-
-    def _finish(self, batch: Sequence[Envelope], handled: Sequence[Handled]) -> None:
-        """After the batch's database commit, never before."""
-        self._stored_records += len(batch)
-        self.metrics.record_batch(handled)
-        self._log_outcomes(handled)
-        self._commit(batch)
-        self._observe_lag(batch)
-
     def __enter__(self) -> InboundConsumer:
         return self
 
@@ -419,7 +342,7 @@ class InboundConsumer:
     @property
     def in_flight(self) -> int:
         """Records of the batch being stored on the writer thread (0: none)."""
-        return len(self._in_flight.decided.envelopes) if self._in_flight is not None else 0
+        return self._pipeline.in_flight
 
     @property
     def assignment(self) -> list[Partition]:
@@ -537,9 +460,7 @@ class InboundConsumer:
         """Every assigned partition starts after the position the DATABASE recorded."""
         # The batch in flight first: the positions read below must include it.
         self.flush()
-        # A fresh matcher: positions it remembers may have moved while another member of the
-        # group owned these partitions.
-        self._matcher = Matcher(self.app)
+        self._pipeline.reassigned()
         try:
             for tp in partitions:
                 recorded = self._position(tp.topic, tp.partition)
@@ -563,7 +484,7 @@ class InboundConsumer:
     def _position(self, topic: str, partition: int) -> int | None:
         for attempt in range(3):
             try:
-                return self._matcher.position(topic, partition)
+                return self._pipeline.batches.position(topic, partition)
             except Exception:  # retried briefly, then the assignment fails
                 if attempt == 2:
                     raise
@@ -574,9 +495,7 @@ class InboundConsumer:
         # The batch in flight first: the next owner starts from the positions it records.
         self.flush()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        # What is left to redo of them, their next owner reads again from the database.
-        kept = ([e for e in batch if (e.topic, e.partition) not in revoked] for batch in self._redo)
-        self._redo = deque(batch for batch in kept if batch)
+        self._pipeline.forget(revoked)
         self.metrics.forget_partitions(sorted(revoked))
         logger.info("revoked %s", ", ".join(f"{t} [{p}]" for t, p in sorted(revoked)) or "nothing")
 

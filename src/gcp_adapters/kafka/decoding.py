@@ -38,8 +38,8 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from gcp_app.matching import Problem
-from gcp_app.messages import (
+from gcp_app.inbound.envelopes import Problem
+from gcp_app.inbound.messages import (
     ClientMessage,
     Contact,
     Customer,
@@ -273,7 +273,7 @@ def _is_optional(type_: Any) -> bool:
 
 
 def make_converter() -> Converter:
-    """A cattrs converter from parsed JSON (Decimal numbers) to gcp_app.messages classes.
+    """A cattrs converter from parsed JSON (Decimal numbers) to gcp_app.inbound.messages classes.
 
     Optional fields and arrays get hooks made once per type (factories) that call their item
     hook directly: cattrs' own look the item hook up again on every value, which was a third

@@ -153,7 +153,7 @@ class Relay:
         if not stream_topic or not dlq_topic:
             raise ValueError("topic names must not be empty")
         self.app = app
-        self.outbox = outbox or Outbox(app)
+        self.outbox = outbox or Outbox(app.store)
         self.stream_topic = stream_topic
         self.dlq_topic = dlq_topic
         self.batch_size = batch_size
@@ -441,7 +441,7 @@ def _wake_up_signal(app: GiftCertificates) -> Iterator[threading.Event]:
     NOTIFY, received by LISTEN; elsewhere the store's subscription; on a store without either
     (SQLite) it is never set: the relay polls."""
     woken = threading.Event()
-    recorder = app.recorder
+    recorder = app.store.recorder
     if isinstance(recorder, PostgresApplicationRecorder):
         with _listening(recorder, woken):
             yield woken
@@ -534,7 +534,7 @@ def republish(
     """
     if start < 1:
         raise ValueError("positions start at 1")
-    outbox = Outbox(app)
+    outbox = Outbox(app.store)
     target = outbox.last_position()
     relay = Relay(
         app,

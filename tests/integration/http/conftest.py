@@ -18,8 +18,9 @@ from uuid import UUID
 import attrs
 import pytest
 from litestar.testing import TestClient
-from tests.issuing import issued
+from tests.issuing import issued, open_notification
 
+from gcp_adapters.bootstrap import build_application
 from gcp_adapters.http import create_http_app, mint_token
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
@@ -49,7 +50,7 @@ def open_app(tmp_path: Path, database_url: str = "memory:") -> GiftCertificates:
             "GCP_CVC_DIGITS": "8",
         }
     )
-    return GiftCertificates(settings)
+    return build_application(settings)
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def store_url() -> str:
 @pytest.fixture
 def gcp(tmp_path: Path, store_url: str) -> Iterator[GiftCertificates]:
     application = open_app(tmp_path, store_url)
-    application.generate_certificates(POOL, 5, cause=SETUP)
+    application.pools.generate_certificates(POOL, 5, cause=SETUP)
     yield application
     application.close()
 
@@ -80,7 +81,7 @@ class Issued:
 
 def issue_one(gcp: GiftCertificates, order_id: str = "WEB-1") -> Issued:
     certificate_id = issued(gcp, order_id, amount="5000.00", cause=SETUP)
-    notification_id = gcp.request_notification(certificate_id, cause=SETUP)
+    notification_id = open_notification(gcp, certificate_id)
     return Issued(certificate_id, gcp.get_certificate(certificate_id).number, notification_id)
 
 

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConcurrentUpdate, ReservationContention
 from gcp_app.reservation_desk import ReservationDesk
+from gcp_app.use_cases import LockCertificate, ReleaseReservation
 from gcp_domain import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.numbers import CertificateNumber
@@ -88,7 +89,7 @@ def test_an_empty_pool_is_409_and_records_issue_blocked(
     response = client.get("/certificates/next", headers=bearer("channel"))
 
     problem(response, 409, "pool-exhausted")
-    topics = [n.topic for n in gcp.recorder.select_notifications(start=1, limit=10_000)]
+    topics = [n.topic for n in gcp.store.recorder.select_notifications(start=1, limit=10_000)]
     assert any(topic.endswith("IssueBlocked") for topic in topics), topics
 
 
@@ -102,8 +103,12 @@ def test_a_lapsed_idempotent_reservation_is_409(
 ) -> None:
     headers = {**bearer("channel"), "Idempotency-Key": "k-lapse"}
     first = client.get("/certificates/next", headers=headers).json()
-    gcp.release_reservation(
-        UUID(first["certificateId"]), reason="PAYMENT_FAILED", cause=Cause("t", "t", "t")
+    gcp.execute(
+        ReleaseReservation(
+            certificate_id=UUID(first["certificateId"]),
+            reason="PAYMENT_FAILED",
+            cause=Cause("t", "t", "t"),
+        )
     )
 
     problem(client.get("/certificates/next", headers=headers), 409, "reservation-lapsed")
@@ -223,10 +228,16 @@ def test_no_cvc_for_a_locked_or_unissued_certificate(
 ) -> None:
     cause = Cause("t", "t", "t")
     if state == "locked":
-        gcp.lock(world.certificate_id, reason="fraud", by="support", cause=cause)
+        gcp.execute(
+            LockCertificate(
+                certificate_id=world.certificate_id, reason="fraud", by="support", cause=cause
+            )
+        )
         certificate_id = world.certificate_id
     else:
-        certificate_id = gcp.reserve_next("default", channel="c", cause=cause).certificate_id
+        certificate_id = gcp.reservations.reserve_next(
+            "default", channel="c", cause=cause
+        ).certificate_id
     response = client.get(
         f"/certificates/{certificate_id}/cvc",
         params={"notificationId": world.notification_id},
@@ -354,7 +365,7 @@ def test_a_blank_lock_reason_is_422(
 def test_locking_a_certificate_still_in_its_pool_is_409(
     client: TestClient[Any], gcp: GiftCertificates, bearer: Bearer, problem: Problem
 ) -> None:
-    granted = gcp.reserve_next("default", channel="c", cause=Cause("t", "t", "t"))
+    granted = gcp.reservations.reserve_next("default", channel="c", cause=Cause("t", "t", "t"))
     response = client.post(
         f"/certificates/{granted.certificate_id}/actions/lock",
         json={"reason": "x"},

@@ -42,7 +42,7 @@ def assert_distinct_reservations(gcp: GiftCertificates, bodies: list[dict[str, A
     assert len({body["number"] for body in bodies}) == CONCURRENT
     stored = Counter(
         UUID(str(n.originator_id))
-        for n in gcp.recorder.select_notifications(
+        for n in gcp.store.recorder.select_notifications(
             start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
         )
     )
@@ -55,7 +55,7 @@ def assert_distinct_reservations(gcp: GiftCertificates, bodies: list[dict[str, A
 def test_concurrent_requests_on_one_event_loop_get_distinct_certificates(
     gcp: GiftCertificates,
 ) -> None:
-    gcp.generate_certificates(POOL, CONCURRENT + 8, cause=SETUP)
+    gcp.pools.generate_certificates(POOL, CONCURRENT + 8, cause=SETUP)
     transport = asgi_transport(gcp)
 
     async def reserve_all() -> list[httpx.Response]:
@@ -85,7 +85,7 @@ def test_concurrent_requests_on_one_event_loop_get_distinct_certificates(
 def test_concurrent_requests_from_threads_get_distinct_certificates(
     gcp: GiftCertificates, client: TestClient[Any]
 ) -> None:
-    gcp.generate_certificates(POOL, CONCURRENT + 8, cause=SETUP)
+    gcp.pools.generate_certificates(POOL, CONCURRENT + 8, cause=SETUP)
     start = threading.Barrier(CONCURRENT)
     responses: list[Any] = [None] * CONCURRENT
 
@@ -126,7 +126,7 @@ def test_concurrent_retries_with_one_idempotency_key_get_one_reservation(
 
     assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses]
     assert len({r.text for r in responses}) == 1
-    reserved = gcp.recorder.select_notifications(
+    reserved = gcp.store.recorder.select_notifications(
         start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
     )
     assert [UUID(str(n.originator_id)) for n in reserved] == [

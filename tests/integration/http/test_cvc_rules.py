@@ -247,7 +247,7 @@ def test_unknown_certificate_and_wrong_notification_answer_alike_through_the_loc
         assert one.headers == other.headers
     # The fact is recorded on the real certificate; the unknown id leaves no trace in the store.
     assert len(events_named(gcp, world.certificate_id, "CvcLockedOut")) == 1
-    assert list(gcp.events.get(unknown_id)) == []
+    assert list(gcp.store.events.get(unknown_id)) == []
 
 
 # ---------------------------------------------------------------------- the CVC goes nowhere else
@@ -305,10 +305,10 @@ def test_the_cvc_appears_only_in_the_one_200_body(
     stored: list[str] = []
     published: list[str] = []
     aggregates: dict[UUID, Any] = {}
-    for notification in gcp.recorder.select_notifications(start=1, limit=1_000_000):
+    for notification in gcp.store.recorder.select_notifications(start=1, limit=1_000_000):
         stored.append(notification.state.decode("utf-8", "replace"))
         stored.append(notification.topic)
-        event = gcp.mapper.to_domain_event(notification)
+        event = gcp.store.mapper.to_domain_event(notification)
         aggregate = event.mutate(aggregates.get(notification.originator_id))
         aggregates[notification.originator_id] = aggregate
         message = publication(aggregate, event)

@@ -28,12 +28,13 @@ def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
 
 def batches_added(gcp: GiftCertificates, pool: str) -> int:
     return sum(
-        isinstance(e, CertificatePool.CertificatesAdded) for e in gcp.events.get(pool_id(pool))
+        isinstance(e, CertificatePool.CertificatesAdded)
+        for e in gcp.store.events.get(pool_id(pool))
     )
 
 
 def answered(gcp: GiftCertificates) -> int:
-    found = gcp.recorder.select_notifications(
+    found = gcp.store.recorder.select_notifications(
         start=1, limit=100_000, topics=[AnsweredRequest.Answered.TOPIC]
     )
     return len(found)
@@ -84,7 +85,7 @@ def test_the_notification_result_is_recorded_once(
     assert again.headers["idempotent-replayed"] == "true"
     sent = [
         e
-        for e in gcp.events.get(world.certificate_id)
+        for e in gcp.store.events.get(world.certificate_id)
         if isinstance(e, GiftCertificate.NotificationSent)
     ]
     assert len(sent) == 1
@@ -184,7 +185,7 @@ def test_keys_outlive_a_restart(tmp_path: Path, bearer: Bearer) -> None:
 def test_reserving_again_with_one_key_and_another_query_is_422(
     client: TestClient[Any], gcp: GiftCertificates, bearer: Bearer, problem: Problem
 ) -> None:
-    gcp.generate_certificates("spring", 2, cause=SETUP)
+    gcp.pools.generate_certificates("spring", 2, cause=SETUP)
     headers = keyed(bearer("channel"), "order-1")
     first = client.get("/certificates/next?pool=default&orderId=WEB-9", headers=headers)
     assert first.status_code == 200, first.text

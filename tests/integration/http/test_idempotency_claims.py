@@ -50,13 +50,13 @@ def keyed(key: str, sub: str = "ops") -> dict[str, str]:
 
 
 def batches_added(gcp: GiftCertificates, pool: str = "spring") -> int:
-    events = gcp.events.get(pool_id(pool))
+    events = gcp.store.events.get(pool_id(pool))
     return sum(isinstance(e, CertificatePool.CertificatesAdded) for e in events)
 
 
 def topics_of(gcp: GiftCertificates, key: str, sub: str = "ops") -> list[str]:
     wanted = RequestKey(subject=sub, method="POST", path=PATH, key=key)
-    return [type(e).TOPIC for e in gcp.events.get(wanted.id)]
+    return [type(e).TOPIC for e in gcp.store.events.get(wanted.id)]
 
 
 class Gate:
@@ -67,7 +67,7 @@ class Gate:
         self.opened = threading.Event()
         self.runs = 0
         self.fail_next = False
-        original = gcp.generate_certificates
+        original = gcp.pools.generate_certificates
         lock = threading.Lock()
 
         def gated(*args: Any, **kwargs: Any) -> int:
@@ -264,7 +264,7 @@ def test_answers_stored_before_claims_and_new_ones_replay_after_a_restart(
             content_type="application/json",
             cause=SETUP,
         )
-        first_app.save(legacy)
+        first_app.store.save(legacy)
         with TestClient(create_http_app(first_app, jwt_secret=SECRET)) as client:
             fresh = client.post(PATH, json={"count": 2}, headers=keyed("gen-new"))
         assert fresh.status_code == 201, fresh.text

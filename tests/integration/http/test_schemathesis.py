@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from gcp_adapters.http import create_http_app, mint_token
 from gcp_adapters.http.auth import SECURITY_SCHEME as BEARER_SCHEME
 from gcp_app.application import GiftCertificates
+from gcp_app.use_cases import LockCertificate
 
 from .conftest import POOL, ROLES, SECRET, SETUP, issue_one, open_app
 
@@ -103,11 +104,20 @@ anonymous = load_schema(None)
 @pytest.fixture(scope="module")
 def stocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     gcp: GiftCertificates = open_app(tmp_path_factory.mktemp("schemathesis"))
-    gcp.generate_certificates(POOL, 40, cause=SETUP)
+    gcp.pools.generate_certificates(POOL, 40, cause=SETUP)
     issued = [issue_one(gcp, order_id=f"WEB-{n}") for n in range(4)]
-    gcp.lock(issued[-1].certificate_id, reason="fraud check", by="support", cause=SETUP)
+    gcp.execute(
+        LockCertificate(
+            certificate_id=issued[-1].certificate_id,
+            reason="fraud check",
+            by="support",
+            cause=SETUP,
+        )
+    )
     reserved = [
-        gcp.reserve_next(POOL, channel="dev-channel", order_id=f"WEB-R{n}", cause=SETUP)
+        gcp.reservations.reserve_next(
+            POOL, channel="dev-channel", order_id=f"WEB-R{n}", cause=SETUP
+        )
         for n in range(3)
     ]
     known = Known(

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from gcp_adapters.bootstrap import jwt_secret
+from gcp_adapters.bootstrap import build_application, configured_jwt_secret
 from gcp_adapters.http import mint_token
 from gcp_adapters.service import HTTP, Service
-from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
 
 SECRET = "serving-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
@@ -24,7 +23,7 @@ def test_the_http_part_serves_and_stops_with_the_service(tmp_path: Path) -> None
             "GCP_HTTP_PORT": "0",
         }
     )
-    app = GiftCertificates(settings)
+    app = build_application(settings)
     service = Service(app, [HTTP], jwt_secret=SECRET)
     try:
         service.start()
@@ -52,8 +51,8 @@ def test_the_jwt_secret_is_generated_once_with_owner_only_permissions(tmp_path: 
     settings = Settings.from_env(
         {"GCP_VAR_DIR": str(tmp_path / "var"), "GCP_DATABASE_URL": "memory:"}
     )
-    first = jwt_secret(settings)
-    again = jwt_secret(settings)
+    first = configured_jwt_secret(settings)
+    again = configured_jwt_secret(settings)
     path = tmp_path / "var" / "jwt.secret"
     assert first == again
     assert len(first) >= 32

@@ -24,9 +24,11 @@ from eventsourcing.persistence import IntegrityError
 
 from gcp_adapters.kafka.consumer import ConsumerStats, InboundConsumer
 from gcp_adapters.kafka.mock_cluster import MockCluster
-from gcp_app.application import GiftCertificates, ReservationGranted
+from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
-from gcp_app.matching import Matcher, notification_id_for
+from gcp_app.inbound import InboundBatches
+from gcp_app.reservation_desk import ReservationGranted
+from gcp_app.use_cases import notification_id_for
 from gcp_domain import Cause, CertificateState
 from gcp_domain.order import sales_order_id
 
@@ -116,8 +118,8 @@ def idle(consumer: InboundConsumer, partitions: int = len(TOPICS) * PARTITIONS) 
 
 
 def reserve(app: GiftCertificates, order_id: str) -> ReservationGranted:
-    app.generate_certificates(POOL, 3, cause=ADMIN)
-    return app.reserve_next(
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
+    return app.reservations.reserve_next(
         POOL, channel="WEB", order_id=order_id, cause=Cause("channel:web", "req-1", order_id)
     )
 
@@ -167,14 +169,14 @@ def payment_json(order_id: str, amount: str = '"5000.00"', **extra: Any) -> byte
 
 
 def events(app: GiftCertificates) -> int:
-    return app.recorder.max_notification_id() or 0
+    return app.store.recorder.max_notification_id() or 0
 
 
 def dead_letters(app: GiftCertificates) -> list[Any]:
-    found = app.recorder.select_notifications(
+    found = app.store.recorder.select_notifications(
         start=1, limit=1_000, topics=[DeadLetter.Created.TOPIC]
     )
-    return [app.repository.get(n.originator_id) for n in found]
+    return [app.store.repository.get(n.originator_id) for n in found]
 
 
 def sell(
@@ -219,7 +221,7 @@ def test_the_seed_flow_issues_the_certificate(
     assert all(lag == 0 for lag in stats.lag.values())
 
     # Kafka's committed offsets follow the database's positions (asynchronously).
-    matcher = Matcher(app)
+    matcher = InboundBatches(app)
     recorded = {
         (topic, p): matcher.position(topic, p)
         for topic in (SALES, PAYMENTS)
@@ -291,7 +293,7 @@ def test_bad_messages_become_dead_letters_and_consumption_goes_on(
     assert offsets == sorted(offsets)
     assert len(set(offsets)) == 4
     # The good payment after them went through: the order knows it.
-    order: Any = app.repository.get(sales_order_id(key))
+    order: Any = app.store.repository.get(sales_order_id(key))
     assert f"PAY-{key}" in order.payments
 
     # A valid order without certificate lines is ignored: no event, no dead letter.
@@ -395,21 +397,21 @@ def test_a_failing_batch_is_retried_never_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     failures = [RuntimeError("the database went away"), RuntimeError("still away")]
-    handle, store = Matcher.handle, Matcher.store
+    handle, store = InboundBatches.handle, InboundBatches.store
 
-    def flaky(self: Matcher, envelopes: Any) -> Any:
+    def flaky(self: InboundBatches, envelopes: Any) -> Any:
         if failures:
             raise failures.pop(0)
         return handle(self, envelopes)
 
-    def flaky_store(self: Matcher, decided: Any) -> None:
+    def flaky_store(self: InboundBatches, decided: Any) -> None:
         if failures:
             raise failures.pop(0)
         store(self, decided)
 
     # run() is pipelined: the first failure is the writer's store, the second the redo's.
-    monkeypatch.setattr(Matcher, "handle", flaky)
-    monkeypatch.setattr(Matcher, "store", flaky_store)
+    monkeypatch.setattr(InboundBatches, "handle", flaky)
+    monkeypatch.setattr(InboundBatches, "store", flaky_store)
     consumer = inbound(app, retry_backoff=0.05, max_retry_backoff=0.1)
     order_id = "WEB-F-1"
     granted = reserve(app, order_id)
@@ -444,14 +446,14 @@ def test_positions_that_cannot_be_read_leave_the_partitions_unassigned_until_the
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     failures = [RuntimeError("the database went away")] * 3  # every attempt of one assignment
-    position = Matcher.position
+    position = InboundBatches.position
 
-    def flaky(self: Matcher, topic: str, partition: int) -> int | None:
+    def flaky(self: InboundBatches, topic: str, partition: int) -> int | None:
         if failures:
             raise failures.pop()
         return position(self, topic, partition)
 
-    monkeypatch.setattr(Matcher, "position", flaky)
+    monkeypatch.setattr(InboundBatches, "position", flaky)
     consumer = inbound(app)
     granted = sell(app, consumer, send, "WEB-P-1")
 
@@ -492,7 +494,7 @@ class SlowOrFailingStore:
         if self.failed < self.failures:
             self.failed += 1
             raise self.error
-        return self._app.record_collected(collected)
+        return self._app.store.record_collected(collected)
 
 
 def drain_pipelined(
@@ -529,13 +531,13 @@ def test_a_failed_store_is_redone_with_the_batch_decided_on_top_of_it(
     store = SlowOrFailingStore(app, delay=0.3, failures=1, error=error)
     consumer = inbound(store, batch_size=1)  # type: ignore[arg-type]
     on_top: list[int] = []
-    decide = Matcher.decide
+    decide = InboundBatches.decide
 
-    def watched(self: Matcher, envelopes: Any) -> Any:
+    def watched(self: InboundBatches, envelopes: Any) -> Any:
         on_top.append(consumer.in_flight)
         return decide(self, envelopes)
 
-    monkeypatch.setattr(Matcher, "decide", watched)
+    monkeypatch.setattr(InboundBatches, "decide", watched)
     order_id = "WEB-P-1"
     granted = reserve(app, order_id)
     order = json.dumps(order_json(order_id, granted.certificate_id)).encode()
@@ -551,7 +553,7 @@ def test_a_failed_store_is_redone_with_the_batch_decided_on_top_of_it(
         (1, 0) if isinstance(error, IntegrityError) else (0, 1)
     )
     received = [
-        e for e in app.events.get(sales_order_id(order_id)) if type(e).__name__ != "Created"
+        e for e in app.store.events.get(sales_order_id(order_id)) if type(e).__name__ != "Created"
     ]
     assert [type(e).__name__ for e in received] == ["OrderMessageReceived"]  # received once
 
@@ -582,7 +584,7 @@ def test_close_stores_the_batch_in_flight_first(
 
     stats = consumer.metrics.snapshot()
     assert (stats.batches, stats.ignored) == (1, 1)
-    positions = {p: Matcher(app).position(CLIENTS, p) for p in range(PARTITIONS)}
+    positions = {p: InboundBatches(app).position(CLIENTS, p) for p in range(PARTITIONS)}
     assert sorted(positions.values(), key=str) == [0, None]
     # ... and Kafka's offset followed it before the consumer left the group.
     probe = Consumer({"bootstrap.servers": kafka, "group.id": "gcp"})
@@ -664,7 +666,7 @@ def test_the_rebalance_callbacks_store_the_batch_in_flight_first(
             assert time.monotonic() < deadline, "nothing was consumed"
 
     def recorded() -> dict[int, int | None]:
-        return {p: Matcher(app).position(CLIENTS, p) for p in range(PARTITIONS)}
+        return {p: InboundBatches(app).position(CLIENTS, p) for p in range(PARTITIONS)}
 
     in_flight_on_clients()
     partitions = [TopicPartition(CLIENTS, p) for p in range(PARTITIONS)]

@@ -18,8 +18,8 @@ import pytest
 from tests.schemas import contract_validator
 
 from gcp_adapters.kafka.decoding import InboundTopics, TopicKind, decode
-from gcp_app.matching import Problem
-from gcp_app.messages import (
+from gcp_app.inbound import Problem
+from gcp_app.inbound.messages import (
     ClientMessage,
     Contact,
     Customer,

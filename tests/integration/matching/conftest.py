@@ -1,7 +1,7 @@
 """Builders for the matching tests: inbound messages, envelopes with offsets, a stocked pool.
 
 No Kafka here: an `Envelope` is built by hand, with offsets that increase per (topic, partition)
-like a consumer would read them, and handed to `Matcher.handle` in batches.
+like a consumer would read them, and handed to `InboundBatches.handle` in batches.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from uuid import UUID
 
 import pytest
 
-from gcp_app.application import GiftCertificates, ReservationGranted
+from gcp_adapters.bootstrap import build_application
+from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
-from gcp_app.matching import Envelope, Handled, Matcher, Outcome, Problem
-from gcp_app.messages import (
+from gcp_app.inbound import Envelope, Handled, InboundBatches, Outcome, Problem
+from gcp_app.inbound.messages import (
     ClientMessage,
     Contact,
     Customer,
@@ -32,6 +33,7 @@ from gcp_app.messages import (
     RefundLine,
     SalesOrderMessage,
 )
+from gcp_app.reservation_desk import ReservationGranted
 from gcp_app.settings import Settings
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.order import SalesOrder, sales_order_id
@@ -253,11 +255,11 @@ class Stock:
     def reserve(self, count: int = 1, *, order_id: str | None = None) -> list[ReservationGranted]:
         missing = self._reserved + count - self._stocked
         if missing > 0:
-            self.app.generate_certificates(POOL, missing + 2, cause=ADMIN)
+            self.app.pools.generate_certificates(POOL, missing + 2, cause=ADMIN)
             self._stocked += missing + 2
         self._reserved += count
         return [
-            self.app.reserve_next(
+            self.app.reservations.reserve_next(
                 POOL,
                 channel="WEB",
                 order_id=order_id,
@@ -272,7 +274,7 @@ class Gcp:
 
     def __init__(self, app: GiftCertificates, envelopes: Envelopes | None = None) -> None:
         self.app = app
-        self.matcher = Matcher(app)
+        self.matcher = InboundBatches(app)
         self.envelopes = envelopes or Envelopes()
         self.stock = Stock(app)
 
@@ -322,7 +324,7 @@ class Gcp:
         """Every status the certificate's history publishes, in order."""
         certificate: Any = None
         published = []
-        for event in self.app.events.get(certificate_id):
+        for event in self.app.store.events.get(certificate_id):
             certificate = event.mutate(certificate)
             status = certificate_status(certificate, event)
             if status is not None:
@@ -336,26 +338,26 @@ class Gcp:
         return self.app.current_object(certificate_id)
 
     def order(self, order_id: str) -> SalesOrder:
-        order: Any = self.app.repository.get(sales_order_id(order_id))
+        order: Any = self.app.store.repository.get(sales_order_id(order_id))
         assert isinstance(order, SalesOrder)
         return order
 
     def recorded(self) -> int:
         """How many events the store holds (the notification log's last id)."""
-        return self.app.recorder.max_notification_id() or 0
+        return self.app.store.recorder.max_notification_id() or 0
 
     def topics(self) -> Counter[str]:
         return Counter(
-            n.topic for n in self.app.recorder.select_notifications(start=1, limit=1_000_000)
+            n.topic for n in self.app.store.recorder.select_notifications(start=1, limit=1_000_000)
         )
 
     def dead_letters(self) -> list[DeadLetter]:
-        notifications = self.app.recorder.select_notifications(
+        notifications = self.app.store.recorder.select_notifications(
             start=1, limit=1_000_000, topics=[DeadLetter.Created.TOPIC]
         )
         letters = []
         for notification in notifications:
-            letter: Any = self.app.repository.get(notification.originator_id)
+            letter: Any = self.app.store.repository.get(notification.originator_id)
             letters.append(letter)
         return letters
 
@@ -392,7 +394,7 @@ def fresh_gcp(memory_settings: Settings) -> Iterator[Callable[[], Gcp]]:
     opened: list[GiftCertificates] = []
 
     def factory() -> Gcp:
-        application = GiftCertificates(memory_settings)
+        application = build_application(memory_settings)
         opened.append(application)
         return Gcp(application)
 

@@ -29,8 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.arrivals import draw_arrivals
 
-from gcp_app.matching import Envelope, Outcome, notification_id_for
-from gcp_app.messages import InboundMessage
+from gcp_app.inbound import Envelope, Outcome
+from gcp_app.inbound.messages import InboundMessage
+from gcp_app.use_cases import notification_id_for
 
 EXAMPLES = min(settings().max_examples, 50)
 WEB, POS = "WEB-1", "POS-9"
@@ -111,10 +112,14 @@ def final_state(gcp: Any, names: dict[str, str]) -> dict[str, Any]:
 
 def event_topics(gcp: Any, names: dict[str, str]) -> dict[str, Counter[str]]:
     return {
-        label: Counter(e.topic for e in gcp.app.recorder.select_events(gcp.app.get_certificate(
-            certificate_id).id))
+        label: Counter(
+            e.topic
+            for e in gcp.app.store.recorder.select_events(
+                gcp.app.get_certificate(certificate_id).id
+            )
+        )
         for label, certificate_id in names.items()
-    }  # fmt: skip
+    }
 
 
 EXPECTED = {

@@ -13,7 +13,9 @@ import pytest
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConcurrentUpdate
-from gcp_app.matching import CONFLICT_RETRIES, Matcher, Outcome
+from gcp_app.inbound import InboundBatches, Outcome
+from gcp_app.inbound.batches import CONFLICT_RETRIES
+from gcp_app.use_cases import LockCertificate
 from gcp_domain import Cause, CertificateState
 
 A = Outcome.APPLIED
@@ -46,7 +48,7 @@ class RivalBeforeSave:
         if touches and self.times != 0:
             self.times = None if self.times is None else self.times - 1
             self._rival()
-        return self._app.save(*objects, **kwargs)
+        return self._app.store.save(*objects, **kwargs)
 
 
 def redemptions(gcp: Any, messages: Any, order_id: str, number: str, amount: str) -> list[Any]:
@@ -64,10 +66,14 @@ def test_a_redo_is_judged_on_the_rivals_change(gcp: Any, messages: Any) -> None:
     cid = contested.certificate_id
 
     def lock() -> None:
-        gcp.app.lock(cid, reason="fraud check", by="support:anna", cause=SUPPORT)
+        gcp.app.execute(
+            LockCertificate(
+                certificate_id=cid, reason="fraud check", by="support:anna", cause=SUPPORT
+            )
+        )
 
     rivalled = RivalBeforeSave(gcp.app, cid, lock, times=1)
-    gcp.matcher = Matcher(rivalled)  # type: ignore[arg-type]
+    gcp.matcher = InboundBatches(rivalled)  # type: ignore[arg-type]
     batch = [
         *redemptions(gcp, messages, "POS-1", contested.number, "1000.00"),
         *redemptions(gcp, messages, "POS-2", other.number, "500.00"),
@@ -97,7 +103,7 @@ def test_what_keeps_conflicting_fails_alone_and_the_rest_is_stored(gcp: Any, mes
         locked = not locked
 
     rivalled = RivalBeforeSave(gcp.app, cid, lock_or_unlock, times=None)
-    gcp.matcher = Matcher(rivalled)  # type: ignore[arg-type]
+    gcp.matcher = InboundBatches(rivalled)  # type: ignore[arg-type]
     batch = [
         *redemptions(gcp, messages, "POS-2", other.number, "500.00"),
         *redemptions(gcp, messages, "POS-1", contested.number, "1000.00"),

@@ -13,7 +13,8 @@ import pytest
 
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id, dead_letter_message
-from gcp_app.matching import Envelope, Matcher, Outcome, Problem, notification_id_for
+from gcp_app.inbound import Envelope, InboundBatches, Outcome, Problem
+from gcp_app.use_cases import LockCertificate, UnlockCertificate, notification_id_for
 from gcp_domain import Cause, CertificateState
 
 S = CertificateState
@@ -80,7 +81,7 @@ def test_an_undecodable_message_is_dead_lettered_with_its_bytes(gcp: Any) -> Non
 
     assert [h.outcome for h in handled] == [Outcome.DEAD_LETTERED]
     assert handled[0].problem == problem
-    letter: Any = gcp.app.repository.get(dead_letter_id("All_Payments", 0, 1))
+    letter: Any = gcp.app.store.repository.get(dead_letter_id("All_Payments", 0, 1))
     assert isinstance(letter, DeadLetter)
     assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
         "All_Payments",
@@ -91,7 +92,7 @@ def test_an_undecodable_message_is_dead_lettered_with_its_bytes(gcp: Any) -> Non
     assert base64.b64decode(letter.source_key) == b"WEB-1"
     assert letter.message_id is None
     assert (letter.reason_code, letter.reason) == ("not-json", "the value is not a JSON object")
-    (event,) = gcp.app.events.get(letter.id)
+    (event,) = gcp.app.store.events.get(letter.id)
     assert event.cause.actor == "kafka:All_Payments"
     assert event.cause.causation_id == "offset-1"
     dlq = dead_letter_message(letter, datetime(2026, 11, 26, tzinfo=UTC))
@@ -161,7 +162,7 @@ def test_a_fresh_matcher_reads_the_positions_from_the_store(gcp: Any, messages: 
     _, batch = sale(gcp, messages)
     recorded = gcp.recorded()
 
-    matcher = Matcher(gcp.app)
+    matcher = InboundBatches(gcp.app)
     assert [h.outcome for h in matcher.handle(batch)] == [Outcome.ALREADY_CONSUMED] * 4
     assert matcher.position("All_SalesOrder", 0) == 0
     assert matcher.position("All_Payments", 0) == 1
@@ -250,13 +251,17 @@ def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any, messages: 
     granted, order_id = gcp.sell("5000.00")
     cid = granted.certificate_id
     support = Cause("support:anna", "req-lock", "case-1")
-    gcp.app.lock(cid, reason="fraud check", by="support:anna", cause=support)
+    gcp.app.execute(
+        LockCertificate(certificate_id=cid, reason="fraud check", by="support:anna", cause=support)
+    )
     gcp.each(  # the matcher now holds the certificate as LOCKED
         messages.order("POS-9", redemptions=[messages.redemption_line(granted.number, "1.00")]),
         messages.redemption("POS-9", "PAY-80", granted.number, "1.00"),
     )
     assert gcp.object(cid)["reason"] == "LOCKED"
-    gcp.app.unlock(cid, reason="cleared", by="support:anna", cause=support)
+    gcp.app.execute(
+        UnlockCertificate(certificate_id=cid, reason="cleared", by="support:anna", cause=support)
+    )
 
     outcomes = gcp.each(
         messages.order(

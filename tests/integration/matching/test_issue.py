@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from gcp_app.matching import Outcome, notification_id_for
+from gcp_app.inbound import Outcome
+from gcp_app.use_cases import notification_id_for
 from gcp_domain import CertificateState, NotificationChannel, NotificationStatus
-from gcp_domain.order import CANCEL, DONE, ISSUE, REFUSED, RELEASE
+from gcp_domain.vocabulary import DecisionKind as K
+from gcp_domain.vocabulary import DecisionOutcome
 
 S = CertificateState
 A = Outcome.APPLIED
@@ -54,7 +56,7 @@ def test_order_and_payment_issue_in_either_order(
     )
     assert current["audit"]["causationId"] == second.message_id
     assert current["audit"]["correlationId"] == ORDER
-    assert gcp.order(ORDER).decision(ISSUE, str(cid)).outcome == DONE
+    assert gcp.order(ORDER).decision(K.ISSUE, str(cid)).outcome is DecisionOutcome.DONE
 
 
 def test_no_notification_request_when_the_channel_is_none(gcp: Any, messages: Any) -> None:
@@ -198,7 +200,7 @@ def test_a_failed_or_voided_payment_before_issue_releases(
     assert gcp.statuses(cid) == ["RESERVED", "RESERVATION_RELEASED"]
     assert gcp.certificate(cid).state is S.AVAILABLE
     assert gcp.object(cid)["reason"] == reason
-    assert gcp.order(ORDER).decision(RELEASE, str(cid)).outcome == DONE
+    assert gcp.order(ORDER).decision(K.RELEASE, str(cid)).outcome is DecisionOutcome.DONE
     assert gcp.app.pool_status("default").available >= 1
 
 
@@ -244,7 +246,7 @@ def test_after_issue_before_redemption_it_cancels(
     assert certificate.state is S.CANCELLED
     assert certificate.balance == 0
     assert gcp.object(cid)["reason"] == reason
-    assert gcp.order(ORDER).decision(CANCEL, str(cid)).outcome == DONE
+    assert gcp.order(ORDER).decision(K.CANCEL, str(cid)).outcome is DecisionOutcome.DONE
 
 
 def test_after_a_redemption_the_cancel_is_refused_and_recorded_on_the_order(
@@ -265,8 +267,8 @@ def test_after_a_redemption_the_cancel_is_refused_and_recorded_on_the_order(
     certificate = gcp.certificate(granted.certificate_id)
     assert certificate.state is S.ACTIVE
     assert certificate.balance == Decimal("3500.00")
-    decision = gcp.order(ORDER).decision(CANCEL, str(granted.certificate_id))
-    assert decision.outcome == REFUSED
+    decision = gcp.order(ORDER).decision(K.CANCEL, str(granted.certificate_id))
+    assert decision.outcome is DecisionOutcome.REFUSED
     assert "redemption" in decision.reason
     assert gcp.dead_letters() == []
     # Decided once: a later void of the payment changes nothing either.
@@ -321,7 +323,10 @@ def test_a_certificate_reserved_for_another_order_is_refused(gcp: Any, messages:
     assert gcp.certificate(granted.certificate_id).state is S.RESERVED
     (letter,) = gcp.dead_letters()
     assert letter.reason_code == "issue-refused"
-    assert gcp.order(ORDER).decision(ISSUE, str(granted.certificate_id)).outcome == REFUSED
+    assert (
+        gcp.order(ORDER).decision(K.ISSUE, str(granted.certificate_id)).outcome
+        is DecisionOutcome.REFUSED
+    )
 
 
 def test_an_order_naming_an_unknown_certificate_is_dead_lettered(gcp: Any, messages: Any) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from gcp_app.matching import Outcome, notification_id_for
+from gcp_app.inbound import Outcome
+from gcp_app.use_cases import RequestNotification, notification_id_for
 from gcp_domain import Cause, NotificationStatus
 
 A = Outcome.APPLIED
@@ -50,7 +51,7 @@ def test_a_failed_notification_can_be_requested_again(gcp: Any, messages: Any) -
     cid = granted.certificate_id
     gcp.each(messages.client(cid, notification_id_for(cid, 1), "FAILED", error="bounced"))
 
-    second = gcp.app.request_notification(cid, cause=CRM)
+    second = gcp.app.execute(RequestNotification(certificate_id=cid, cause=CRM))
     assert gcp.each(messages.client(cid, second, "SENT")) == [A]
 
     certificate = gcp.certificate(cid)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from gcp_app.matching import Envelope, Matcher, Outcome
+from gcp_app.inbound import Envelope, InboundBatches, Outcome
+from gcp_app.use_cases import LockCertificate
 from gcp_domain import Cause, CertificateState
 
 A = Outcome.APPLIED
@@ -34,7 +35,7 @@ def test_the_next_batch_is_decided_on_the_copies_in_flight_whatever_the_cache_si
     gcp: Any, messages: Any
 ) -> None:
     sold, _ = gcp.sell("5000.00")
-    matcher = Matcher(gcp.app, cache_size=0)  # nothing is kept between batches but the pins
+    matcher = InboundBatches(gcp.app, cache_size=0)  # nothing is kept between batches but the pins
     first = [order(gcp, messages, "POS-1", sold.number, "1000.00")]
     second = [
         payment(gcp, messages, "POS-1", sold.number, "1000.00"),
@@ -65,7 +66,7 @@ def test_the_next_batch_is_decided_on_the_copies_in_flight_whatever_the_cache_si
 def test_a_store_that_meets_a_rival_voids_the_batch_decided_on_it(gcp: Any, messages: Any) -> None:
     sold, _ = gcp.sell("5000.00")
     cid = sold.certificate_id
-    matcher = Matcher(gcp.app)
+    matcher = InboundBatches(gcp.app)
     first = [
         order(gcp, messages, "POS-1", sold.number, "1000.00"),
         payment(gcp, messages, "POS-1", sold.number, "1000.00"),
@@ -77,7 +78,9 @@ def test_a_store_that_meets_a_rival_voids_the_batch_decided_on_it(gcp: Any, mess
     decided = matcher.decide(first)
     matcher.decide(second)  # redeems on top of the first batch's redemption
 
-    gcp.app.lock(cid, reason="fraud check", by="support:anna", cause=SUPPORT)
+    gcp.app.execute(
+        LockCertificate(certificate_id=cid, reason="fraud check", by="support:anna", cause=SUPPORT)
+    )
     with pytest.raises(IntegrityError):
         matcher.store(decided)
     matcher.reset()  # what the consumer does: then both batches through `handle`, in order

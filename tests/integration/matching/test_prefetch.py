@@ -8,8 +8,8 @@ from uuid import UUID
 
 import pytest
 
-from gcp_app import matching
-from gcp_app.matching import Outcome
+from gcp_app.inbound import Outcome, work
+from gcp_app.use_cases import LockCertificate
 from gcp_domain import Cause
 from gcp_domain.claims import number_claim_id
 from gcp_domain.numbers import CertificateNumber
@@ -22,13 +22,13 @@ SUPPORT = Cause("support:anna", "req-lock", "case-1")
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[set[UUID]]:
     """The ids of each batch read (one entry per round trip on PostgreSQL)."""
     rounds: list[set[UUID]] = []
-    original = matching.select_events_of_many
+    original = work.select_events_of_many
 
     def spy(recorder: Any, wanted: Any) -> Any:
         rounds.append(set(wanted))
         return original(recorder, wanted)
 
-    monkeypatch.setattr(matching, "select_events_of_many", spy)
+    monkeypatch.setattr(work, "select_events_of_many", spy)
     return rounds
 
 
@@ -52,7 +52,14 @@ def test_a_remembered_claim_and_certificate_are_read_together_and_caught_up(
         messages.redemption("POS-1", "PAY-81", granted.number, "100.00"),
     )
     # Another writer changes the remembered certificate between two batches.
-    gcp.app.lock(granted.certificate_id, reason="fraud check", by="support:anna", cause=SUPPORT)
+    gcp.app.execute(
+        LockCertificate(
+            certificate_id=granted.certificate_id,
+            reason="fraud check",
+            by="support:anna",
+            cause=SUPPORT,
+        )
+    )
     reads.clear()
     gcp.deliver(
         messages.order("POS-2", redemptions=[messages.redemption_line(granted.number, "100.00")]),

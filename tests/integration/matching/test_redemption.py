@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from gcp_app.matching import Outcome
+from gcp_app.inbound import Outcome
+from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, CertificateState
-from gcp_domain.order import DONE, REDEEM, REFUSED
+from gcp_domain.vocabulary import DecisionKind as K
+from gcp_domain.vocabulary import DecisionOutcome
 
 S = CertificateState
 A = Outcome.APPLIED
@@ -53,8 +55,8 @@ def test_line_and_payment_redeem_in_either_order(
         "amount": amount,
     }
     assert current["state"] == ("REDEEMED" if balance == "0.00" else "ACTIVE")
-    decision = gcp.order(POS).decision(REDEEM, "PAY-80")
-    assert (decision.outcome, decision.reason) == (DONE, None)
+    decision = gcp.order(POS).decision(K.REDEMPTION, "PAY-80")
+    assert (decision.outcome, decision.reason) == (DecisionOutcome.DONE, None)
     assert decision.certificate_id == str(granted.certificate_id)
 
 
@@ -108,7 +110,7 @@ def test_two_identical_lines_and_two_payments_are_two_redemptions(gcp: Any, mess
     # A third payment has no line left: it waits for an order that lists a third.
     gcp.each(messages.redemption(POS, "PAY-82", granted.number, "1000.00"))
     assert gcp.certificate(granted.certificate_id).balance == Decimal("3000.00")
-    assert gcp.order(POS).decision(REDEEM, "PAY-82") is None
+    assert gcp.order(POS).decision(K.REDEMPTION, "PAY-82") is None
 
 
 @pytest.mark.parametrize("payment_first", [False, True], ids=["line-first", "payment-first"])
@@ -123,8 +125,8 @@ def test_an_amount_mismatch_is_rejected(gcp: Any, messages: Any, payment_first: 
     assert current["reason"] == "AMOUNT_MISMATCH"
     assert current["remainingBalance"] == "5000.00"
     assert current["operation"]["amount"] == "1000.00"
-    decision = gcp.order(POS).decision(REDEEM, "PAY-80")
-    assert (decision.outcome, decision.reason) == (DONE, "AMOUNT_MISMATCH")
+    decision = gcp.order(POS).decision(K.REDEMPTION, "PAY-80")
+    assert (decision.outcome, decision.reason) == (DecisionOutcome.DONE, "AMOUNT_MISMATCH")
 
 
 def test_insufficient_balance_is_rejected(gcp: Any, messages: Any) -> None:
@@ -137,12 +139,19 @@ def test_insufficient_balance_is_rejected(gcp: Any, messages: Any) -> None:
     current = rejection(gcp, granted.certificate_id)
     assert current["reason"] == "INSUFFICIENT_BALANCE"
     assert current["remainingBalance"] == "1000.00"
-    assert gcp.order(POS).decision(REDEEM, "PAY-80").reason == "INSUFFICIENT_BALANCE"
+    assert gcp.order(POS).decision(K.REDEMPTION, "PAY-80").reason == "INSUFFICIENT_BALANCE"
 
 
 def test_a_locked_certificate_is_rejected(gcp: Any, messages: Any) -> None:
     granted, _ = gcp.sell("5000.00")
-    gcp.app.lock(granted.certificate_id, reason="fraud check", by="support:anna", cause=SUPPORT)
+    gcp.app.execute(
+        LockCertificate(
+            certificate_id=granted.certificate_id,
+            reason="fraud check",
+            by="support:anna",
+            cause=SUPPORT,
+        )
+    )
     gcp.each(
         messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]),
         messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
@@ -150,7 +159,11 @@ def test_a_locked_certificate_is_rejected(gcp: Any, messages: Any) -> None:
 
     assert rejection(gcp, granted.certificate_id)["reason"] == "LOCKED"
     # Decided once: unlocking does not bring the refused redemption back.
-    gcp.app.unlock(granted.certificate_id, reason="ok", by="support:anna", cause=SUPPORT)
+    gcp.app.execute(
+        UnlockCertificate(
+            certificate_id=granted.certificate_id, reason="ok", by="support:anna", cause=SUPPORT
+        )
+    )
     gcp.each(messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]))
     assert gcp.certificate(granted.certificate_id).balance == Decimal("5000.00")
 
@@ -200,8 +213,8 @@ def test_an_unknown_number_dead_letters_the_payment(gcp: Any, messages: Any) -> 
     )
     assert letter.reason_code == "unknown-certificate"
     assert letter.message_id == payment.message_id
-    decision = gcp.order(POS).decision(REDEEM, "PAY-80")
-    assert (decision.outcome, decision.reason) == (REFUSED, "UNKNOWN_CERTIFICATE")
+    decision = gcp.order(POS).decision(K.REDEMPTION, "PAY-80")
+    assert (decision.outcome, decision.reason) == (DecisionOutcome.REFUSED, "UNKNOWN_CERTIFICATE")
     # Decided: the same payment redelivered under a new messageId is not dead-lettered again.
     gcp.each(messages.redemption(POS, "PAY-80", unknown, "1500.00"))
     assert len(gcp.dead_letters()) == 1

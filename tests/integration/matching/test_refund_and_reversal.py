@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from gcp_app.matching import Outcome
+from gcp_app.inbound import Outcome
 from gcp_domain import CertificateState
-from gcp_domain.order import DONE, REFUND, REFUSED, REVERSE
+from gcp_domain.order_values import RefundStep
+from gcp_domain.vocabulary import DecisionKind as K
+from gcp_domain.vocabulary import DecisionOutcome, PaymentEvent
 
 S = CertificateState
 A = Outcome.APPLIED
@@ -120,7 +122,7 @@ def test_refund_steps_in_several_arrival_orders(
         assert certificate.balance == Decimal("5000.00")
         assert current["redeemable"] is True
     assert gcp.dead_letters() == []
-    decided = {s for (kind, s), d in gcp.order(order_id).decisions.items() if kind == REFUND}
+    decided = {str(s) for (kind, s), d in gcp.order(order_id).decisions.items() if kind is K.REFUND}
     assert decided == {f"REF-1/{name}" for name in arrival if name != "line"}
 
 
@@ -159,7 +161,12 @@ def test_a_refund_larger_than_the_balance_is_refused(gcp: Any, messages: Any) ->
     certificate = gcp.certificate(granted.certificate_id)
     assert certificate.state is S.ACTIVE
     assert certificate.balance == Decimal("2000.00")
-    assert gcp.order(order_id).decision(REFUND, "REF-1/REFUND_PENDING").outcome == REFUSED
+    assert (
+        gcp.order(order_id)
+        .decision(K.REFUND, RefundStep("REF-1", PaymentEvent.REFUND_PENDING))
+        .outcome
+        is DecisionOutcome.REFUSED
+    )
 
 
 def test_a_refund_of_a_certificate_not_sold_by_this_order_is_refused(
@@ -253,7 +260,7 @@ def test_a_reversal_returns_money_to_the_balance(gcp: Any, messages: Any) -> Non
         "refundOf": "PAY-80",
         "amount": "1000.00",
     }
-    assert gcp.order(POS).decision(REVERSE, "REV-1").outcome == DONE
+    assert gcp.order(POS).decision(K.REVERSAL, "REV-1").outcome is DecisionOutcome.DONE
 
 
 def test_a_reversal_of_a_full_redemption_reactivates(gcp: Any, messages: Any) -> None:
@@ -280,7 +287,7 @@ def test_a_reversal_is_bounded_by_its_redemption(gcp: Any, messages: Any) -> Non
     (letter,) = gcp.dead_letters()
     assert letter.reason_code == "reversal-refused"
     assert gcp.certificate(granted.certificate_id).balance == Decimal("5000.00")
-    assert gcp.order(POS).decision(REVERSE, "REV-2").outcome == REFUSED
+    assert gcp.order(POS).decision(K.REVERSAL, "REV-2").outcome is DecisionOutcome.REFUSED
     assert gcp.statuses(granted.certificate_id).count("REDEMPTION_REVERSED") == 2
 
 
@@ -305,7 +312,7 @@ def test_a_reversal_before_its_redemption_waits(gcp: Any, messages: Any, batched
         assert gcp.each(payment, refund) == [A, A]
         # Known here but not applied yet: the reversal waits for it, nothing happens.
         assert gcp.certificate(granted.certificate_id).balance == Decimal("5000.00")
-        assert gcp.order(POS).decision(REVERSE, "REV-1") is None
+        assert gcp.order(POS).decision(K.REVERSAL, "REV-1") is None
         assert gcp.each(line) == [A]
 
     cid = granted.certificate_id
@@ -323,6 +330,6 @@ def test_a_reversal_of_a_rejected_redemption_is_refused(gcp: Any, messages: Any)
     )
 
     assert gcp.certificate(granted.certificate_id).balance == Decimal("1000.00")
-    assert gcp.order(POS).decision(REVERSE, "REV-1").outcome == REFUSED
+    assert gcp.order(POS).decision(K.REVERSAL, "REV-1").outcome is DecisionOutcome.REFUSED
     (letter,) = gcp.dead_letters()
     assert letter.reason_code == "reversal-refused"

@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 
 from bench import workload
 from gcp_adapters.kafka.decoding import TopicKind, decode
-from gcp_app.matching import Problem
+from gcp_app.inbound import Problem
 from gcp_app.stock import draw_number
 
 CONTRACTS = Path(__file__).parents[3] / "docs" / "contracts"

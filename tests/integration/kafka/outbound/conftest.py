@@ -31,8 +31,19 @@ from gcp_adapters.kafka.relay import Relay
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
 from gcp_app.errors import PoolExhausted
+from gcp_app.use_cases import (
+    IssueCertificate,
+    LockCertificate,
+    RecordNotificationResult,
+    RecordRefundStep,
+    Redeem,
+    ReleaseReservation,
+    RequestNotification,
+    UnlockCertificate,
+)
 from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
 from gcp_domain.stream import Publication, publication
+from gcp_domain.vocabulary import PaymentEvent
 
 STREAM = "GiftCertificates.Stream"
 DLQ = "GiftCertificates.DLQ"
@@ -60,7 +71,7 @@ DLQ_SCHEMA = contract_validator("dead-letter.schema.json")
 
 
 def reserve(app: GiftCertificates, order_id: str, pool: str = POOL) -> UUID:
-    granted = app.reserve_next(
+    granted = app.reservations.reserve_next(
         pool, channel="WEB", order_id=order_id, cause=Cause("channel:web", order_id, order_id)
     )
     return granted.certificate_id
@@ -68,26 +79,30 @@ def reserve(app: GiftCertificates, order_id: str, pool: str = POOL) -> UUID:
 
 def issue(app: GiftCertificates, order_id: str, amount: str = "5000.00") -> UUID:
     certificate_id = reserve(app, order_id)
-    assert app.issue(
-        certificate_id,
-        amount=Money.of(amount),
-        channel="WEB",
-        order_id=order_id,
-        payment_ids=[f"PAY-{order_id}"],
-        client_id="C-1",
-        recipient=Recipient(name="Anna", email="anna@example.com"),
-        cause=Cause("kafka:All_Payments", f"pay-{order_id}", order_id),
+    assert app.execute(
+        IssueCertificate(
+            certificate_id=certificate_id,
+            amount=Money.of(amount),
+            channel="WEB",
+            order_id=order_id,
+            payment_ids=[f"PAY-{order_id}"],
+            client_id="C-1",
+            recipient=Recipient(name="Anna", email="anna@example.com"),
+            cause=Cause("kafka:All_Payments", f"pay-{order_id}", order_id),
+        )
     )
     return certificate_id
 
 
 def redeem(app: GiftCertificates, certificate_id: UUID, payment_id: str, amount: str) -> None:
-    app.redeem(
-        certificate_id,
-        payment_id=payment_id,
-        order_id=f"POS-{payment_id}",
-        amount=Money.of(amount),
-        cause=Cause("kafka:All_Payments", f"msg-{payment_id}", f"POS-{payment_id}"),
+    app.execute(
+        Redeem(
+            certificate_id=certificate_id,
+            payment_id=payment_id,
+            order_id=f"POS-{payment_id}",
+            amount=Money.of(amount),
+            cause=Cause("kafka:All_Payments", f"msg-{payment_id}", f"POS-{payment_id}"),
+        )
     )
 
 
@@ -95,36 +110,62 @@ def full_lifecycle(app: GiftCertificates, tag: str) -> UUID:
     """ISSUED, NOTIFICATION_* (with an unpublished CvcDisclosed), PARTIALLY_REDEEMED,
     REDEMPTION_REJECTED, LOCKED, ACTIVE (unlock), REDEEMED: 10 publications."""
     certificate_id = issue(app, f"WEB-{tag}")
-    notification_id = app.request_notification(certificate_id, cause=CRM)
-    app.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
-    app.record_notification_result(
-        certificate_id, notification_id=notification_id, sent=True, cause=CRM
+    notification_id = app.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    app.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
+    app.execute(
+        RecordNotificationResult(
+            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
+        )
     )
     redeem(app, certificate_id, f"PAY-{tag}-1", "1500.00")
     redeem(app, certificate_id, f"PAY-{tag}-2", "9000.00")  # too much: REDEMPTION_REJECTED
-    app.lock(certificate_id, reason="fraud check", by="olga", cause=SUPPORT)
-    app.unlock(certificate_id, reason="cleared", by="olga", cause=SUPPORT)
+    app.execute(
+        LockCertificate(
+            certificate_id=certificate_id, reason="fraud check", by="olga", cause=SUPPORT
+        )
+    )
+    app.execute(
+        UnlockCertificate(certificate_id=certificate_id, reason="cleared", by="olga", cause=SUPPORT)
+    )
     redeem(app, certificate_id, f"PAY-{tag}-3", "3500.00")
     return certificate_id
 
 
 def refunded(app: GiftCertificates, tag: str) -> UUID:
     certificate_id = issue(app, f"WEB-R{tag}", amount="700.00")
-    app.start_refund(certificate_id, payment_id=f"REF-{tag}", amount=None, cause=INBOUND)
-    app.complete_refund(
-        certificate_id, payment_id=f"REF-{tag}", amount=Money.of("700.00"), cause=INBOUND
+    app.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_PENDING,
+            order_id=f"WEB-R{tag}",
+            payment_id=f"REF-{tag}",
+            amount=None,
+            cause=INBOUND,
+        )
+    )
+    app.execute(
+        RecordRefundStep(
+            certificate_id=certificate_id,
+            step=PaymentEvent.REFUND_COMPLETED,
+            order_id=f"WEB-R{tag}",
+            payment_id=f"REF-{tag}",
+            amount=Money.of("700.00"),
+            cause=INBOUND,
+        )
     )
     return certificate_id
 
 
 def released(app: GiftCertificates, tag: str) -> UUID:
     certificate_id = reserve(app, f"WEB-X{tag}")
-    app.release_reservation(certificate_id, reason="PAYMENT_FAILED", cause=INBOUND)
+    app.execute(
+        ReleaseReservation(certificate_id=certificate_id, reason="PAYMENT_FAILED", cause=INBOUND)
+    )
     return certificate_id
 
 
 def block_tiny_pool(app: GiftCertificates) -> None:
-    app.generate_certificates(TINY_POOL, 1, cause=ADMIN)
+    app.pools.generate_certificates(TINY_POOL, 1, cause=ADMIN)
     reserve(app, "WEB-T1", pool=TINY_POOL)
     with pytest.raises(PoolExhausted):
         reserve(app, "WEB-T2", pool=TINY_POOL)
@@ -142,13 +183,13 @@ def record_dead_letter(app: GiftCertificates, offset: int, key: bytes | None = b
         reason="the value is not a JSON object",
         cause=Cause.system("kafka:All_Payments", f"All_Payments/1/{offset}"),
     )
-    app.save(letter)
+    app.store.save(letter)
     return letter.id
 
 
 def scenario(app: GiftCertificates, rounds: int = 1) -> None:
     """Everything the outbound side must handle, `rounds` times over (on fresh certificates)."""
-    app.generate_certificates(POOL, 4 * rounds, cause=ADMIN)
+    app.pools.generate_certificates(POOL, 4 * rounds, cause=ADMIN)
     for round_ in range(rounds):
         full_lifecycle(app, f"{round_}a")
         refunded(app, f"{round_}")
@@ -158,7 +199,7 @@ def scenario(app: GiftCertificates, rounds: int = 1) -> None:
 
 
 def more_changes(app: GiftCertificates, tag: str, count: int = 2) -> None:
-    app.generate_certificates(POOL, count, cause=ADMIN)
+    app.pools.generate_certificates(POOL, count, cause=ADMIN)
     for index in range(count):
         full_lifecycle(app, f"{tag}{index}")
 
@@ -169,7 +210,7 @@ def more_changes(app: GiftCertificates, tag: str, count: int = 2) -> None:
 def expected_stream(app: GiftCertificates) -> list[tuple[int, Publication]]:
     """(position, publication) of every stored event that publishes, in log order, computed by
     folding each certificate's and pool's events from the start (no cache, no outbox)."""
-    notifications = app.recorder.select_notifications(start=1, limit=1_000_000)
+    notifications = app.store.recorder.select_notifications(start=1, limit=1_000_000)
     positions = {(n.originator_id, n.originator_version): n.id for n in notifications}
     ids = {
         n.originator_id
@@ -179,7 +220,7 @@ def expected_stream(app: GiftCertificates) -> list[tuple[int, Publication]]:
     found: list[tuple[int, Publication]] = []
     for aggregate_id in ids:
         aggregate: Any = None
-        for event in app.events.get(UUID(str(aggregate_id))):
+        for event in app.store.events.get(UUID(str(aggregate_id))):
             aggregate = event.mutate(aggregate)
             item = publication(aggregate, event)
             if item is not None:
@@ -188,7 +229,7 @@ def expected_stream(app: GiftCertificates) -> list[tuple[int, Publication]]:
 
 
 def dead_letter_ids(app: GiftCertificates) -> list[str]:
-    notifications = app.recorder.select_notifications(
+    notifications = app.store.recorder.select_notifications(
         start=1, limit=1_000_000, topics=[DeadLetter.Created.TOPIC]
     )
     return [str(n.originator_id) for n in notifications]

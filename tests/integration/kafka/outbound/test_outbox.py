@@ -44,7 +44,7 @@ def test_the_lifecycle_maps_to_the_pure_publications_in_log_order(
 
     messages, last = outbox.read(0, 100_000)
 
-    assert last == app.recorder.max_notification_id()
+    assert last == app.store.recorder.max_notification_id()
     stream = [m for m in messages if m.destination == STREAM]
     assert stream == [stream_message(position, item) for position, item in kit.expected_stream(app)]
     assert [m.position for m in messages] == sorted(m.position for m in messages)
@@ -87,15 +87,15 @@ def test_changes_that_publish_nothing_give_no_message(
 ) -> None:
     """Creation, CvcDisclosed, number claims, pool stock: recorded, not published; the position
     read still moves past them."""
-    app.generate_certificates(kit.POOL, 2, cause=kit.ADMIN)
-    silent_end = app.recorder.max_notification_id()
+    app.pools.generate_certificates(kit.POOL, 2, cause=kit.ADMIN)
+    silent_end = app.store.recorder.max_notification_id()
     assert silent_end is not None
 
     messages, last = Outbox(app).read(0, 1000)
 
     assert (messages, last) == ([], silent_end)
     kit.full_lifecycle(app, "x")
-    notifications = app.recorder.select_notifications(start=1, limit=1000)
+    notifications = app.store.recorder.select_notifications(start=1, limit=1000)
     unpublished = {
         n.id
         for n in notifications
@@ -123,7 +123,7 @@ def test_dead_letters_go_to_the_dead_letter_destination(
     first, second = messages
     value = json.loads(first.value)
     kit.DLQ_SCHEMA.validate(value)
-    stored = next(iter(app.events.get(letter_id)))
+    stored = next(iter(app.store.events.get(letter_id)))
     assert value["deadLetterId"] == str(letter_id)
     assert value["detectedAt"] == rfc3339(stored.timestamp)
     assert value["sourceOffset"] == 42
@@ -193,7 +193,7 @@ def test_positions_are_kept_per_name_and_never_go_back(app: GiftCertificates) ->
 
     assert outbox.position("GiftCertificates.Stream") == 5
     assert outbox.position("Replay") == 2
-    assert app.inbox.max_tracking_id("outbox:GiftCertificates.Stream") == 5
+    assert app.store.inbox.max_tracking_id("outbox:GiftCertificates.Stream") == 5
 
 
 @DURABLE

@@ -29,7 +29,7 @@ SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def newest(app: GiftCertificates) -> int:
-    position = app.recorder.max_notification_id()
+    position = app.store.recorder.max_notification_id()
     assert position is not None
     return position
 

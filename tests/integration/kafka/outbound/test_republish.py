@@ -81,7 +81,7 @@ def test_the_command_republishes_from_a_position_to_another_topic(
 
     out, err = capsys.readouterr()
     assert code == 0, err
-    newest = app.recorder.max_notification_id()
+    newest = app.store.recorder.max_notification_id()
     assert f"republished {len(wanted)} messages of positions {start}..{newest} to {REPLAY}" in out
     assert "100%" in err  # the progress bar reached the end
     replayed = read_topic(REPLAY, len(wanted))

@@ -1,0 +1,35 @@
+"""What every use case shares: its command, its context and its handler's shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from gcp_app.clock import Clock
+from gcp_app.defaults import Defaults
+from gcp_app.use_cases.unit_of_work import UnitOfWork
+
+R = TypeVar("R")
+
+
+class Command(Generic[R]):
+    """A business operation asked for, as a value; `R` is what its use case answers.
+
+    Subclasses are frozen attrs classes, one per operation, each with its `Cause`: who asked
+    (a token's subject, `kafka:All_Payments`, `timer:expiry`, `cli:root`) and why."""
+
+    __slots__ = ()
+
+
+@attrs.frozen
+class Context:
+    """What a use case may need besides its unit of work: the business clock and defaults."""
+
+    clock: Clock
+    defaults: Defaults
+
+
+# A use case: `handler(context, work, command) -> result`.
+Handler = Callable[[Context, UnitOfWork, Any], Any]
