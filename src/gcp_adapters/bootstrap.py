@@ -88,6 +88,7 @@ def build_application(
             cvc_digits=settings.cvc_digits,
         ),
         cvc=CvcDesk(use_cases, guard, sealer),
+        sealer=sealer,
     )
 
 

@@ -21,6 +21,7 @@ from gcp_app.cvc import CvcDesk
 from gcp_app.errors import CertificateNotFound
 from gcp_app.pool_index import PoolIndex
 from gcp_app.reservation_desk import ReservationDesk
+from gcp_app.sealing import CvcSealer
 from gcp_app.settings import Settings
 from gcp_app.shelf import CandidateShelf
 from gcp_app.store import EventStore
@@ -64,6 +65,7 @@ class GiftCertificates:
         reservation_desk: ReservationDesk,
         pools: PoolStock,
         cvc: CvcDesk,
+        sealer: CvcSealer,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -76,6 +78,7 @@ class GiftCertificates:
         self.reservation_desk = reservation_desk
         self.pools = pools
         self.cvc = cvc
+        self.sealer = sealer
 
     def execute(self, command: Command[R]) -> R:
         """Runs the command's use case in a transaction of its own (see UseCases.execute)."""

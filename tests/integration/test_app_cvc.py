@@ -18,6 +18,7 @@ from tests.issuing import ADMIN, POOL, issued, open_notification
 from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
+from gcp_app.use_cases import RecordNotificationResult
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.errors import CvcAlreadyDisclosed, CvcNotAvailable
 
@@ -91,17 +92,19 @@ def test_the_cvc_is_stored_sealed(app: GiftCertificates) -> None:
 
 
 def test_the_plain_cvc_is_never_stored_or_shown(app8: GiftCertificates) -> None:
-    app8.generate_certificates(POOL, 5, cause=ADMIN)
+    app8.pools.generate_certificates(POOL, 5, cause=ADMIN)
     certificate_id = issued(app8, "WEB-1")
-    notification_id = app8.request_notification(certificate_id, cause=CRM)
-    cvc = app8.disclose_cvc(certificate_id, notification_id=notification_id, cause=CRM)
-    app8.record_notification_result(
-        certificate_id, notification_id=notification_id, sent=True, cause=CRM
+    notification_id = open_notification(app8, certificate_id)
+    cvc = app8.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
+    app8.execute(
+        RecordNotificationResult(
+            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
+        )
     )
     # Every certificate's CVC, disclosed or not, is looked for.
     certificates = [app8.get_certificate(i) for i in all_certificate_ids(app8)]
     cvcs = {app8.sealer.unseal(c.sealed_cvc) for c in certificates}
-    stored = app8.recorder.select_notifications(start=1, limit=100_000)
+    stored = app8.store.recorder.select_notifications(start=1, limit=100_000)
 
     assert len(cvc) == 8
     assert cvc in cvcs

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.issuing import open_notification
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
@@ -30,7 +31,14 @@ from gcp_app.use_cases import (
     ReverseRedemption,
     UnlockCertificate,
 )
-from gcp_domain import Cause, CertificateState, GiftCertificate, Money, Recipient
+from gcp_domain import (
+    Cause,
+    CertificateState,
+    GiftCertificate,
+    Money,
+    NotificationChannel,
+    Recipient,
+)
 from gcp_domain.errors import (
     CvcAlreadyDisclosed,
     CvcNotAvailable,
@@ -78,6 +86,7 @@ def issue(
     *,
     amount: str = "5000.00",
     validity_days: int | None = None,
+    notification_channel: NotificationChannel | None = None,
 ) -> UUID:
     certificate_id = reserve(app, order_id)
     assert app.execute(
@@ -90,6 +99,7 @@ def issue(
             client_id="C-1",
             recipient=Recipient(name="Anna", email="anna@example.com"),
             validity_days=validity_days,
+            notification_channel=notification_channel,
             cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
         )
     )
@@ -192,7 +202,7 @@ def test_release_returns_the_certificate_to_its_pool(stocked: GiftCertificates) 
 
 
 def test_issue_makes_the_certificate_active(stocked: GiftCertificates, clock: Any) -> None:
-    certificate_id = issue(stocked, "WEB-1")
+    certificate_id = issue(stocked, "WEB-1", notification_channel=NotificationChannel.NONE)
 
     shown = stocked.current_object(certificate_id)
 
@@ -214,6 +224,29 @@ def test_issue_makes_the_certificate_active(stocked: GiftCertificates, clock: An
     assert shown["reservation"] is None
     levels = stocked.pool_status(POOL)
     assert (levels.available, levels.reserved, levels.issued) == (5, 0, 1)
+
+
+def test_issuing_asks_crm_to_deliver_the_cvc_unless_the_channel_is_none(
+    stocked: GiftCertificates,
+) -> None:
+    by_email = issue(stocked, "WEB-1")
+    by_sms = issue(stocked, "WEB-2", notification_channel=NotificationChannel.SMS)
+    silent = issue(stocked, "WEB-3", notification_channel=NotificationChannel.NONE)
+
+    asked = stocked.current_object(by_email)
+    assert asked["status"] == "NOTIFICATION_REQUESTED"
+    assert asked["notification"] == {
+        "notificationId": open_notification(stocked, by_email),
+        "channel": "EMAIL",
+        "status": "REQUESTED",
+        "attempt": 1,
+        "error": None,
+    }
+    assert asked["version"] == 4  # created, reserved, issued, requested
+    assert asked["audit"]["causationId"] == "pay-msg-WEB-1"  # asked by the sale's payment
+    assert stocked.current_object(by_sms)["notification"]["channel"] == "SMS"
+    assert stocked.current_object(silent)["status"] == "ISSUED"
+    assert stocked.get_certificate(silent).notification is None
 
 
 def test_issue_is_idempotent_per_order_and_refused_for_another(
@@ -244,7 +277,7 @@ def test_issue_is_idempotent_per_order_and_refused_for_another(
 
 def test_notification_request_disclose_and_result(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    notification_id = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    notification_id = open_notification(stocked, certificate_id)
     requested = stocked.current_object(certificate_id)
 
     cvc = stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
@@ -287,7 +320,7 @@ def test_a_failed_notification_is_requested_again_with_a_new_id(
     stocked: GiftCertificates,
 ) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    first = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    first = open_notification(stocked, certificate_id)
     cvc = stocked.cvc.disclose(certificate_id, notification_id=first, cause=CRM)
     with pytest.raises(TransitionNotAllowed):
         stocked.execute(
@@ -519,7 +552,7 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
 
 def test_lock_and_unlock(stocked: GiftCertificates, clock: Any) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    notification_id = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    notification_id = open_notification(stocked, certificate_id)
 
     with pytest.raises(InvalidCommand):
         stocked.execute(
@@ -699,13 +732,15 @@ def test_current_object_is_always_the_latest_publication(stocked: GiftCertificat
                 cause=SUPPORT,
             )
         ),
-        lambda: stocked.execute(
-            RequestNotification(certificate_id=certificate_id, notification_id="N-1", cause=CRM)
+        lambda: stocked.cvc.disclose(
+            certificate_id, notification_id=open_notification(stocked, certificate_id), cause=CRM
         ),
-        lambda: stocked.cvc.disclose(certificate_id, notification_id="N-1", cause=CRM),
         lambda: stocked.execute(
             RecordNotificationResult(
-                certificate_id=certificate_id, notification_id="N-1", sent=True, cause=CRM
+                certificate_id=certificate_id,
+                notification_id=open_notification(stocked, certificate_id),
+                sent=True,
+                cause=CRM,
             )
         ),
         lambda: redeem(stocked, certificate_id, "PAY-2", "100.00"),
@@ -735,9 +770,8 @@ def test_current_object_is_always_the_latest_publication(stocked: GiftCertificat
 
     assert seen == [
         "RESERVED",
-        "ISSUED",
-        "NOTIFICATION_REQUESTED",
-        "NOTIFICATION_REQUESTED",
+        "NOTIFICATION_REQUESTED",  # issuing asks CRM to deliver the CVC
+        "NOTIFICATION_REQUESTED",  # the disclosure is not published
         "NOTIFICATION_SENT",
         "PARTIALLY_REDEEMED",
         "LOCKED",
@@ -755,7 +789,7 @@ def test_the_state_survives_a_restart(
     stocked: GiftCertificates, make_app: Callable[[], GiftCertificates]
 ) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    notification_id = stocked.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    notification_id = open_notification(stocked, certificate_id)
     cvc = stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
     stocked.execute(
         RecordNotificationResult(

@@ -236,8 +236,8 @@ def test_the_application_opens_the_store_the_url_names(
         assert (tmp_path / "gcp.sqlite").stat().st_size > 0
     else:
         assert isinstance(app.store.recorder, PostgresInboxRecorder)
-        assert app.env["POSTGRES_SCHEMA"] in settings.database_url
-        assert app.env.get("POSTGRES_ENABLE_DB_FUNCTIONS") is None
+        assert app.store.env["POSTGRES_SCHEMA"] in settings.database_url
+        assert app.store.env.get("POSTGRES_ENABLE_DB_FUNCTIONS") is None
     assert app.pool_status("default").available == 2
 
 

@@ -1,4 +1,4 @@
-"""`GiftCertificates.save` collects our aggregates' events without the library's runtime
+"""`EventStore.save` collects our aggregates' events without the library's runtime
 protocol checks: what it stores, and in which order, must be what the library's `save` stores."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_save_stores_what_the_library_would_in_the_same_order(
 ) -> None:
     ours, reference = make_app(), make_app()
     notes = _scenario(ours.store.save)
-    expected = _scenario(lambda *objs, **kw: Application.save(reference, *objs, **kw))
+    expected = _scenario(lambda *objs, **kw: Application.save(reference.store, *objs, **kw))
     stored, by_library = _stored(ours), _stored(reference)
     # Ours wrote the first six notifications; the library the last six (the same store but
     # in memory, where each app has its own).

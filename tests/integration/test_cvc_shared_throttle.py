@@ -187,14 +187,14 @@ def test_of_20_concurrent_wrong_requests_exactly_the_fifth_locks_the_certificate
     # the lock-out (in check, or when counting). Every request that got past check was counted
     # against its client.
     failed = CvcFailures.Failed.TOPIC
-    on_certificate = apps[0].recorder.select_events(
+    on_certificate = apps[0].store.recorder.select_events(
         cvc_failures_id("certificate", str(certificate_id), 900, bucket_of(clock.now(), 900))
     )
     assert sum(e.topic == failed for e in on_certificate) == MAX_FAILURES
     on_clients = [
         e
         for n in range(20)
-        for e in apps[0].recorder.select_events(
+        for e in apps[0].store.recorder.select_events(
             cvc_failures_id("client", f"http:crm-{n}", 900, bucket_of(clock.now(), 900))
         )
         if e.topic == failed
@@ -237,7 +237,7 @@ def test_the_counts_are_not_published_and_leave_the_pool_index_alone(make_app: M
     topics = {n.id: n.topic for n in notifications}
     counts = {i for i, topic in topics.items() if topic.startswith(f"{CvcFailures.TOPIC}.")}
     assert counts
-    messages, _ = Outbox(app).read(0, 10_000)
+    messages, _ = Outbox(app.store).read(0, 10_000)
     published = {m.position for m in messages}
     assert published
     assert not published & counts
@@ -262,7 +262,7 @@ def test_a_failure_that_cannot_be_counted_is_refused_as_throttled(
     def always_conflicts(*_: Any, **__: Any) -> Any:
         raise IntegrityError("another request counted first")
 
-    monkeypatch.setattr(app, "save", always_conflicts)
+    monkeypatch.setattr(app.store, "save", always_conflicts)
     monkeypatch.setattr("gcp_app.cvc_guard.COUNT_ATTEMPTS", 3)
     assert guess(app, certificate_id) is CvcThrottled
     assert guess(app, uuid4()) is CvcThrottled

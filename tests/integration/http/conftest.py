@@ -10,7 +10,7 @@ notification request, the state most endpoints need; `issue()` makes another;
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,6 +42,23 @@ def bearer(*roles: str, sub: str | None = None) -> Headers:
     return {"Authorization": f"Bearer {token_for(*roles, sub=sub)}"}
 
 
+class TestClock:
+    """The system clock, until a test fixes it at a moment or moves it on."""
+
+    def __init__(self) -> None:
+        self.moment: datetime | None = None
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return (self.moment or datetime.now(UTC)) + self.offset
+
+    def fix(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
 def open_app(tmp_path: Path, database_url: str = "memory:") -> GiftCertificates:
     settings = Settings.from_env(
         {
@@ -50,7 +67,7 @@ def open_app(tmp_path: Path, database_url: str = "memory:") -> GiftCertificates:
             "GCP_CVC_DIGITS": "8",
         }
     )
-    return build_application(settings)
+    return build_application(settings, clock=TestClock())
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class Gate:
             assert self.opened.wait(10), "the gate was never opened"
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(gcp, "generate_certificates", gated)
+        monkeypatch.setattr(gcp.pools, "generate_certificates", gated)
 
 
 def transport(gcp: GiftCertificates) -> httpx.ASGITransport:
@@ -193,28 +193,19 @@ def test_a_released_key_may_carry_a_corrected_request(
     ]
 
 
-class LaterClock:
-    """The system clock, moved on."""
-
-    def __init__(self, offset: timedelta) -> None:
-        self.offset = offset
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-
 def test_a_claim_whose_process_died_is_taken_over_after_the_timeout(
     client: TestClient[Any], gcp: GiftCertificates, problem: Problem
 ) -> None:
     wanted = RequestKey(subject="ops", method="POST", path=PATH, key="gen-dead")
     printed = fingerprint("POST", PATH, "", b'{"count": 2}')
-    dead = claim_request(gcp, wanted, printed, at=gcp.clock.now(), cause=SETUP)
+    dead = claim_request(gcp.store, wanted, printed, at=gcp.clock.now(), cause=SETUP)
     assert isinstance(dead, AnsweredRequest)  # Claimed, and its process never comes back.
 
     assert_in_flight(client.post(PATH, json={"count": 2}, headers=keyed("gen-dead")), problem)
-    gcp.clock = LaterClock(CLAIM_TIMEOUT - timedelta(seconds=5))
+    clock: Any = gcp.clock
+    clock.advance(CLAIM_TIMEOUT - timedelta(seconds=5))
     assert_in_flight(client.post(PATH, json={"count": 2}, headers=keyed("gen-dead")), problem)
-    gcp.clock = LaterClock(CLAIM_TIMEOUT + timedelta(seconds=1))
+    clock.advance(timedelta(seconds=6))
     # However old the claim, the key stays its request's: another body is refused.
     problem(
         client.post(PATH, json={"count": 5}, headers=keyed("gen-dead")),
@@ -232,7 +223,9 @@ def test_a_claim_whose_process_died_is_taken_over_after_the_timeout(
         AnsweredRequest.Answered.TOPIC,
     ]
     # Had the first claimer come back late, its answer would not be recorded over the taker's.
-    late = record_answer(gcp, dead, Answer(printed, 201, "{}", "application/json"), cause=SETUP)
+    late = record_answer(
+        gcp.store, dead, Answer(printed, 201, "{}", "application/json"), cause=SETUP
+    )
     assert late.body == taken.text
     replay = client.post(PATH, json={"count": 2}, headers=keyed("gen-dead"))
     assert replay.headers["idempotent-replayed"] == "true"

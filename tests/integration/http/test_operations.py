@@ -15,13 +15,13 @@ import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from gcp_adapters.bootstrap import build_application
+from gcp_adapters.bootstrap import build_application, build_service
 from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.kafka.consumer import ConsumerStats
 from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import RelayStats
 from gcp_adapters.logs import JsonFormatter, install_json_logging, request_id_var
-from gcp_adapters.service import PARTS, Service
+from gcp_adapters.service import PARTS
 from gcp_app.settings import Settings
 
 from .conftest import SECRET
@@ -256,7 +256,7 @@ def test_the_service_checks_kafka_and_exposes_its_consumer_and_relay(tmp_path: P
         }
     )
     app = build_application(settings)
-    service = Service(app, PARTS, jwt_secret=SECRET)
+    service = build_service(app, PARTS, jwt_secret=SECRET)
     try:
         service.start()
         assert service.http_url is not None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from gcp_adapters.bootstrap import build_application, configured_jwt_secret
+from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.http import mint_token
-from gcp_adapters.service import HTTP, Service
+from gcp_adapters.service import HTTP
 from gcp_app.settings import Settings
 
 SECRET = "serving-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
@@ -24,7 +24,7 @@ def test_the_http_part_serves_and_stops_with_the_service(tmp_path: Path) -> None
         }
     )
     app = build_application(settings)
-    service = Service(app, [HTTP], jwt_secret=SECRET)
+    service = build_service(app, [HTTP], jwt_secret=SECRET)
     try:
         service.start()
         assert service.http_url is not None

@@ -466,9 +466,9 @@ def test_positions_that_cannot_be_read_leave_the_partitions_unassigned_until_the
 
 
 class SlowOrFailingStore:
-    """The application, except that each pipelined store (`record_collected`) first waits
-    `delay` seconds (the next one `once` seconds, if set), and the first `failures` of them
-    then fail with `error`."""
+    """The application, except that each pipelined store (its store's `record_collected`)
+    first waits `delay` seconds (the next one `once` seconds, if set), and the first `failures`
+    of them then fail with `error`."""
 
     def __init__(
         self,
@@ -479,6 +479,7 @@ class SlowOrFailingStore:
         error: Exception | None = None,
     ) -> None:
         self._app = app
+        self.store = _RecordingThrough(app.store, self)
         self.delay = delay
         self.failures = failures
         self.error = error or RuntimeError("the database went away")
@@ -495,6 +496,17 @@ class SlowOrFailingStore:
             self.failed += 1
             raise self.error
         return self._app.store.record_collected(collected)
+
+
+class _RecordingThrough:
+    """The event store, but its `record_collected` is the test's."""
+
+    def __init__(self, store: Any, test: SlowOrFailingStore) -> None:
+        self._store = store
+        self.record_collected = test.record_collected
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 def drain_pipelined(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConcurrentUpdate
 from gcp_app.inbound import InboundBatches, Outcome
 from gcp_app.inbound.batches import CONFLICT_RETRIES
-from gcp_app.use_cases import LockCertificate
+from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, CertificateState
 
 A = Outcome.APPLIED
@@ -23,8 +24,8 @@ SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
 class RivalBeforeSave:
-    """The application, except that another writer changes `certificate_id` just before a
-    save of the matcher that changes it too (`times` saves; None: every one)."""
+    """The application's store, except that another writer changes `certificate_id` just
+    before a save of the matcher that changes it too (`times` saves; None: every one)."""
 
     def __init__(
         self,
@@ -33,14 +34,14 @@ class RivalBeforeSave:
         rival: Callable[[], None],
         times: int | None,
     ) -> None:
-        self._app = app
+        self._store = app.store
         self._certificate_id = certificate_id
         self._rival = rival
         self.times = times
         self.saves: list[int] = []  # how many aggregates each save attempt held
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._app, name)
+        return getattr(self._store, name)
 
     def save(self, *objects: Any, **kwargs: Any) -> Any:
         self.saves.append(len(objects))
@@ -48,7 +49,14 @@ class RivalBeforeSave:
         if touches and self.times != 0:
             self.times = None if self.times is None else self.times - 1
             self._rival()
-        return self._app.store.save(*objects, **kwargs)
+        return self._store.save(*objects, **kwargs)
+
+
+def rivalled(app: GiftCertificates, store: RivalBeforeSave) -> Any:
+    """The application whose inbound batches save through `store`."""
+    return SimpleNamespace(
+        store=store, pool_index=app.pool_index, use_cases=app.use_cases, settings=app.settings
+    )
 
 
 def redemptions(gcp: Any, messages: Any, order_id: str, number: str, amount: str) -> list[Any]:
@@ -72,8 +80,8 @@ def test_a_redo_is_judged_on_the_rivals_change(gcp: Any, messages: Any) -> None:
             )
         )
 
-    rivalled = RivalBeforeSave(gcp.app, cid, lock, times=1)
-    gcp.matcher = InboundBatches(rivalled)  # type: ignore[arg-type]
+    store = RivalBeforeSave(gcp.app, cid, lock, times=1)
+    gcp.matcher = InboundBatches(rivalled(gcp.app, store))
     batch = [
         *redemptions(gcp, messages, "POS-1", contested.number, "1000.00"),
         *redemptions(gcp, messages, "POS-2", other.number, "500.00"),
@@ -98,12 +106,14 @@ def test_what_keeps_conflicting_fails_alone_and_the_rest_is_stored(gcp: Any, mes
 
     def lock_or_unlock() -> None:  # every save that redeems the contested certificate loses
         nonlocal locked
-        change = gcp.app.unlock if locked else gcp.app.lock
-        change(cid, reason="flapping", by="support:anna", cause=SUPPORT)
+        change = UnlockCertificate if locked else LockCertificate
+        gcp.app.execute(
+            change(certificate_id=cid, reason="flapping", by="support:anna", cause=SUPPORT)
+        )
         locked = not locked
 
-    rivalled = RivalBeforeSave(gcp.app, cid, lock_or_unlock, times=None)
-    gcp.matcher = InboundBatches(rivalled)  # type: ignore[arg-type]
+    store = RivalBeforeSave(gcp.app, cid, lock_or_unlock, times=None)
+    gcp.matcher = InboundBatches(rivalled(gcp.app, store))
     batch = [
         *redemptions(gcp, messages, "POS-2", other.number, "500.00"),
         *redemptions(gcp, messages, "POS-1", contested.number, "1000.00"),
@@ -119,7 +129,7 @@ def test_what_keeps_conflicting_fails_alone_and_the_rest_is_stored(gcp: Any, mes
     assert gcp.certificate(cid).balance == Decimal("5000.00")
 
     # The rival gone (unlocked), the consumer's retry of the batch applies the rest once.
-    rivalled.times = 0
+    store.times = 0
     if locked:
         lock_or_unlock()
     assert gcp.handle(batch) == [Outcome.ALREADY_CONSUMED] * 3 + [A]

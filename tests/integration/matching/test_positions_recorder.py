@@ -22,7 +22,7 @@ SOURCES = [f"inbox:All_Payments/{partition}" for partition in range(5)]
 
 @pytest.fixture
 def recorder(make_app: Callable[[], GiftCertificates]) -> PostgresInboxRecorder:
-    recorder = make_app().recorder
+    recorder = make_app().store.recorder
     assert isinstance(recorder, PostgresInboxRecorder)
     return recorder
 

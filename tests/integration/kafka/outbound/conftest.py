@@ -24,6 +24,7 @@ from uuid import UUID
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from tests.issuing import open_notification
 from tests.schemas import contract_validator
 
 from gcp_adapters.kafka.mock_cluster import MockCluster
@@ -38,7 +39,6 @@ from gcp_app.use_cases import (
     RecordRefundStep,
     Redeem,
     ReleaseReservation,
-    RequestNotification,
     UnlockCertificate,
 )
 from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
@@ -110,7 +110,7 @@ def full_lifecycle(app: GiftCertificates, tag: str) -> UUID:
     """ISSUED, NOTIFICATION_* (with an unpublished CvcDisclosed), PARTIALLY_REDEEMED,
     REDEMPTION_REJECTED, LOCKED, ACTIVE (unlock), REDEEMED: 10 publications."""
     certificate_id = issue(app, f"WEB-{tag}")
-    notification_id = app.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
+    notification_id = open_notification(app, certificate_id)
     app.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
     app.execute(
         RecordNotificationResult(

@@ -40,7 +40,7 @@ def test_the_lifecycle_maps_to_the_pure_publications_in_log_order(
     app: GiftCertificates, kit: ModuleType
 ) -> None:
     kit.scenario(app)
-    outbox = Outbox(app)
+    outbox = Outbox(app.store)
 
     messages, last = outbox.read(0, 100_000)
 
@@ -68,7 +68,7 @@ def test_each_certificate_publishes_in_version_order_keyed_by_its_id(
     app: GiftCertificates, kit: ModuleType
 ) -> None:
     kit.scenario(app)
-    stream = [m for m in read_everything(Outbox(app)) if m.destination == STREAM]
+    stream = [m for m in read_everything(Outbox(app.store)) if m.destination == STREAM]
 
     versions: dict[bytes | None, list[int]] = {}
     for message in stream:
@@ -91,7 +91,7 @@ def test_changes_that_publish_nothing_give_no_message(
     silent_end = app.store.recorder.max_notification_id()
     assert silent_end is not None
 
-    messages, last = Outbox(app).read(0, 1000)
+    messages, last = Outbox(app.store).read(0, 1000)
 
     assert (messages, last) == ([], silent_end)
     kit.full_lifecycle(app, "x")
@@ -107,7 +107,7 @@ def test_changes_that_publish_nothing_give_no_message(
         )
     }
     assert len(unpublished) >= 5
-    published = {m.position for m in read_everything(Outbox(app))}
+    published = {m.position for m in read_everything(Outbox(app.store))}
     assert published.isdisjoint(unpublished)
 
 
@@ -117,7 +117,7 @@ def test_dead_letters_go_to_the_dead_letter_destination(
     letter_id = kit.record_dead_letter(app, offset=42)
     no_key = kit.record_dead_letter(app, offset=43, key=None)
 
-    messages = read_everything(Outbox(app))
+    messages = read_everything(Outbox(app.store))
 
     assert [m.destination for m in messages] == [DEAD_LETTERS, DEAD_LETTERS]
     first, second = messages
@@ -141,7 +141,7 @@ def test_dead_letters_go_to_the_dead_letter_destination(
 
 def test_values_are_compact_utf8_json(app: GiftCertificates, kit: ModuleType) -> None:
     kit.scenario(app)
-    for message in read_everything(Outbox(app)):
+    for message in read_everything(Outbox(app.store)):
         text = message.value.decode("utf-8")
         assert json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False) == text
 
@@ -152,9 +152,9 @@ def test_batches_and_a_small_cache_give_the_same_messages(
 ) -> None:
     """Cache misses and version gaps load the aggregate at the version before the event."""
     kit.scenario(app, rounds=2)
-    everything = read_everything(Outbox(app))
+    everything = read_everything(Outbox(app.store))
 
-    outbox = Outbox(app, cache_size=cache_size)
+    outbox = Outbox(app.store, cache_size=cache_size)
     assert read_everything(outbox, batch=batch) == everything
     if cache_size < 10:
         assert outbox.cache_misses > 0
@@ -165,25 +165,25 @@ def test_reading_again_from_an_earlier_position_gives_the_same_messages(
 ) -> None:
     """A relay that re-sends after a failure goes back: the cache is ahead of the events."""
     kit.scenario(app)
-    outbox = Outbox(app)
+    outbox = Outbox(app.store)
     everything = read_everything(outbox)
     middle = everything[len(everything) // 2].position - 1
 
     again = read_everything(outbox, after=middle)
 
     assert again == [m for m in everything if m.position > middle]
-    assert read_everything(Outbox(app), after=middle) == again  # a fresh outbox (a restart)
+    assert read_everything(Outbox(app.store), after=middle) == again  # a fresh outbox (a restart)
 
 
 def test_an_empty_store_reads_nothing(app: GiftCertificates) -> None:
-    assert Outbox(app).read(0, 10) == ([], 0)
-    assert Outbox(app).last_position() == 0
+    assert Outbox(app.store).read(0, 10) == ([], 0)
+    assert Outbox(app.store).last_position() == 0
     with pytest.raises(ValueError, match="limit"):
-        Outbox(app).read(0, 0)
+        Outbox(app.store).read(0, 0)
 
 
 def test_positions_are_kept_per_name_and_never_go_back(app: GiftCertificates) -> None:
-    outbox = Outbox(app)
+    outbox = Outbox(app.store)
     assert outbox.position("GiftCertificates.Stream") == 0
 
     assert outbox.record_position("GiftCertificates.Stream", 5)
@@ -202,6 +202,6 @@ def test_positions_survive_a_restart(
 ) -> None:
     first = make_app()
     kit.more_changes(first, "p", count=1)
-    Outbox(first).record_position("GiftCertificates.Stream", 9)
+    Outbox(first.store).record_position("GiftCertificates.Stream", 9)
 
-    assert Outbox(make_app()).position("GiftCertificates.Stream") == 9
+    assert Outbox(make_app().store).position("GiftCertificates.Stream") == 9

@@ -48,7 +48,7 @@ def test_the_relay_publishes_every_change_and_dead_letter_once(
     kit.drain(relay)
 
     assert relay.position == newest(app)
-    assert Outbox(app).position(kit.STREAM) == newest(app)  # recorded in the store
+    assert Outbox(app.store).position(kit.STREAM) == newest(app)  # recorded in the store
     stream = read_topic(kit.STREAM, len(expected))
     assert sorted(m.value["eventId"] for m in stream) == sorted(p.event_id for _, p in expected)
     by_event = {p.event_id: p for _, p in expected}
@@ -224,7 +224,7 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     time.sleep(3.0)
     # Nothing is acknowledged while the brokers are down: the position may only pass the
     # notifications that publish nothing, never a message.
-    waiting, _ = Outbox(app).read(before_outage, 10_000)
+    waiting, _ = Outbox(app.store).read(before_outage, 10_000)
     assert relay.position < waiting[0].position
     assert relay.stats().in_flight > 0
     kit.more_changes(app, "still", count=1)
@@ -255,11 +255,11 @@ def test_a_relay_stopped_during_an_outage_leaves_the_rest_to_the_next_one(
 
     first.run_once(timeout=1.5)  # produced, never acknowledged
     # Only the unpublishing notifications before the first unacknowledged message are done.
-    waiting, _ = Outbox(app).read(published, 10_000)
+    waiting, _ = Outbox(app.store).read(published, 10_000)
     assert first.position == waiting[0].position - 1
     assert first.stats().in_flight == len(waiting)
     first.close()  # a shutdown (or a crash) during the outage
-    assert Outbox(app).position(kit.STREAM) == first.position
+    assert Outbox(app.store).position(kit.STREAM) == first.position
 
     cluster.broker_up(ALL_BROKERS)
     second = make_relay(make_app())
@@ -289,7 +289,7 @@ def test_stop_interrupts_a_relay_waiting_for_its_reports(
 
     assert time.monotonic() - started < 2.0
     assert relay.position < newest(app)
-    assert Outbox(app).position(kit.STREAM) == relay.position
+    assert Outbox(app.store).position(kit.STREAM) == relay.position
     cluster.broker_up(ALL_BROKERS)
 
 
@@ -301,7 +301,7 @@ def test_values_on_the_wire_are_the_outbox_bytes(
     read_topic: Callable[..., list],
 ) -> None:
     kit.scenario(app)
-    outgoing = [m for m in Outbox(app).read(0, 10_000)[0] if m.destination == "stream"]
+    outgoing = [m for m in Outbox(app.store).read(0, 10_000)[0] if m.destination == "stream"]
     kit.drain(make_relay(app))
 
     stream = read_topic(kit.STREAM, len(outgoing))

@@ -32,7 +32,7 @@ def test_republishing_sends_the_same_event_ids_again_in_order(
     expected = kit.expected_stream(app)
     relay = make_relay(app)
     kit.drain(relay)
-    relayed_to = Outbox(app).position(kit.STREAM)
+    relayed_to = Outbox(app.store).position(kit.STREAM)
     done: list[int] = []
 
     result = republish(
@@ -53,7 +53,7 @@ def test_republishing_sends_the_same_event_ids_again_in_order(
     for raws in firsts.values():
         half = len(raws) // 2
         assert raws[:half] == raws[half:]
-    assert Outbox(app).position(kit.STREAM) == relayed_to  # the relay's position is untouched
+    assert Outbox(app.store).position(kit.STREAM) == relayed_to  # the relay's position is untouched
     assert len(read_topic(kit.DLQ, 1)) == 1  # dead letters are not republished
 
 
@@ -87,7 +87,7 @@ def test_the_command_republishes_from_a_position_to_another_topic(
     replayed = read_topic(REPLAY, len(wanted))
     assert sorted(m.value["eventId"] for m in replayed) == sorted(p.event_id for _, p in wanted)
     kit.check_order_and_completeness(replayed, wanted)
-    assert Outbox(app).position(REPLAY) == 0  # a one-off: no position recorded
+    assert Outbox(app.store).position(REPLAY) == 0  # a one-off: no position recorded
 
 
 @SQLITE
