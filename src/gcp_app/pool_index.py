@@ -18,14 +18,15 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from uuid import UUID
 
 import attrs
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.utils import get_topic
 
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.vocabulary import FINAL_STATES, CertificateState
@@ -35,19 +36,6 @@ RESERVED: Final = "reserved"
 ISSUED: Final = "issued"
 CANCELLED: Final = "cancelled"
 
-G = GiftCertificate
-# Event topic -> the pool level the certificate moves to.
-_MOVES: Final = {
-    G.Created.TOPIC: AVAILABLE,
-    G.Reserved.TOPIC: RESERVED,
-    G.ReservationReleased.TOPIC: AVAILABLE,
-    G.Issued.TOPIC: ISSUED,
-    G.Cancelled.TOPIC: CANCELLED,
-}
-# Event topics that end a certificate's expiry deadline (besides those decoded above).
-_FINAL: Final = frozenset({G.Expired.TOPIC, G.Cancelled.TOPIC, G.RefundCompleted.TOPIC})
-_CERTIFICATE_EVENT: Final = G.TOPIC + "."
-
 
 class _Keep(Enum):
     KEEP = "keep"
@@ -56,6 +44,55 @@ class _Keep(Enum):
 KEEP: Final = _Keep.KEEP
 # A deadline change: a new (deadline, orderId), None (no deadline any more) or KEEP (unchanged).
 _Change = tuple[datetime, str | None] | None | Literal[_Keep.KEEP]
+_Read = Callable[[Any], tuple[datetime, str | None]]
+
+
+@attrs.frozen
+class Effect:
+    """What one kind of certificate event does to the index: the pool level the certificate
+    moves to (None: it stays; `creates`: it enters the pool its event names), and its
+    reservation and expiry deadlines: read from the event, ended (None) or kept (KEEP). Every
+    event moves the certificate's version on."""
+
+    level: str | None = None
+    creates: bool = False
+    reservation: _Read | Literal[_Keep.KEEP] | None = KEEP
+    expiry: _Read | Literal[_Keep.KEEP] | None = KEEP
+
+    @property
+    def decodes(self) -> bool:
+        """Whether the event is read: for its pool, or for a deadline."""
+        return self.creates or callable(self.reservation) or callable(self.expiry)
+
+
+G = GiftCertificate
+_UNCHANGED: Final = Effect()
+_ENDS_DEADLINES: Final = Effect(reservation=None, expiry=None)
+# Each event class of a certificate, its effect on the index. Every event class is here (a test
+# checks it), so that a new one is never left out unnoticed: one that changes nothing says so.
+EFFECTS: Final[dict[type[GiftCertificate.Event], Effect]] = {
+    G.Created: Effect(level=AVAILABLE, creates=True),
+    G.Reserved: Effect(level=RESERVED, reservation=lambda e: (e.reserved_until, e.order_id)),
+    G.ReservationReleased: Effect(level=AVAILABLE, reservation=None),
+    G.Issued: Effect(level=ISSUED, reservation=None, expiry=lambda e: (e.expires_at, e.order_id)),
+    G.Cancelled: Effect(level=CANCELLED, reservation=None, expiry=None),
+    G.Expired: _ENDS_DEADLINES,
+    G.RefundCompleted: _ENDS_DEADLINES,
+    G.NotificationRequested: _UNCHANGED,
+    G.CvcDisclosed: _UNCHANGED,
+    G.CvcLockedOut: _UNCHANGED,
+    G.NotificationSent: _UNCHANGED,
+    G.NotificationFailed: _UNCHANGED,
+    G.RedemptionApplied: _UNCHANGED,
+    G.RedemptionRejected: _UNCHANGED,
+    G.RedemptionReversed: _UNCHANGED,
+    G.RefundPending: _UNCHANGED,
+    G.RefundPendingDetails: _UNCHANGED,
+    G.RefundFailed: _UNCHANGED,
+    G.Locked: _UNCHANGED,
+    G.Unlocked: _UNCHANGED,
+}
+_BY_TOPIC: Final = {get_topic(event_class): effect for event_class, effect in EFFECTS.items()}
 
 
 def level_of(state: CertificateState) -> str:
@@ -265,43 +302,12 @@ class PoolIndex:
                 )
                 if not page:
                     break
-                moves = []
-                for notification in page:
-                    topic = notification.topic
-                    if not topic.startswith(_CERTIFICATE_EVENT) or self._knows(notification):
-                        continue
-                    pool = None
-                    reservation: _Change = KEEP
-                    expiry: _Change = KEEP
-                    if topic == G.Created.TOPIC:
-                        created = self._mapper.to_domain_event(notification)
-                        assert isinstance(created, G.Created)
-                        pool = created.pool
-                    elif topic == G.Reserved.TOPIC:
-                        reserved = self._mapper.to_domain_event(notification)
-                        assert isinstance(reserved, G.Reserved)
-                        reservation = (reserved.reserved_until, reserved.order_id)
-                    elif topic == G.ReservationReleased.TOPIC:
-                        reservation = None
-                    elif topic == G.Issued.TOPIC:
-                        issued = self._mapper.to_domain_event(notification)
-                        assert isinstance(issued, G.Issued)
-                        reservation = None
-                        expiry = (issued.expires_at, issued.order_id)
-                    elif topic in _FINAL:
-                        reservation = expiry = None
-                    oid = notification.originator_id
-                    certificate_id = oid if isinstance(oid, UUID) else UUID(oid)
-                    moves.append(
-                        (
-                            certificate_id,
-                            notification.originator_version,
-                            _MOVES.get(topic),
-                            pool,
-                            reservation,
-                            expiry,
-                        )
-                    )
+                moves = [
+                    self._move_of(notification, effect)
+                    for notification in page
+                    if (effect := _BY_TOPIC.get(notification.topic)) is not None
+                    and not self._knows(notification)
+                ]
                 with self._data_lock:
                     for certificate_id, version, level, pool, reservation, expiry in moves:
                         self._move(certificate_id, version, level, pool, reservation, expiry)
@@ -311,6 +317,19 @@ class PoolIndex:
                     break
             self._last_catch_up = time.monotonic()
         return read
+
+    def _move_of(self, notification: Notification, effect: Effect) -> Observation:
+        """What a certificate event does to the index, read from the event only where needed."""
+        event: Any = self._mapper.to_domain_event(notification) if effect.decodes else None
+        oid = notification.originator_id
+        return (
+            oid if isinstance(oid, UUID) else UUID(oid),
+            notification.originator_version,
+            effect.level,
+            event.pool if effect.creates else None,
+            effect.reservation(event) if callable(effect.reservation) else effect.reservation,
+            effect.expiry(event) if callable(effect.expiry) else effect.expiry,
+        )
 
     def _knows(self, notification: Notification) -> bool:
         """Whether this process applied the change already (its own write, observed): then

@@ -15,11 +15,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import attrs
 
-from gcp_domain.certificate import GiftCertificate, event_name
+from gcp_domain.certificate import GiftCertificate
 from gcp_domain.money import Money
 from gcp_domain.numbers import mask
 from gcp_domain.pool import CertificatePool
-from gcp_domain.vocabulary import CertificateState
+from gcp_domain.vocabulary import CertificateState, StreamStatus
 
 SCHEMA_VERSION: Final = 1
 EVENT_ID_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:stream-event")
@@ -65,52 +65,52 @@ def _money(amount: Decimal | None, currency: str | None) -> str | None:
     return str(Money(amount, currency))
 
 
-def _redemption_status(event: Any) -> str:
-    return "REDEEMED" if event.balance_after == 0 else "PARTIALLY_REDEEMED"
+St = StreamStatus
 
 
-def _unlock_status(certificate: GiftCertificate) -> str:
+def _redemption_status(certificate: GiftCertificate, event: Any) -> StreamStatus:
+    return St.REDEEMED if event.balance_after == 0 else St.PARTIALLY_REDEEMED
+
+
+def _unlock_status(certificate: GiftCertificate, event: Any) -> StreamStatus:
     # "Published as ACTIVE (or that state)": the working state the lock returned to.
-    return str(certificate.state)
+    return StreamStatus(certificate.state)
 
 
-# Event class name -> the `status` it publishes. Events absent here are recorded, not published.
-_STATUS: Final[dict[str, str | Callable[[Any], str]]] = {
-    "Reserved": "RESERVED",
-    "ReservationReleased": "RESERVATION_RELEASED",
-    "Issued": "ISSUED",
-    "NotificationRequested": "NOTIFICATION_REQUESTED",
-    "NotificationSent": "NOTIFICATION_SENT",
-    "NotificationFailed": "NOTIFICATION_FAILED",
-    "RedemptionApplied": _redemption_status,
-    "RedemptionRejected": "REDEMPTION_REJECTED",
-    "RedemptionReversed": "REDEMPTION_REVERSED",
-    "RefundPending": "REFUND_PENDING",
-    "RefundPendingDetails": "REFUND_PENDING_DETAILS",
-    "RefundCompleted": "REFUNDED",
-    "RefundFailed": "ACTIVE",
-    "Locked": "LOCKED",
-    "Expired": "EXPIRED",
-    "Cancelled": "CANCELLED",
+# Each event class of a certificate, the `status` it publishes. Every event class is either here
+# or in UNPUBLISHED (a test checks it), so a new event is never left out of the stream unnoticed.
+_STATUS: Final[dict[type, StreamStatus | Callable[[GiftCertificate, Any], StreamStatus]]] = {
+    G.Reserved: St.RESERVED,
+    G.ReservationReleased: St.RESERVATION_RELEASED,
+    G.Issued: St.ISSUED,
+    G.NotificationRequested: St.NOTIFICATION_REQUESTED,
+    G.NotificationSent: St.NOTIFICATION_SENT,
+    G.NotificationFailed: St.NOTIFICATION_FAILED,
+    G.RedemptionApplied: _redemption_status,
+    G.RedemptionRejected: St.REDEMPTION_REJECTED,
+    G.RedemptionReversed: St.REDEMPTION_REVERSED,
+    G.RefundPending: St.REFUND_PENDING,
+    G.RefundPendingDetails: St.REFUND_PENDING_DETAILS,
+    G.RefundCompleted: St.REFUNDED,
+    G.RefundFailed: St.ACTIVE,
+    G.Locked: St.LOCKED,
+    G.Unlocked: _unlock_status,
+    G.Expired: St.EXPIRED,
+    G.Cancelled: St.CANCELLED,
 }
+# Recorded, never published (docs/architecture.md, decision 1): a certificate still in its
+# pool, the CVC's disclosure and its lock-outs.
+UNPUBLISHED: Final = frozenset({G.Created, G.CvcDisclosed, G.CvcLockedOut})
 
-STATUSES: Final = (
-    "RESERVED", "RESERVATION_RELEASED", "ISSUED", "NOTIFICATION_REQUESTED", "NOTIFICATION_SENT",
-    "NOTIFICATION_FAILED", "PARTIALLY_REDEEMED", "REDEEMED", "REDEMPTION_REJECTED",
-    "REDEMPTION_REVERSED", "REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUNDED", "LOCKED",
-    "ACTIVE", "EXPIRED", "CANCELLED", "ISSUE_BLOCKED",
-)  # fmt: skip
+STATUSES: Final = tuple(StreamStatus)
 
 
 def certificate_status(certificate: GiftCertificate, event: Any) -> str | None:
     """The stream `status` this event publishes, or None if it is not published."""
-    name = event_name(event)
-    if name == "Unlocked":
-        return _unlock_status(certificate)
-    status = _STATUS.get(name)
-    if status is None or isinstance(status, str):
+    status = _STATUS.get(type(event))
+    if status is None or isinstance(status, StreamStatus):
         return status
-    return status(event)
+    return status(certificate, event)
 
 
 def _reason(event: Any) -> str | None:
@@ -248,9 +248,16 @@ def certificate_publication(certificate: GiftCertificate, event: Any) -> Publica
     )
 
 
+P = CertificatePool
+# A pool's events that publish, each with its status; the rest are the pool's own bookkeeping.
+_POOL_STATUS: Final[dict[type, StreamStatus]] = {P.IssueBlocked: St.ISSUE_BLOCKED}
+POOL_UNPUBLISHED: Final = frozenset({P.Created, P.CertificatesAdded, P.LowWatermarkChanged})
+
+
 def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
     """ISSUE_BLOCKED, keyed by the pool's name; other pool events are not published."""
-    if not isinstance(event, CertificatePool.IssueBlocked):
+    status = _POOL_STATUS.get(type(event))
+    if status is None:
         return None
     event_id = stream_event_id(event.originator_id, event.originator_version)
     value: JSON = dict.fromkeys(_EMPTY_CERTIFICATE_KEYS)
@@ -258,7 +265,7 @@ def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
         {
             "schemaVersion": SCHEMA_VERSION,
             "eventId": event_id,
-            "status": "ISSUE_BLOCKED",
+            "status": status,
             "occurredAt": rfc3339(event.timestamp),
             "pool": pool.name,
             "redeemable": False,
@@ -273,7 +280,7 @@ def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
             },
         }
     )
-    return Publication(key=pool.name, event_id=event_id, status="ISSUE_BLOCKED", value=value)
+    return Publication(key=pool.name, event_id=event_id, status=status, value=value)
 
 
 _EMPTY_CERTIFICATE_KEYS: Final = (

@@ -1,0 +1,60 @@
+"""Every command has its use case, and every kind of due item its matching rule; anything else
+is refused, never carried out as something it is not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import pytest
+
+from gcp_app import use_cases
+from gcp_app.defaults import Defaults
+from gcp_app.inbound.settling import Settler
+from gcp_app.use_cases import Command, Context, UseCases
+from gcp_app.use_cases.runner import HANDLERS
+from gcp_domain import Cause
+from gcp_domain.order import SalesOrder
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def runner() -> UseCases:
+    store: Any = object()  # never reached: nothing here is executed alone
+    return UseCases(store, Context(_Clock(), Defaults()), saved=lambda changed: None)
+
+
+def test_every_command_has_its_use_case() -> None:
+    commands = {
+        member
+        for member in vars(use_cases).values()
+        if isinstance(member, type) and issubclass(member, Command) and member is not Command
+    }
+    assert commands == set(HANDLERS)
+    assert len(commands) == 15
+
+
+def test_a_command_without_a_use_case_is_refused() -> None:
+    @attrs.frozen
+    class Unknown(Command[bool]):
+        certificate_id: str
+
+    with pytest.raises(TypeError, match="no use case for Unknown"):
+        runner().run(object(), Unknown("x"))  # type: ignore[arg-type]
+
+
+def test_a_due_item_without_a_matching_rule_is_refused() -> None:
+    @attrs.frozen
+    class SomethingNew:
+        certificate_id: str
+
+    cause = Cause("test", "t", "t")
+    order = SalesOrder(order_id="WEB-1", cause=cause)
+    settler = Settler(runner(), Defaults())
+    unknown: Any = SomethingNew("x")
+    with pytest.raises(TypeError, match="no matching rule settles SomethingNew"):
+        settler.carry_out(object(), order, unknown, cause)  # type: ignore[arg-type]
