@@ -18,7 +18,7 @@ from gcp_adapters import demo, heap
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
-from gcp_adapters.kafka.relay import RepublishStalled, republish
+from gcp_adapters.kafka.republish import RepublishStalled, republish
 from gcp_adapters.logs import install_json_logging
 from gcp_adapters.service import PARTS
 from gcp_app.application import GiftCertificates, PoolStatus

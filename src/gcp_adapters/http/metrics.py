@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 from gcp_adapters.http.auth import ANONYMOUS
 
 if TYPE_CHECKING:
-    from gcp_adapters.kafka.consumer import ConsumerStats
+    from gcp_adapters.kafka.consumer_metrics import ConsumerStats
     from gcp_adapters.kafka.relay import RelayStats
     from gcp_app.application import GiftCertificates
 

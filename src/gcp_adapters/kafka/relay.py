@@ -27,17 +27,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 import attrs
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg.sql import SQL, Identifier
 
 from gcp_app.application import GiftCertificates
+from gcp_app.change_signal import change_signal
 from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
 
 logger = logging.getLogger("gcp.kafka.relay")
@@ -60,7 +58,7 @@ DEFAULT_DLQ_TOPIC: Final = "GiftCertificates.DLQ"
 DEFAULT_BATCH_SIZE: Final = 500
 DEFAULT_POLL_INTERVAL: Final = 0.2
 # How long one wait on the producer lasts before the relay checks whether it must stop.
-_WAIT_STEP: Final = 0.1
+WAIT_STEP: Final = 0.1
 # After an unexpected error (the store unreachable, ...), the relay waits this long and retries.
 ERROR_BACKOFF: Final = 1.0
 
@@ -281,7 +279,7 @@ class Relay:
                     self._waiting -= 1
                     self._batch_end = entry.position - 1
                     return False
-                producer.poll(_WAIT_STEP)  # The local queue is full: let reports drain it.
+                producer.poll(WAIT_STEP)  # The local queue is full: let reports drain it.
                 continue
             except KafkaException as error:
                 self._report(entry, _error_text(error))
@@ -310,7 +308,7 @@ class Relay:
 
     def _await_reports(self, deadline: float | None) -> None:
         while self._waiting > 0 and not self._failed and not self._stopping():
-            step = _WAIT_STEP
+            step = WAIT_STEP
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -374,7 +372,7 @@ class Relay:
         subscription where the store has one, polling every `poll_interval` otherwise)."""
         self._external_stop = stop_event
         try:
-            with _wake_up_signal(self.app) as woken:
+            with change_signal(self.app.store) as woken:
                 self._woken = woken
                 while not self._stopping():
                     woken.clear()
@@ -399,7 +397,7 @@ class Relay:
     def _sleep(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while not self._stopping() and time.monotonic() < deadline:
-            self._stop.wait(min(_WAIT_STEP, deadline - time.monotonic()))
+            self._stop.wait(min(WAIT_STEP, deadline - time.monotonic()))
 
     def stop(self) -> None:
         """Asks `run` (and a waiting `run_once`) to return."""
@@ -433,131 +431,3 @@ class Relay:
 def _error_text(error: KafkaException) -> str:
     inner = error.args[0] if error.args else None
     return inner.str() if isinstance(inner, KafkaError) else str(error)
-
-
-@contextmanager
-def _wake_up_signal(app: GiftCertificates) -> Iterator[threading.Event]:
-    """An event set whenever the store records something new: on PostgreSQL the insert's
-    NOTIFY, received by LISTEN; elsewhere the store's subscription; on a store without either
-    (SQLite) it is never set: the relay polls."""
-    woken = threading.Event()
-    recorder = app.store.recorder
-    if isinstance(recorder, PostgresApplicationRecorder):
-        with _listening(recorder, woken):
-            yield woken
-        return
-    try:
-        subscription = recorder.subscribe(gt=recorder.max_notification_id())
-    except NotImplementedError:  # SQLite: poll
-        yield woken
-        return
-
-    def follow() -> None:
-        try:
-            with subscription:
-                for _ in subscription:
-                    woken.set()
-        except Exception:
-            logger.exception("relay: the store's subscription failed; polling instead")
-
-    thread = threading.Thread(target=follow, name="gcp-relay-wake-up", daemon=True)
-    thread.start()
-    try:
-        yield woken
-    finally:
-        subscription.stop()
-        thread.join(timeout=5)
-
-
-@contextmanager
-def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) -> Iterator[None]:
-    """Sets `woken` on every NOTIFY of the recorder's inserts. Only the signal: the library's
-    subscription would also read every new notification (their states too) a second time in
-    this process, just to say that there are some; the relay reads them anyway."""
-    stopped = threading.Event()
-    channel = SQL("LISTEN {0}").format(Identifier(recorder.channel_name))
-
-    def listen() -> None:
-        try:
-            with recorder.datastore.get_connection() as conn:
-                conn.execute(channel)
-                try:
-                    while not stopped.is_set():
-                        # At most 0.1 s per wait, so that a stop is seen soon.
-                        for _ in conn.notifies(timeout=0.1, stop_after=1):
-                            woken.set()
-                finally:
-                    conn.execute(SQL("UNLISTEN *"))  # The connection goes back to the pool.
-        except Exception:
-            logger.exception("relay: listening for new changes failed; polling instead")
-
-    thread = threading.Thread(target=listen, name="gcp-relay-wake-up", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stopped.set()
-        thread.join(timeout=5)
-
-
-class RepublishStalled(Exception):
-    """Republishing made no progress for too long (the brokers unreachable, ...)."""
-
-
-@attrs.frozen
-class Republished:
-    first: int
-    """The first notification position read."""
-    last: int
-    """The last notification position read (the newest when the command started)."""
-    messages: int
-    """Messages published (acknowledged)."""
-
-
-def republish(
-    app: GiftCertificates,
-    producer_config: Mapping[str, Any],
-    topic: str = DEFAULT_STREAM_TOPIC,
-    *,
-    start: int = 1,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    stall_timeout: float = 60.0,
-    progress: Callable[[int], None] | None = None,
-) -> Republished:
-    """Publishes the stream's history again to `topic`, from notification position `start` up
-    to the newest one when called: the same keys, headers and eventIds as the first time, so
-    consumers dedupe it (or rebuild from it). Dead letters are not republished. Records no
-    position: the relay's own position is untouched. `progress` gets the notifications done.
-
-    Raises RepublishStalled when nothing was acknowledged for `stall_timeout` seconds (the
-    messages are never timed out by the producer itself).
-    """
-    if start < 1:
-        raise ValueError("positions start at 1")
-    outbox = Outbox(app.store)
-    target = outbox.last_position()
-    relay = Relay(
-        app,
-        producer_config,
-        topic,
-        batch_size=batch_size,
-        outbox=outbox,
-        start_after=start - 1,
-        destinations=(STREAM,),
-    )
-    with relay:
-        last_progress = time.monotonic()
-        while relay.position < target:
-            before = relay.position
-            relay.run_once(limit=min(batch_size, target - before), timeout=_WAIT_STEP * 5)
-            if relay.position > before:
-                last_progress = time.monotonic()
-                if progress is not None:
-                    progress(relay.position - before)
-            elif time.monotonic() - last_progress > stall_timeout:
-                error = relay.stats().last_error or "no delivery report"
-                raise RepublishStalled(
-                    f"no message acknowledged for {stall_timeout:.0f} s at position "
-                    f"{relay.position} ({error})"
-                )
-        return Republished(first=start, last=target, messages=relay.stats().published)

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gcp_adapters.bootstrap import build_application, build_service
 from gcp_adapters.http.metrics import MetricsSources
-from gcp_adapters.kafka.consumer import ConsumerStats
+from gcp_adapters.kafka.consumer_metrics import ConsumerStats
 from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import RelayStats
 from gcp_adapters.logs import JsonFormatter, install_json_logging, request_id_var

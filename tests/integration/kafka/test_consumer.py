@@ -22,7 +22,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, Producer, TopicPartition
 from eventsourcing.persistence import IntegrityError
 
-from gcp_adapters.kafka.consumer import ConsumerStats, InboundConsumer
+from gcp_adapters.kafka.consumer import InboundConsumer
+from gcp_adapters.kafka.consumer_metrics import ConsumerStats
 from gcp_adapters.kafka.mock_cluster import MockCluster
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter

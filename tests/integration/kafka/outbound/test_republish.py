@@ -12,7 +12,8 @@ import pytest
 
 from gcp_adapters.cli.main import main
 from gcp_adapters.kafka.mock_cluster import ALL_BROKERS, MockCluster
-from gcp_adapters.kafka.relay import Relay, RepublishStalled, republish
+from gcp_adapters.kafka.relay import Relay
+from gcp_adapters.kafka.republish import RepublishStalled, republish
 from gcp_app.application import GiftCertificates
 from gcp_app.outbox import Outbox
 

@@ -1,0 +1,81 @@
+"""A signal that the store has recorded something new, so that a follower of the notification
+log (the relay) wakes at once instead of at its next poll."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+from gcp_app.store import EventStore
+
+logger = logging.getLogger("gcp.relay")
+
+
+@contextmanager
+def change_signal(store: EventStore) -> Iterator[threading.Event]:
+    """An event set whenever the store records something new: on PostgreSQL the insert's
+    NOTIFY, received by LISTEN; elsewhere the store's subscription; on a store without either
+    (SQLite) it is never set: the relay polls."""
+    woken = threading.Event()
+    recorder = store.recorder
+    if isinstance(recorder, PostgresApplicationRecorder):
+        with _listening(recorder, woken):
+            yield woken
+        return
+    try:
+        subscription = recorder.subscribe(gt=recorder.max_notification_id())
+    except NotImplementedError:  # SQLite: poll
+        yield woken
+        return
+
+    def follow() -> None:
+        try:
+            with subscription:
+                for _ in subscription:
+                    woken.set()
+        except Exception:
+            logger.exception("the store's subscription failed; polling instead")
+
+    thread = threading.Thread(target=follow, name="gcp-relay-wake-up", daemon=True)
+    thread.start()
+    try:
+        yield woken
+    finally:
+        subscription.stop()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) -> Iterator[None]:
+    """Sets `woken` on every NOTIFY of the recorder's inserts. Only the signal: the library's
+    subscription would also read every new notification (their states too) a second time in
+    this process, just to say that there are some; the relay reads them anyway."""
+    stopped = threading.Event()
+    channel = SQL("LISTEN {0}").format(Identifier(recorder.channel_name))
+
+    def listen() -> None:
+        try:
+            with recorder.datastore.get_connection() as conn:
+                conn.execute(channel)
+                try:
+                    while not stopped.is_set():
+                        # At most 0.1 s per wait, so that a stop is seen soon.
+                        for _ in conn.notifies(timeout=0.1, stop_after=1):
+                            woken.set()
+                finally:
+                    conn.execute(SQL("UNLISTEN *"))  # The connection goes back to the pool.
+        except Exception:
+            logger.exception("listening for new changes failed; polling instead")
+
+    thread = threading.Thread(target=listen, name="gcp-relay-wake-up", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join(timeout=5)
