@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
+import attrs
+
 from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import InboundConsumer
 from gcp_adapters.kafka.embedded import ADDRESS_FILE, EmbeddedBroker
@@ -32,28 +34,18 @@ PARTS: Final = (HTTP, CONSUMERS, RELAY, TIMERS)
 HTTP_START_SECONDS: Final = 15.0
 
 
+@attrs.define(eq=False)
 class Service:
-    def __init__(
-        self,
-        app: GiftCertificates,
-        *,
-        http: HttpServer | None = None,
-        consumer: InboundConsumer | None = None,
-        relay: Relay | None = None,
-        timers: Timers | None = None,
-        broker: EmbeddedBroker | None = None,
-        bootstrap_servers: str | None = None,
-    ) -> None:
-        self.app = app
-        self.http = http
-        self.consumer = consumer
-        self.relay = relay
-        self.timers = timers
-        self.broker = broker
-        self.bootstrap_servers = bootstrap_servers
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._http_thread: threading.Thread | None = None
+    app: GiftCertificates
+    http: HttpServer | None = attrs.field(default=None, kw_only=True)
+    consumer: InboundConsumer | None = attrs.field(default=None, kw_only=True)
+    relay: Relay | None = attrs.field(default=None, kw_only=True)
+    timers: Timers | None = attrs.field(default=None, kw_only=True)
+    broker: EmbeddedBroker | None = attrs.field(default=None, kw_only=True)
+    bootstrap_servers: str | None = attrs.field(default=None, kw_only=True)
+    _stop: threading.Event = attrs.field(factory=threading.Event, init=False)
+    _threads: list[threading.Thread] = attrs.field(factory=list, init=False)
+    _http_thread: threading.Thread | None = attrs.field(default=None, init=False)
 
     def start(self) -> None:
         runs: list[tuple[str, Callable[[], None]]] = []

@@ -51,34 +51,20 @@ class PoolStatus:
         return self.available < self.low_watermark
 
 
+@attrs.define(kw_only=True, eq=False, slots=False)
 class GiftCertificates:
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        clock: Clock,
-        store: EventStore,
-        use_cases: UseCases,
-        pool_index: PoolIndex,
-        shelf: CandidateShelf,
-        reservations: Reservations,
-        reservation_desk: ReservationDesk,
-        pools: PoolStock,
-        cvc: CvcDesk,
-        sealer: CvcSealer,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.store = store
-        self.use_cases = use_cases
-        self.pool_index = pool_index
-        self.shelf = shelf
-        self.reservations = reservations
-        # Concurrent reservations (the HTTP API's) go through here to share commits.
-        self.reservation_desk = reservation_desk
-        self.pools = pools
-        self.cvc = cvc
-        self.sealer = sealer
+    settings: Settings
+    clock: Clock
+    store: EventStore
+    use_cases: UseCases
+    pool_index: PoolIndex
+    shelf: CandidateShelf
+    reservations: Reservations
+    # Concurrent reservations (the HTTP API's) go through here to share commits.
+    reservation_desk: ReservationDesk
+    pools: PoolStock
+    cvc: CvcDesk
+    sealer: CvcSealer
 
     def execute(self, command: Command[R]) -> R:
         """Runs the command's use case in a transaction of its own (see UseCases.execute)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
+import attrs
+
 from gcp_app.cvc_guard import CvcGuard
 from gcp_app.errors import CertificateNotFound
 from gcp_app.sealing import CvcSealer
@@ -20,11 +22,11 @@ from gcp_domain.errors import CvcNotAvailable, DomainError
 logger = logging.getLogger("gcp.app")
 
 
+@attrs.define(eq=False)
 class CvcDesk:
-    def __init__(self, use_cases: UseCases, guard: CvcGuard, sealer: CvcSealer) -> None:
-        self._use_cases = use_cases
-        self.guard = guard
-        self._sealer = sealer
+    _use_cases: UseCases
+    guard: CvcGuard
+    _sealer: CvcSealer
 
     def disclose(
         self,

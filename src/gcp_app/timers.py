@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Final
-from uuid import UUID
 
 import attrs
 
 from gcp_app.application import GiftCertificates
 from gcp_app.pool_index import Deadline
-from gcp_app.use_cases import Command, ExpireCertificate, ReleaseLapsedReservation
+from gcp_app.use_cases import CertificateCommand, ExpireCertificate, ReleaseLapsedReservation
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.stream import rfc3339
@@ -53,6 +53,17 @@ class Timers:
         self.app = app
         self.stats = TimerStats()
         self._lock = threading.Lock()
+        index = app.pool_index
+        self._lapsed_reservations = _Timer(
+            index.lapsed_reservations,
+            index.defer_reservation,
+            ReleaseLapsedReservation,
+            RESERVATIONS_ACTOR,
+            "reservation-timeout",
+        )
+        self._expiries = _Timer(
+            index.due_expiries, index.defer_expiry, ExpireCertificate, EXPIRY_ACTOR, "expiry"
+        )
 
     def release_lapsed_reservations(self, limit: int = DEFAULT_LIMIT) -> int:
         """Releases up to `limit` reservations whose reservedUntil has passed on the app's
@@ -71,30 +82,12 @@ class Timers:
         return released, expired
 
     def _release(self, limit: int) -> _Sweep:
-        sweep = self._sweep(
-            limit,
-            due=self.app.pool_index.lapsed_reservations,
-            defer=self.app.pool_index.defer_reservation,
-            command=lambda certificate_id, cause: ReleaseLapsedReservation(
-                certificate_id=certificate_id, cause=cause
-            ),
-            actor=RESERVATIONS_ACTOR,
-            kind="reservation-timeout",
-        )
+        sweep = self._sweep(limit, self._lapsed_reservations)
         self.stats.released += sweep.changed
         return sweep
 
     def _expire(self, limit: int) -> _Sweep:
-        sweep = self._sweep(
-            limit,
-            due=self.app.pool_index.due_expiries,
-            defer=self.app.pool_index.defer_expiry,
-            command=lambda certificate_id, cause: ExpireCertificate(
-                certificate_id=certificate_id, cause=cause
-            ),
-            actor=EXPIRY_ACTOR,
-            kind="expiry",
-        )
+        sweep = self._sweep(limit, self._expiries)
         self.stats.expired += sweep.changed
         return sweep
 
@@ -112,33 +105,26 @@ class Timers:
                     log.info("timers: %d reservations released, %d expired", released, expired)
             stop_event.wait(seconds)
 
-    def _sweep(
-        self,
-        limit: int,
-        *,
-        due: Callable[..., list[Deadline]],
-        defer: Callable[[Deadline], None],
-        command: Callable[[UUID, Cause], Command[bool]],
-        actor: str,
-        kind: str,
-    ) -> _Sweep:
-        """Runs the use case of `command` for each due deadline."""
+    def _sweep(self, limit: int, timer: _Timer) -> _Sweep:
+        """Runs the timer's use case for each of its due deadlines."""
         if limit <= 0:
             raise ValueError("limit must be positive")
         with self._lock:  # One sweep at a time per instance; other instances are fine.
             self.app.pool_index.catch_up()
-            deadlines = due(self.app.clock.now(), limit)
+            deadlines = timer.due(self.app.clock.now(), limit)
             sweep = _Sweep(due=len(deadlines))
             for deadline in deadlines:
-                cause = _cause(actor, kind, deadline)
+                cause = _cause(timer.actor, timer.kind, deadline)
                 try:
-                    done = self.app.execute(command(deadline.certificate_id, cause))
+                    done = self.app.execute(
+                        timer.command(certificate_id=deadline.certificate_id, cause=cause)
+                    )
                 except DomainError as error:
                     self.stats.failed += 1
                     sweep.failed += 1
                     log.warning(
                         "%s of %s failed (%s); retrying on the next tick",
-                        kind,
+                        timer.kind,
                         deadline.certificate_id,
                         error.code,
                     )
@@ -147,8 +133,19 @@ class Timers:
                     sweep.changed += 1
                 else:
                     self.stats.skipped += 1
-                    defer(deadline)
+                    timer.defer(deadline)
             return sweep
+
+
+@attrs.frozen
+class _Timer:
+    """Where a timer finds its due deadlines, the use case it runs for each, and who it is."""
+
+    due: Callable[[datetime, int], list[Deadline]]
+    defer: Callable[[Deadline], None]
+    command: type[CertificateCommand[bool]]
+    actor: str
+    kind: str
 
 
 @attrs.define

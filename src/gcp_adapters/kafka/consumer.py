@@ -36,6 +36,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from gcp_adapters.closing import ClosedOnExit
 from gcp_adapters.kafka.consumer_metrics import ConsumerMetrics, Partition
 from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
 from gcp_app.inbound import (
@@ -61,7 +62,7 @@ RETRY_BACKOFF: Final = 0.5
 MAX_RETRY_BACKOFF: Final = 10.0
 
 
-class InboundConsumer:
+class InboundConsumer(ClosedOnExit):
     """Consumes the inbound topics into `app`, exactly-once in effect.
 
     `run_once()` handles one poll; `run(stop)` loops until `stop` is set and never gives up on a
@@ -239,12 +240,6 @@ class InboundConsumer:
         if envelopes:
             self.metrics.record_consumed(len(envelopes))
         return envelopes
-
-    def __enter__(self) -> InboundConsumer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     @property
     def in_flight(self) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
+from gcp_adapters.closing import ClosedOnExit
 from gcp_adapters.kafka.mock_cluster import MockCluster
 
 logger = logging.getLogger("gcp.kafka")
@@ -26,7 +26,7 @@ DEFAULT_PARTITIONS: Final = 3
 ADDRESS_FILE: Final = "kafka.address"
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(ClosedOnExit):
     """A mock Kafka cluster owned by this process, with `topics` created up front.
 
     Topics are created with `partitions` partitions (the mock has no CreateTopics; a topic a
@@ -85,17 +85,6 @@ class EmbeddedBroker:
         if not self._cluster.closed:
             self._cluster.close()
             logger.info("embedded Kafka-protocol broker stopped")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self.bootstrap_servers

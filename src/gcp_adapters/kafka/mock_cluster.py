@@ -22,10 +22,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import confluent_kafka
+
+from gcp_adapters.closing import ClosedOnExit
 
 ALL_BROKERS: Final = -1
 """Pass as `broker_id` to `broker_down` / `broker_up` to act on every broker."""
@@ -210,7 +211,7 @@ def _release(library: _Library, cluster: int, handle: int) -> None:
     library.rd_kafka_destroy(handle)
 
 
-class MockCluster:
+class MockCluster(ClosedOnExit):
     """A librdkafka mock Kafka cluster of `num_brokers` brokers (ids 1..N) on 127.0.0.1.
 
     It lives until `close()` (or the end of a `with` block). Clients connect with
@@ -381,17 +382,6 @@ class MockCluster:
             self._cluster = None
             self._handle = None
             self._finalizer()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else self._bootstrap_servers

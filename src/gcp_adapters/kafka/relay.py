@@ -28,12 +28,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
-from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Any, Final, Literal
 
 import attrs
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from gcp_adapters.closing import ClosedOnExit
 from gcp_app.application import GiftCertificates
 from gcp_app.change_signal import change_signal
 from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
@@ -121,7 +121,7 @@ class RelayStats:
     last_error: str | None
 
 
-class Relay:
+class Relay(ClosedOnExit):
     """Publishes the outbox to `stream_topic` and `dlq_topic` with one idempotent producer.
 
     Its position is recorded in the store under the stream topic's name (`outbox:<topic>`), so
@@ -415,17 +415,6 @@ class Relay:
         self._pending.clear()
         self._waiting = 0
         self._discard_producer()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _error_text(error: KafkaException) -> str:

@@ -13,7 +13,7 @@ from gcp_app.inbound.work import BatchUnitOfWork
 from gcp_app.use_cases import RecordNotificationResult, UseCases
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
-from gcp_domain.order import ORDER_CANCELLED, PAYMENT_TYPES
+from gcp_domain.order import ORDER_CANCELLED, PAYMENT_TYPES, SalesOrder
 from gcp_domain.vocabulary import PaymentEvent
 
 
@@ -86,18 +86,20 @@ class Matcher:
             cause=cause,
         ):
             return Outcome.DUPLICATE
-        problems = self._settler.settle(work, order, cause)
-        if facts.unknown:
-            problems.insert(
-                0,
+        unknown = ", ".join(facts.unknown)
+        return self._settled(
+            work,
+            order,
+            cause,
+            [
                 Problem(
                     "unknown-certificate",
-                    f"giftCertificates names an unknown certificate: {', '.join(facts.unknown)}",
-                ),
-            )
-        if problems:
-            raise Refusal(problems[0].code, "; ".join(p.reason for p in problems))
-        return Outcome.APPLIED
+                    f"giftCertificates names an unknown certificate: {unknown}",
+                )
+            ]
+            if unknown
+            else [],
+        )
 
     # ------------------------------------------------------------------ All_Payments
 
@@ -121,7 +123,14 @@ class Matcher:
             cause=cause,
         ):
             return Outcome.DUPLICATE
-        problems = self._settler.settle(work, order, cause)
+        return self._settled(work, order, cause, [])
+
+    def _settled(
+        self, work: BatchUnitOfWork, order: SalesOrder, cause: Cause, problems: list[Problem]
+    ) -> Outcome:
+        """Settles what the order's facts call for now; the message becomes a dead letter for
+        what it is at fault for (`problems`, then what settling found), its facts kept."""
+        problems += self._settler.settle(work, order, cause)
         if problems:
             raise Refusal(problems[0].code, "; ".join(p.reason for p in problems))
         return Outcome.APPLIED

@@ -7,7 +7,7 @@ certificates rather than change one named by the caller, are use cases of their 
 (gcp_app.use_cases.reserving, gcp_app.use_cases.stocking).
 """
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Command, Context
 from gcp_app.use_cases.expiring import ExpireCertificate
 from gcp_app.use_cases.locking import LockCertificate, UnlockCertificate
 from gcp_app.use_cases.notifying import (
@@ -30,6 +30,7 @@ from gcp_app.use_cases.unit_of_work import StoreUnitOfWork, UnitOfWork
 
 __all__ = [
     "CancelCertificate",
+    "CertificateCommand",
     "Command",
     "Context",
     "DiscloseCvc",

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import attrs
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Context
 from gcp_app.use_cases.unit_of_work import UnitOfWork
-from gcp_domain.cause import Cause
 
 
 @attrs.frozen(kw_only=True)
-class ExpireCertificate(Command[bool]):
+class ExpireCertificate(CertificateCommand[bool]):
     """EXPIRED if expiresAt has passed on the clock and the rules allow it (ACTIVE, or LOCKED
     over ACTIVE). False otherwise: not due yet, fully redeemed, or final already."""
-
-    certificate_id: UUID
-    cause: Cause
 
 
 def expire_certificate(context: Context, work: UnitOfWork, command: ExpireCertificate) -> bool:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import attrs
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Context
 from gcp_app.use_cases.unit_of_work import UnitOfWork
-from gcp_domain.cause import Cause
 
 
 @attrs.frozen(kw_only=True)
-class LockCertificate(Command[bool]):
+class LockCertificate(CertificateCommand[bool]):
     """LOCKED, `by` the support agent, for `reason`. False if it was locked already."""
 
-    certificate_id: UUID
     reason: str
     by: str
-    cause: Cause
 
 
 def lock_certificate(context: Context, work: UnitOfWork, command: LockCertificate) -> bool:
@@ -28,13 +23,11 @@ def lock_certificate(context: Context, work: UnitOfWork, command: LockCertificat
 
 
 @attrs.frozen(kw_only=True)
-class UnlockCertificate(Command[bool]):
+class UnlockCertificate(CertificateCommand[bool]):
     """Back to the working state before the lock. False if it was not locked."""
 
-    certificate_id: UUID
     reason: str | None
     by: str
-    cause: Cause
 
 
 def unlock_certificate(context: Context, work: UnitOfWork, command: UnlockCertificate) -> bool:

@@ -3,23 +3,20 @@ reports the delivery (CONTRACTS.md rule 5), over All_Clients or HTTP alike."""
 
 from __future__ import annotations
 
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import attrs
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Context
 from gcp_app.use_cases.unit_of_work import UnitOfWork
-from gcp_domain.cause import Cause
 from gcp_domain.vocabulary import NotificationChannel
 
 
 @attrs.frozen(kw_only=True)
-class RequestNotification(Command[str]):
+class RequestNotification(CertificateCommand[str]):
     """Open a new notification request (after the previous one has its result); answers its
     notificationId (a new random one unless given)."""
 
-    certificate_id: UUID
-    cause: Cause
     notification_id: str | None = None
     channel: NotificationChannel | None = None
 
@@ -33,13 +30,11 @@ def request_notification(context: Context, work: UnitOfWork, command: RequestNot
 
 
 @attrs.frozen(kw_only=True)
-class RecordNotificationResult(Command[bool]):
+class RecordNotificationResult(CertificateCommand[bool]):
     """CRM's delivery result: SENT (`sent`) or FAILED with its `error`."""
 
-    certificate_id: UUID
     notification_id: str
     sent: bool
-    cause: Cause
     error: str | None = None
 
 
@@ -56,13 +51,11 @@ def record_notification_result(
 
 
 @attrs.frozen(kw_only=True)
-class DiscloseCvc(Command[str]):
+class DiscloseCvc(CertificateCommand[str]):
     """Hand out the CVC once per open notification request. Answers the SEALED CVC: only
     gcp_app.cvc unseals it, for the caller, after its throttle let the request through."""
 
-    certificate_id: UUID
     notification_id: str
-    cause: Cause
 
 
 def disclose_cvc(context: Context, work: UnitOfWork, command: DiscloseCvc) -> str:
@@ -72,14 +65,12 @@ def disclose_cvc(context: Context, work: UnitOfWork, command: DiscloseCvc) -> st
 
 
 @attrs.frozen(kw_only=True)
-class RecordCvcLockout(Command[None]):
+class RecordCvcLockout(CertificateCommand[None]):
     """The CVC endpoint locked the certificate out after `attempts` failures (recorded, not
     published)."""
 
-    certificate_id: UUID
     attempts: int
     window_seconds: int
-    cause: Cause
 
 
 def record_cvc_lockout(context: Context, work: UnitOfWork, command: RecordCvcLockout) -> None:

@@ -3,28 +3,23 @@ Asked for by the inbound matching; the till's holds will come here too."""
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import attrs
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Context
 from gcp_app.use_cases.unit_of_work import UnitOfWork
-from gcp_domain.cause import Cause
 from gcp_domain.certificate_values import RedemptionOutcome
 from gcp_domain.money import Money
 from gcp_domain.vocabulary import RejectionReason
 
 
 @attrs.frozen(kw_only=True)
-class Redeem(Command[RedemptionOutcome]):
+class Redeem(CertificateCommand[RedemptionOutcome]):
     """Take `amount` off the balance, once per paymentId; a redemption the rules refuse is
     recorded as REDEMPTION_REJECTED with its reason (an outcome, not an error)."""
 
-    certificate_id: UUID
     payment_id: str
     order_id: str | None
     amount: Money
-    cause: Cause
 
 
 def redeem(context: Context, work: UnitOfWork, command: Redeem) -> RedemptionOutcome:
@@ -38,16 +33,14 @@ def redeem(context: Context, work: UnitOfWork, command: Redeem) -> RedemptionOut
 
 
 @attrs.frozen(kw_only=True)
-class RejectRedemption(Command[bool]):
+class RejectRedemption(CertificateCommand[bool]):
     """Record a redemption refused before it reached the balance (the order line and the
     payment disagree on the amount: AMOUNT_MISMATCH)."""
 
-    certificate_id: UUID
     payment_id: str
     order_id: str | None
     amount: Money
     reason: RejectionReason
-    cause: Cause
 
 
 def reject_redemption(context: Context, work: UnitOfWork, command: RejectRedemption) -> bool:
@@ -61,14 +54,12 @@ def reject_redemption(context: Context, work: UnitOfWork, command: RejectRedempt
 
 
 @attrs.frozen(kw_only=True)
-class ReverseRedemption(Command[bool]):
+class ReverseRedemption(CertificateCommand[bool]):
     """Return up to what a redemption took to the balance, once per refund paymentId."""
 
-    certificate_id: UUID
     refund_payment_id: str
     redemption_payment_id: str
     amount: Money
-    cause: Cause
 
 
 def reverse_redemption(context: Context, work: UnitOfWork, command: ReverseRedemption) -> bool:

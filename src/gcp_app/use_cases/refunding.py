@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Final
-from uuid import UUID
 
 import attrs
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Context
 from gcp_app.use_cases.unit_of_work import UnitOfWork
-from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.errors import RefundRejected
 from gcp_domain.money import Money
@@ -19,15 +17,13 @@ from gcp_domain.vocabulary import PaymentEvent
 
 
 @attrs.frozen(kw_only=True)
-class RecordRefundStep(Command[bool]):
+class RecordRefundStep(CertificateCommand[bool]):
     """One step of the refund of the certificate's purchase, reported for `order_id`, which
     must be the order that sold the certificate. `reason` explains a failed refund."""
 
-    certificate_id: UUID
     step: PaymentEvent
     payment_id: str
     order_id: str
-    cause: Cause
     amount: Money | None = None
     reason: str | None = None
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any, Final, NoReturn
 from uuid import UUID
 
+import attrs
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
@@ -41,22 +42,15 @@ RESERVATION_ATTEMPTS: Final = 16
 GROUP_ATTEMPTS: Final = 2
 
 
+@attrs.define(eq=False)
 class Reservations:
-    def __init__(
-        self,
-        store: EventStore,
-        index: PoolIndex,
-        shelf: CandidateShelf,
-        clock: Clock,
-        *,
-        ttl: timedelta,
-    ) -> None:
-        """`ttl`: how long a reservation holds before the timer releases it."""
-        self._store = store
-        self._index = index
-        self._shelf = shelf
-        self._clock = clock
-        self._ttl = ttl
+    """`ttl`: how long a reservation holds before the timer releases it."""
+
+    _store: EventStore
+    _index: PoolIndex
+    _shelf: CandidateShelf
+    _clock: Clock
+    _ttl: timedelta = attrs.field(kw_only=True)
 
     def reserve_next(
         self,

@@ -12,9 +12,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 import attrs
 
-from gcp_app.use_cases.command import Command, Context
+from gcp_app.use_cases.command import CertificateCommand, Context
 from gcp_app.use_cases.unit_of_work import UnitOfWork
-from gcp_domain.cause import Cause
 from gcp_domain.certificate_values import Recipient
 from gcp_domain.money import Money
 from gcp_domain.vocabulary import CertificateState, NotificationChannel
@@ -34,18 +33,16 @@ def _strings(values: Iterable[str]) -> tuple[str, ...]:
 
 
 @attrs.frozen(kw_only=True)
-class IssueCertificate(Command[bool]):
+class IssueCertificate(CertificateCommand[bool]):
     """Issue the certificate for a paid sale order. `notification_channel` and
     `validity_days` left out take the defaults (gcp_app.defaults)."""
 
-    certificate_id: UUID
     amount: Money
     channel: str
     order_id: str
     payment_ids: tuple[str, ...] = attrs.field(converter=_strings)
     client_id: str | None
     recipient: Recipient
-    cause: Cause
     notification_channel: NotificationChannel | None = None
     validity_days: int | None = None
 
@@ -76,12 +73,10 @@ def issue_certificate(context: Context, work: UnitOfWork, command: IssueCertific
 
 
 @attrs.frozen(kw_only=True)
-class ReleaseReservation(Command[bool]):
+class ReleaseReservation(CertificateCommand[bool]):
     """Back to the pool (the order's payment failed, or it was cancelled, before issue)."""
 
-    certificate_id: UUID
     reason: str
-    cause: Cause
 
 
 def release_reservation(context: Context, work: UnitOfWork, command: ReleaseReservation) -> bool:
@@ -90,11 +85,8 @@ def release_reservation(context: Context, work: UnitOfWork, command: ReleaseRese
 
 
 @attrs.frozen(kw_only=True)
-class ReleaseLapsedReservation(Command[bool]):
+class ReleaseLapsedReservation(CertificateCommand[bool]):
     """The reservation timer's: release only if still RESERVED past its reservedUntil."""
-
-    certificate_id: UUID
-    cause: Cause
 
 
 def release_lapsed_reservation(
@@ -115,13 +107,11 @@ def release_lapsed_reservation(
 
 
 @attrs.frozen(kw_only=True)
-class CancelCertificate(Command[bool]):
+class CancelCertificate(CertificateCommand[bool]):
     """The sale was voided (after issue, before any redemption), or a pool certificate must
     never be sold."""
 
-    certificate_id: UUID
     reason: str
-    cause: Cause
 
 
 def cancel_certificate(context: Context, work: UnitOfWork, command: CancelCertificate) -> bool:

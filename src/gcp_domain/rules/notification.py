@@ -1,11 +1,6 @@
 """The rules of the CVC notification: CRM is asked to deliver the CVC, fetches it once per
 request, and reports the delivery (matching rule 5); failed CVC requests are recorded."""
 
-# The commands are typed against the aggregate they are mixed into (`self: GiftCertificate`),
-# so that mypy checks every attribute they read; mypy reports such a self type on a mixin as
-# [misc], which is the only thing silenced here.
-# mypy: disable-error-code="misc"
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -17,11 +12,7 @@ from gcp_domain.errors import (
     InvalidCommand,
     TransitionNotAllowed,
 )
-from gcp_domain.vocabulary import (
-    CertificateState,
-    NotificationChannel,
-    NotificationStatus,
-)
+from gcp_domain.vocabulary import CertificateState, NotificationChannel, NotificationStatus
 
 if TYPE_CHECKING:
     from gcp_domain.certificate import GiftCertificate
@@ -30,10 +21,7 @@ S = CertificateState
 
 
 class NotificationRules:
-    """The CVC notification and the CVC.
-
-    Mixed into `GiftCertificate`: each command checks the rules, then calls the aggregate's
-    private `@event` method, which only changes state."""
+    """The CVC notification and the CVC. Mixed into `GiftCertificate`."""
 
     def request_notification(
         self: GiftCertificate,

@@ -1,11 +1,6 @@
 """The rules of redeeming a certificate as tender, and of reversing a redemption (matching rules
 2 and 4): a paymentId is decided once, a refused redemption is a recorded fact, not an error."""
 
-# The commands are typed against the aggregate they are mixed into (`self: GiftCertificate`),
-# so that mypy checks every attribute they read; mypy reports such a self type on a mixin as
-# [misc], which is the only thing silenced here.
-# mypy: disable-error-code="misc"
-
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,17 +8,10 @@ from typing import TYPE_CHECKING
 
 from gcp_domain.cause import Cause
 from gcp_domain.certificate_values import RedemptionOutcome
-from gcp_domain.errors import (
-    InvalidCommand,
-    ReversalRejected,
-    TransitionNotAllowed,
-)
+from gcp_domain.errors import InvalidCommand, ReversalRejected, TransitionNotAllowed
 from gcp_domain.money import Money
 from gcp_domain.rules.checks import require_aware
-from gcp_domain.vocabulary import (
-    CertificateState,
-    RejectionReason,
-)
+from gcp_domain.vocabulary import CertificateState, RejectionReason
 
 if TYPE_CHECKING:
     from gcp_domain.certificate import GiftCertificate
@@ -32,10 +20,7 @@ S = CertificateState
 
 
 class RedemptionRules:
-    """Redemptions and their reversals.
-
-    Mixed into `GiftCertificate`: each command checks the rules, then calls the aggregate's
-    private `@event` method, which only changes state."""
+    """Redemptions and their reversals. Mixed into `GiftCertificate`."""
 
     def redeem(
         self: GiftCertificate,

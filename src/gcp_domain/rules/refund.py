@@ -1,27 +1,15 @@
 """The rules of refunding a certificate's purchase (matching rule 3): pending, waiting for the
 buyer's details, completed (final) or failed (back to ACTIVE), in whatever order they arrive."""
 
-# The commands are typed against the aggregate they are mixed into (`self: GiftCertificate`),
-# so that mypy checks every attribute they read; mypy reports such a self type on a mixin as
-# [misc], which is the only thing silenced here.
-# mypy: disable-error-code="misc"
-
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from gcp_domain.cause import Cause
-from gcp_domain.errors import (
-    InvalidCommand,
-    RefundRejected,
-    TransitionNotAllowed,
-)
+from gcp_domain.errors import InvalidCommand, RefundRejected, TransitionNotAllowed
 from gcp_domain.money import Money
-from gcp_domain.vocabulary import (
-    CertificateState,
-    RefundStatus,
-)
+from gcp_domain.vocabulary import CertificateState, RefundStatus
 
 if TYPE_CHECKING:
     from gcp_domain.certificate import GiftCertificate
@@ -30,10 +18,7 @@ S = CertificateState
 
 
 class RefundRules:
-    """The refund of the certificate's purchase.
-
-    Mixed into `GiftCertificate`: each command checks the rules, then calls the aggregate's
-    private `@event` method, which only changes state."""
+    """The refund of the certificate's purchase. Mixed into `GiftCertificate`."""
 
     def _check_refund(self: GiftCertificate, payment_id: str, amount: Decimal | None) -> None:
         if not payment_id:

@@ -1,11 +1,6 @@
 """The rules of selling a certificate: reserve it for a channel, release it, issue it for a paid
 order, cancel it when the sale is voided (CONTRACTS.md, matching rule 1)."""
 
-# The commands are typed against the aggregate they are mixed into (`self: GiftCertificate`),
-# so that mypy checks every attribute they read; mypy reports such a self type on a mixin as
-# [misc], which is the only thing silenced here.
-# mypy: disable-error-code="misc"
-
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,16 +8,10 @@ from typing import TYPE_CHECKING
 
 from gcp_domain.cause import Cause
 from gcp_domain.certificate_values import Recipient
-from gcp_domain.errors import (
-    InvalidCommand,
-    TransitionNotAllowed,
-)
+from gcp_domain.errors import InvalidCommand, TransitionNotAllowed
 from gcp_domain.money import Money
 from gcp_domain.rules.checks import require_aware
-from gcp_domain.vocabulary import (
-    CertificateState,
-    NotificationChannel,
-)
+from gcp_domain.vocabulary import CertificateState, NotificationChannel
 
 if TYPE_CHECKING:
     from gcp_domain.certificate import GiftCertificate
@@ -31,10 +20,7 @@ S = CertificateState
 
 
 class SaleRules:
-    """Reserve, release, issue and cancel.
-
-    Mixed into `GiftCertificate`: each command checks the rules, then calls the aggregate's
-    private `@event` method, which only changes state."""
+    """Reserve, release, issue and cancel. Mixed into `GiftCertificate`."""
 
     def reserve(
         self: GiftCertificate,

@@ -1,10 +1,5 @@
 """The rules of support and time: lock and unlock for an investigation, expiry at expiresAt."""
 
-# The commands are typed against the aggregate they are mixed into (`self: GiftCertificate`),
-# so that mypy checks every attribute they read; mypy reports such a self type on a mixin as
-# [misc], which is the only thing silenced here.
-# mypy: disable-error-code="misc"
-
 from __future__ import annotations
 
 from datetime import datetime
@@ -22,10 +17,7 @@ S = CertificateState
 
 
 class SupportRules:
-    """Lock, unlock and expiry.
-
-    Mixed into `GiftCertificate`: each command checks the rules, then calls the aggregate's
-    private `@event` method, which only changes state."""
+    """Lock, unlock and expiry. Mixed into `GiftCertificate`."""
 
     def lock_for(
         self: GiftCertificate, *, reason: str, by: str, at: datetime, cause: Cause
