@@ -19,6 +19,10 @@ inbound topics:
 A certificate's redemptions and notification result come `lag` messages after its issue, as
 they do in life (the card is used days after the sale); the pipeline's producer keeps its lead
 over the consumer below that lag, so they are consumed after the issue (see bench/pipeline.py).
+
+Messages are built by `gcp_app.inbound.builders` and encoded by `gcp_adapters.kafka.encoding`,
+like every other producer of inbound traffic (the end-to-end tests, `gcp demo`); only the bad
+ones that no message object can hold (not JSON, a field missing, bad money) are written by hand.
 """
 
 from __future__ import annotations
@@ -26,11 +30,15 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID, uuid4
 
 import attrs
 
+from gcp_adapters.kafka.encoding import encode, key_of, topic_of
+from gcp_app.inbound import builders as build
+from gcp_app.inbound.messages import InboundMessage
 from gcp_app.use_cases import notification_id_for
 
 SALES_ORDER: Final = "All_SalesOrder"
@@ -89,18 +97,27 @@ def _json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
+def _record(message: InboundMessage, kind: str) -> Record:
+    """A built message as the contract's record: its topic, key and JSON."""
+    return Record(topic_of(message), key_of(message), encode(message), kind)
+
+
 class _Clock:
-    """occurredAt values: seconds after a fixed start, RFC 3339 UTC."""
+    """occurredAt values: seconds after a fixed start, in UTC."""
 
     def __init__(self) -> None:
         self.second = 0
 
-    def tick(self) -> str:
+    def tick(self) -> datetime:
         self.second += 1
         day, rest = divmod(self.second, 86_400)
         hour, rest = divmod(rest, 3600)
         minute, second = divmod(rest, 60)
-        return f"2026-{11 + day // 30:02d}-{1 + day % 30:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
+        return datetime(2026, 11 + day // 30, 1 + day % 30, hour, minute, second, tzinfo=UTC)
+
+    def tick_text(self) -> str:
+        """The next time as written on the wire (for the bad messages, written by hand)."""
+        return f"{self.tick():%Y-%m-%dT%H:%M:%SZ}"
 
 
 def generate(
@@ -138,79 +155,40 @@ def _story(
     lag: float,
 ) -> None:
     """The messages of one certificate's life, each at a time in certificate units."""
-    cid = str(certificate.certificate_id)
+    cid = certificate.certificate_id
     order_id = f"WEB-{index:07d}"
     client_id = f"C-{rng.randrange(1_000_000):07d}"
     channel = "NONE" if rng.random() < NO_NOTIFICATION_SHARE else "EMAIL"
-    order = {
-        "messageId": str(uuid4()),
-        "eventType": "ORDER_CREATED",
-        "occurredAt": clock.tick(),
-        "orderId": order_id,
-        "channel": "WEB",
-        "storeId": "WEB-001",
-        "customer": {
-            "clientId": client_id,
-            "email": f"{client_id.lower()}@example.com",
-            "phone": "+79990000000",
-        },
-        "totalAmount": AMOUNT,
-        "currency": "RUB",
-        "giftCertificates": [
-            {
-                "certificateId": cid,
-                "amount": AMOUNT,
-                "validityDays": 365,
-                "notificationChannel": channel,
-                "recipient": {"name": "Anna", "email": "anna@example.com", "phone": None},
-            }
-        ],
-        "redemptions": [],
-        "refunds": [],
-    }
-    key = order_id.encode()
+    sale = build.order(
+        order_id,
+        certificates=[build.certificate_line(cid, AMOUNT, notification_channel=channel)],
+        store_id="WEB-001",
+        customer=build.buyer(client_id, email=f"{client_id.lower()}@example.com"),
+        occurred_at=clock.tick(),
+    )
     start = index + rng.random() * 0.5
-    add(start, Record(SALES_ORDER, key, _json(order), "issue-order"))
-    payment = {
-        "messageId": str(uuid4()),
-        "eventType": "PAYMENT_AUTHORIZED",
-        "occurredAt": clock.tick(),
-        "paymentId": f"PAY-{index:07d}",
-        "orderId": order_id,
-        "method": "CARD",
-        "amount": AMOUNT,
-        "currency": "RUB",
-        "certificateNumber": None,
-        "refundOf": None,
-    }
-    add(start + rng.random() * 0.5, Record(PAYMENTS, key, _json(payment), "issue-payment"))
+    add(start, _record(sale, "issue-order"))
+    payment_id = f"PAY-{index:07d}"
+    paid = build.payment(
+        order_id, payment_id, "PAYMENT_AUTHORIZED", AMOUNT, occurred_at=clock.tick()
+    )
+    add(start + rng.random() * 0.5, _record(paid, "issue-payment"))
     if rng.random() < CAPTURED_SHARE:
-        captured = {
-            **payment,
-            "messageId": str(uuid4()),
-            "eventType": "PAYMENT_CAPTURED",
-            "occurredAt": clock.tick(),
-        }
-        add(start + 0.5 + rng.random(), Record(PAYMENTS, key, _json(captured), "capture"))
+        captured = build.payment(
+            order_id, payment_id, "PAYMENT_CAPTURED", AMOUNT, occurred_at=clock.tick()
+        )
+        add(start + 0.5 + rng.random(), _record(captured, "capture"))
     if channel == "EMAIL":
         failed = rng.random() < FAILED_NOTIFICATION_SHARE
-        client = {
-            "messageId": str(uuid4()),
-            "eventType": "CLIENT_UPDATED",
-            "occurredAt": clock.tick(),
-            "clientId": client_id,
-            "giftCertificateNotification": {
-                "certificateId": cid,
-                "notificationId": notification_id_for(certificate.certificate_id, 1),
-                "result": "FAILED" if failed else "SENT",
-                "channel": "EMAIL",
-                "error": "mailbox full" if failed else None,
-            },
-        }
-        add(
-            start + lag * (0.5 + rng.random() * 0.5),
-            Record(CLIENTS, client_id.encode(), _json(client), "notification-result"),
+        result = build.client_notification(
+            cid,
+            notification_id_for(cid, 1),
+            "FAILED" if failed else "SENT",
+            error="mailbox full" if failed else None,
+            client_id=client_id,
+            occurred_at=clock.tick(),
         )
+        add(start + lag * (0.5 + rng.random() * 0.5), _record(result, "notification-result"))
     draw = rng.random()
     if draw < PARTIAL_SHARE:
         at = start + lag * (1 + rng.random())
@@ -233,37 +211,19 @@ def _redemption(
     at: float,
     kind: str,
 ) -> None:
-    key = order_id.encode()
-    order = {
-        "messageId": str(uuid4()),
-        "eventType": "ORDER_CREATED",
-        "occurredAt": clock.tick(),
-        "orderId": order_id,
-        "channel": "POS",
-        "storeId": "MSK-001",
-        "customer": None,
-        "totalAmount": amount,
-        "currency": "RUB",
-        "giftCertificates": [],
-        "redemptions": [{"certificateNumber": certificate.number, "amount": amount}],
-        "refunds": [],
-    }
-    payment = {
-        "messageId": str(uuid4()),
-        "eventType": "REDEMPTION",
-        "occurredAt": clock.tick(),
-        "paymentId": f"R{order_id}",
-        "orderId": order_id,
-        "method": "GIFT_CERTIFICATE",
-        "amount": amount,
-        "currency": "RUB",
-        "certificateNumber": certificate.number,
-        "refundOf": None,
-    }
-    first, second = (order, payment) if rng.random() < 0.7 else (payment, order)
+    used = build.order(
+        order_id,
+        redemptions=[build.redemption_line(certificate.number, amount)],
+        channel="POS",
+        customer=None,
+        occurred_at=clock.tick(),
+    )
+    taken = build.redemption_payment(
+        order_id, f"R{order_id}", certificate.number, amount, occurred_at=clock.tick()
+    )
+    first, second = (used, taken) if rng.random() < 0.7 else (taken, used)
     for offset, message in ((0.0, first), (0.3, second)):
-        topic = SALES_ORDER if message is order else PAYMENTS
-        add(at + offset * rng.random(), Record(topic, key, _json(message), f"{kind}-redemption"))
+        add(at + offset * rng.random(), _record(message, f"{kind}-redemption"))
 
 
 def _with_noise(
@@ -301,13 +261,15 @@ def _bad(rng: random.Random, clock: _Clock) -> Record:
     key = order_id.encode()
     kind = rng.randrange(5)
     value: dict[str, Any]
+    # Not JSON, a required field missing, money outside the grammar: no message object can
+    # hold these, so they are written by hand.
     if kind == 0:
         return Record(PAYMENTS, key, b'{"messageId": "x", "eventType": ', "bad-not-json")
     if kind == 1:  # paymentId missing
         value = {
             "messageId": str(uuid4()),
             "eventType": "PAYMENT_AUTHORIZED",
-            "occurredAt": clock.tick(),
+            "occurredAt": clock.tick_text(),
             "orderId": order_id,
             "method": "CARD",
             "amount": AMOUNT,
@@ -317,7 +279,7 @@ def _bad(rng: random.Random, clock: _Clock) -> Record:
         value = {
             "messageId": str(uuid4()),
             "eventType": "PAYMENT_CAPTURED",
-            "occurredAt": clock.tick(),
+            "occurredAt": clock.tick_text(),
             "paymentId": f"PAY-{order_id}",
             "orderId": order_id,
             "method": "CARD",
@@ -325,54 +287,25 @@ def _bad(rng: random.Random, clock: _Clock) -> Record:
         }
         return Record(PAYMENTS, key, _json(value), "bad-money")
     if kind == 3:  # an order selling a certificate that does not exist
-        value = {
-            "messageId": str(uuid4()),
-            "eventType": "ORDER_CREATED",
-            "occurredAt": clock.tick(),
-            "orderId": order_id,
-            "channel": "WEB",
-            "giftCertificates": [{"certificateId": str(uuid4()), "amount": AMOUNT}],
-        }
-        return Record(SALES_ORDER, key, _json(value), "bad-unknown-certificate")
+        unknown = build.certificate_line(uuid4(), AMOUNT)
+        sale = build.order(order_id, certificates=[unknown], occurred_at=clock.tick())
+        return _record(sale, "bad-unknown-certificate")
     client_id = f"C-{rng.randrange(1_000_000):07d}"
-    value = {
-        "messageId": str(uuid4()),
-        "eventType": "CLIENT_UPDATED",
-        "occurredAt": clock.tick(),
-        "clientId": client_id,
-        "giftCertificateNotification": {
-            "certificateId": str(uuid4()),
-            "notificationId": str(uuid4()),
-            "result": "SENT",
-        },
-    }
-    return Record(CLIENTS, client_id.encode(), _json(value), "bad-unknown-certificate")
+    result = build.client_notification(
+        uuid4(), str(uuid4()), client_id=client_id, occurred_at=clock.tick()
+    )
+    return _record(result, "bad-unknown-certificate")
 
 
 def _ignored(rng: random.Random, clock: _Clock) -> Record:
     if rng.random() < 0.5:
         order_id = f"WEB-X{rng.randrange(10**9):09d}"
-        value: dict[str, Any] = {
-            "messageId": str(uuid4()),
-            "eventType": "ORDER_CREATED",
-            "occurredAt": clock.tick(),
-            "orderId": order_id,
-            "channel": "WEB",
-            "totalAmount": "990.00",
-            "currency": "RUB",
-            "giftCertificates": [],
-            "redemptions": [],
-            "refunds": [],
-        }
-        return Record(SALES_ORDER, order_id.encode(), _json(value), "ignored-order")
+        not_ours = build.order(
+            order_id, store_id=None, customer=None, total="990.00", occurred_at=clock.tick()
+        )
+        return _record(not_ours, "ignored-order")
     client_id = f"C-{rng.randrange(1_000_000):07d}"
-    value = {
-        "messageId": str(uuid4()),
-        "eventType": "CLIENT_UPDATED",
-        "occurredAt": clock.tick(),
-        "clientId": client_id,
-    }
-    return Record(CLIENTS, client_id.encode(), _json(value), "ignored-client")
+    return _record(build.client_update(client_id, occurred_at=clock.tick()), "ignored-client")
 
 
 def mix(records: Sequence[Record]) -> dict[str, int]:

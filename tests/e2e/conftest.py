@@ -9,8 +9,9 @@ A `Deployment` is what a test talks to, the way the other teams would:
   prints `ready:` and stopped with SIGTERM, which must end it with exit code 0;
 - the application in this process on the same store, for what HTTP will do (reservations:
   `reserve_next`), and to look at the store;
-- a producer of inbound JSON messages shaped exactly like CONTRACTS.md's examples (keys:
-  orderId, clientId), checked against the inbound schemas before they are sent;
+- a producer of the inbound messages the tests build with gcp_app.inbound.builders (CONTRACTS.md's
+  examples), encoded by the Kafka adapter's encoder under the contract's keys (orderId,
+  clientId) and checked against the inbound schemas before they are sent;
 - a reader of GiftCertificates.Stream and GiftCertificates.DLQ from the beginning.
 
 `settle()` waits until the service has consumed everything sent (the positions its store
@@ -36,8 +37,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -56,9 +55,12 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from tests.schemas import contract_validator
 
 from gcp_adapters.bootstrap import build_application
+from gcp_adapters.kafka.encoding import encode, key_of, topic_of
 from gcp_adapters.kafka.mock_cluster import MockCluster
 from gcp_app.application import GiftCertificates
+from gcp_app.inbound import builders as build
 from gcp_app.inbound import inbox_source
+from gcp_app.inbound.messages import GiftCertificateLine, InboundMessage
 from gcp_app.outbox import POSITION_PREFIX
 from gcp_app.reservation_desk import ReservationGranted
 from gcp_app.settings import Settings
@@ -80,7 +82,7 @@ FAST_RECONNECT = {"reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 250}
 
 @pytest.fixture(scope="session")
 def kit() -> ModuleType:
-    """This module: the deployment, the message builders, the schemas."""
+    """This module: the deployment and the schemas (messages: gcp_app.inbound.builders)."""
     return sys.modules[__name__]
 
 
@@ -101,136 +103,11 @@ def check_schema(topic: str, value: dict[str, Any]) -> None:
     assert not errors, f"{topic} message violates its schema: {[e.message for e in errors]}"
 
 
-# ====================================================================== inbound messages
-# Exactly the shapes of CONTRACTS.md: every field of the examples, camelCase, money as strings.
-
-
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+# ====================================================================== ids
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
-
-
-def certificate_line(
-    certificate_id: UUID | str,
-    amount: str = "5000.00",
-    *,
-    channel: str = "EMAIL",
-    validity_days: int = 365,
-) -> dict[str, Any]:
-    return {
-        "certificateId": str(certificate_id),
-        "amount": amount,
-        "validityDays": validity_days,
-        "notificationChannel": channel,
-        "recipient": {"name": "Anna", "email": "anna@example.com", "phone": None},
-    }
-
-
-def redemption_line(number: str, amount: str) -> dict[str, Any]:
-    return {"certificateNumber": number, "amount": amount}
-
-
-def refund_line(certificate_id: UUID | str, reason: str = "customer request") -> dict[str, Any]:
-    return {"certificateId": str(certificate_id), "reason": reason}
-
-
-def order(
-    order_id: str,
-    event_type: str = "ORDER_CREATED",
-    *,
-    certificates: list[dict[str, Any]] | None = None,
-    redemptions: list[dict[str, Any]] | None = None,
-    refunds: list[dict[str, Any]] | None = None,
-    total: str | None = None,
-    channel: str = "WEB",
-    client_id: str = "C-1",
-    message_id: str | None = None,
-) -> dict[str, Any]:
-    certificates = certificates or []
-    redemptions = redemptions or []
-    if total is None:
-        total = str(sum(_amount(line) for line in (*certificates, *redemptions)))
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "eventType": event_type,
-        "occurredAt": now(),
-        "orderId": order_id,
-        "channel": channel,
-        "storeId": "MSK-001",
-        "customer": {"clientId": client_id, "email": "buyer@example.com", "phone": "+79990000000"},
-        "totalAmount": total,
-        "currency": "RUB",
-        "giftCertificates": certificates,
-        "redemptions": redemptions,
-        "refunds": refunds or [],
-    }
-
-
-def _amount(line: dict[str, Any]) -> Decimal:
-    return Decimal(line["amount"])
-
-
-def payment(
-    order_id: str,
-    payment_id: str,
-    event_type: str = "PAYMENT_AUTHORIZED",
-    amount: str = "5000.00",
-    *,
-    method: str = "CARD",
-    number: str | None = None,
-    refund_of: str | None = None,
-    message_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "eventType": event_type,
-        "occurredAt": now(),
-        "paymentId": payment_id,
-        "orderId": order_id,
-        "method": method,
-        "amount": amount,
-        "currency": "RUB",
-        "certificateNumber": number,
-        "refundOf": refund_of,
-    }
-
-
-def redemption_payment(order_id: str, payment_id: str, number: str, amount: str) -> dict[str, Any]:
-    return payment(
-        order_id, payment_id, "REDEMPTION", amount, method="GIFT_CERTIFICATE", number=number
-    )
-
-
-def client(
-    certificate_id: UUID | str,
-    notification_id: str,
-    result: str = "SENT",
-    *,
-    client_id: str = "C-1",
-    error: str | None = None,
-    message_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "eventType": "CLIENT_UPDATED",
-        "occurredAt": now(),
-        "clientId": client_id,
-        "giftCertificateNotification": {
-            "certificateId": str(certificate_id),
-            "notificationId": notification_id,
-            "result": result,
-            "channel": "EMAIL",
-            "error": error,
-        },
-    }
-
-
-def key_of(topic: str, value: dict[str, Any]) -> str:
-    """The contract's key: orderId on All_SalesOrder and All_Payments, clientId on All_Clients."""
-    return str(value["clientId"] if topic == CLIENTS else value["orderId"])
 
 
 # ====================================================================== the service process
@@ -429,7 +306,7 @@ class Sale:
     number: str
     order_id: str
     payment_id: str
-    lines: list[dict[str, Any]]
+    lines: tuple[GiftCertificateLine, ...]
 
 
 class Deployment:
@@ -484,21 +361,23 @@ class Deployment:
         assert len(granted) == count, "the pool ran out of fresh certificates"
         return granted
 
-    def send(self, topic: str, value: dict[str, Any] | bytes, *, key: str | None = None) -> Sent:
-        """Produces one message and waits for its delivery report. A dict is checked against
-        the topic's schema and keyed by the contract's key unless `key` is given."""
+    def send(self, topic: str, value: InboundMessage | bytes, *, key: str | None = None) -> Sent:
+        """Produces one record and waits for its delivery report. A message is encoded, checked
+        against the topic's schema and keyed by the contract's key; bytes (what no message can
+        hold: not JSON, a field missing) are sent as they are, under `key`."""
         assert self.producer is not None
-        if isinstance(value, dict):
-            check_schema(topic, value)
-            key = key_of(topic, value) if key is None else key
-            raw = json.dumps(value).encode("utf-8")
+        if isinstance(value, bytes):
+            raw, raw_key = value, None if key is None else key.encode("utf-8")
         else:
-            raw = value
+            assert topic_of(value) == topic, f"a {type(value).__name__} is not for {topic}"
+            raw = encode(value)
+            check_schema(topic, json.loads(raw))
+            raw_key = key_of(value) if key is None else key.encode("utf-8")
         reports: list[tuple[KafkaError | None, Message]] = []
         self.producer.produce(
             topic,
             value=raw,
-            key=None if key is None else key.encode("utf-8"),
+            key=raw_key,
             on_delivery=lambda error, message: reports.append((error, message)),
         )
         left = self.producer.flush(WAIT)
@@ -521,9 +400,11 @@ class Deployment:
         order_id = order_id or unique("WEB")
         (granted,) = self.reserve(order_id)
         payment_id = unique("PAY")
-        lines = [certificate_line(granted.certificate_id, amount, channel=channel)]
-        self.send(SALES, order(order_id, certificates=lines))
-        self.send(PAYMENTS, payment(order_id, payment_id, "PAYMENT_CAPTURED", amount))
+        lines = (
+            build.certificate_line(granted.certificate_id, amount, notification_channel=channel),
+        )
+        self.send(SALES, build.order(order_id, certificates=lines))
+        self.send(PAYMENTS, build.payment(order_id, payment_id, "PAYMENT_CAPTURED", amount))
         self.wait_for_status(granted.certificate_id, "ISSUED")
         return Sale(granted.certificate_id, granted.number, order_id, payment_id, lines)
 

@@ -36,6 +36,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.arrivals import draw_arrivals
 
+from gcp_app.inbound import builders as build
+from gcp_app.inbound.messages import ClientMessage, InboundMessage
 from gcp_app.use_cases import notification_id_for
 
 EXAMPLES = 10
@@ -92,7 +94,7 @@ EXPECTED = {
 @attrs.frozen
 class Scenario:
     certificates: dict[str, str]  # label -> certificateId
-    messages: dict[str, tuple[str, dict[str, Any]]]  # name -> (topic, value), as produced
+    messages: dict[str, tuple[str, InboundMessage]]  # name -> (topic, message), as produced
     keys: tuple[str, ...]  # the keys of every message (orders and the client)
 
 
@@ -102,43 +104,43 @@ def scenario(deployment: Any, kit: Any) -> Scenario:
     first, second = deployment.reserve(web, 2)
     c1, c2 = first.certificate_id, second.certificate_id
     lines = [
-        kit.certificate_line(c1, "5000.00", channel="EMAIL"),
-        kit.certificate_line(c2, "3000.00", channel="NONE"),
+        build.certificate_line(c1, "5000.00", notification_channel="EMAIL"),
+        build.certificate_line(c2, "3000.00", notification_channel="NONE"),
     ]
     messages = {
-        "sale": (kit.SALES, kit.order(web, certificates=lines, client_id=client_id)),
-        "paid": (kit.PAYMENTS, kit.payment(web, paid, "PAYMENT_CAPTURED", "8000.00")),
+        "sale": (kit.SALES, build.order(web, certificates=lines, customer=build.buyer(client_id))),
+        "paid": (kit.PAYMENTS, build.payment(web, paid, "PAYMENT_CAPTURED", "8000.00")),
         "sent": (
             kit.CLIENTS,
-            kit.client(c1, notification_id_for(c1, 1), "SENT", client_id=client_id),
+            build.client_notification(c1, notification_id_for(c1, 1), "SENT", client_id=client_id),
         ),
         "use-line": (
             kit.SALES,
-            kit.order(
+            build.order(
                 pos,
                 channel="POS",
-                redemptions=[kit.redemption_line(first.number, "1500.00")],
-                client_id=client_id,
+                redemptions=[build.redemption_line(first.number, "1500.00")],
+                customer=build.buyer(client_id),
             ),
         ),
-        "use-pay": (kit.PAYMENTS, kit.redemption_payment(pos, used, first.number, "1500.00")),
+        "use-pay": (kit.PAYMENTS, build.redemption_payment(pos, used, first.number, "1500.00")),
         "refund-line": (
             kit.SALES,
-            kit.order(
+            build.order(
                 web,
                 "ORDER_REFUND_REQUESTED",
                 certificates=lines,
-                refunds=[kit.refund_line(c2)],
-                client_id=client_id,
+                refunds=[build.refund_line(c2)],
+                customer=build.buyer(client_id),
             ),
         ),
         "refund-pending": (
             kit.PAYMENTS,
-            kit.payment(web, refund, "REFUND_PENDING", "3000.00", refund_of=paid),
+            build.payment(web, refund, "REFUND_PENDING", "3000.00", refund_of=paid),
         ),
         "refund-done": (
             kit.PAYMENTS,
-            kit.payment(web, refund, "REFUND_COMPLETED", "3000.00", refund_of=paid),
+            build.payment(web, refund, "REFUND_COMPLETED", "3000.00", refund_of=paid),
         ),
     }
     assert tuple(messages) == NAMES
@@ -168,10 +170,12 @@ def deliver(deployment: Any, story: Scenario, sequence: list[str]) -> None:
             if name == "sent":
                 objects = deployment.wait_for_status(c1, "NOTIFICATION_REQUESTED")
                 requested = [o.value for o in objects if o.status == "NOTIFICATION_REQUESTED"]
-                notification = story.messages["sent"][1]["giftCertificateNotification"]
+                result = story.messages["sent"][1]
+                assert isinstance(result, ClientMessage)
+                assert result.gift_certificate_notification is not None
                 assert (
                     requested[-1]["notification"]["notificationId"]
-                    == (notification["notificationId"])
+                    == result.gift_certificate_notification.notification_id
                 )
             if name in ("use-line", "use-pay") and {"use-line", "use-pay"} & produced:
                 deployment.wait_for_status(c1, "ISSUED")

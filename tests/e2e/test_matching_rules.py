@@ -1,10 +1,11 @@
 """Each matching rule of CONTRACTS.md end to end, through the topics.
 
-The channels, the payment system and CRM are played by JSON messages shaped exactly like the
-contract's examples, produced to All_SalesOrder, All_Payments and All_Clients (keys: orderId,
-clientId); `gcp serve` runs in its own process; what it says is read by a real consumer of
-GiftCertificates.Stream and GiftCertificates.DLQ. One service per store (SQLite, PostgreSQL)
-serves the whole module; every test sells certificates of its own under fresh order ids.
+The channels, the payment system and CRM are played by the messages of gcp_app.inbound.builders
+(the contract's examples), encoded by the Kafka adapter and produced to All_SalesOrder,
+All_Payments and All_Clients (keys: orderId, clientId); `gcp serve` runs in its own process;
+what it says is read by a real consumer of GiftCertificates.Stream and GiftCertificates.DLQ. One
+service per store (SQLite, PostgreSQL) serves the whole module; every test sells certificates of
+its own under fresh order ids.
 
 After `settle()` the reader holds exactly what was published, so `check_stream` compares the
 whole sequence of a certificate's publications (each once, in version order, valid against the
@@ -18,6 +19,8 @@ import json
 import uuid
 from typing import Any
 
+from gcp_adapters.kafka.encoding import encode
+from gcp_app.inbound import builders as build
 from gcp_app.use_cases import notification_id_for
 
 
@@ -27,14 +30,14 @@ def test_issue_publishes_issued_then_notification_requested_and_crm_result_is_re
     order_id, payment_id = kit.unique("WEB"), kit.unique("PAY")
     (granted,) = deployment.reserve(order_id)
     certificate_id = granted.certificate_id
-    line = kit.certificate_line(certificate_id, "5000.00", channel="EMAIL")
+    line = build.certificate_line(certificate_id, "5000.00", notification_channel="EMAIL")
 
-    deployment.send(kit.SALES, kit.order(order_id, certificates=[line]))
-    deployment.send(kit.PAYMENTS, kit.payment(order_id, payment_id, "PAYMENT_AUTHORIZED"))
+    deployment.send(kit.SALES, build.order(order_id, certificates=[line]))
+    deployment.send(kit.PAYMENTS, build.payment(order_id, payment_id, "PAYMENT_AUTHORIZED"))
     requested = deployment.wait_for_status(certificate_id, "NOTIFICATION_REQUESTED")[-1].value
     notification_id = requested["notification"]["notificationId"]
     # CRM sent the CVC and says so on All_Clients (key: clientId).
-    deployment.send(kit.CLIENTS, kit.client(certificate_id, notification_id, "SENT"))
+    deployment.send(kit.CLIENTS, build.client_notification(certificate_id, notification_id, "SENT"))
     deployment.wait_for_status(certificate_id, "NOTIFICATION_SENT")
     deployment.settle()
 
@@ -81,25 +84,25 @@ def test_a_partial_then_a_full_redemption(deployment: Any, kit: Any) -> None:
 
     deployment.send(
         kit.SALES,
-        kit.order(
+        build.order(
             first_order,
             channel="POS",
-            redemptions=[kit.redemption_line(sale.number, "1500.00")],
+            redemptions=[build.redemption_line(sale.number, "1500.00")],
             total="2300.00",
         ),
     )
     deployment.send(
-        kit.PAYMENTS, kit.redemption_payment(first_order, first_payment, sale.number, "1500.00")
+        kit.PAYMENTS, build.redemption_payment(first_order, first_payment, sale.number, "1500.00")
     )
     deployment.wait_for_status(sale.certificate_id, "PARTIALLY_REDEEMED")
     # The second one: payment first, then the order (arrival order does not matter).
     deployment.send(
-        kit.PAYMENTS, kit.redemption_payment(second_order, second_payment, sale.number, "3500.00")
+        kit.PAYMENTS, build.redemption_payment(second_order, second_payment, sale.number, "3500.00")
     )
     deployment.send(
         kit.SALES,
-        kit.order(
-            second_order, channel="POS", redemptions=[kit.redemption_line(sale.number, "3500.00")]
+        build.order(
+            second_order, channel="POS", redemptions=[build.redemption_line(sale.number, "3500.00")]
         ),
     )
     deployment.wait_for_status(sale.certificate_id, "REDEEMED")
@@ -133,9 +136,11 @@ def test_a_redemption_whose_amounts_disagree_is_rejected(deployment: Any, kit: A
 
     deployment.send(
         kit.SALES,
-        kit.order(pos, channel="POS", redemptions=[kit.redemption_line(sale.number, "1000.00")]),
+        build.order(
+            pos, channel="POS", redemptions=[build.redemption_line(sale.number, "1000.00")]
+        ),
     )
-    deployment.send(kit.PAYMENTS, kit.redemption_payment(pos, payment_id, sale.number, "1200.00"))
+    deployment.send(kit.PAYMENTS, build.redemption_payment(pos, payment_id, sale.number, "1200.00"))
     deployment.wait_for_status(sale.certificate_id, "REDEMPTION_REJECTED")
     deployment.settle()
 
@@ -158,17 +163,17 @@ def test_a_refund_of_the_purchase_goes_pending_then_needs_details_then_completes
 
     deployment.send(
         kit.SALES,
-        kit.order(
+        build.order(
             sale.order_id,
             "ORDER_REFUND_REQUESTED",
             certificates=sale.lines,
-            refunds=[kit.refund_line(sale.certificate_id)],
+            refunds=[build.refund_line(sale.certificate_id)],
         ),
     )
     for step in ("REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUND_COMPLETED"):
         deployment.send(
             kit.PAYMENTS,
-            kit.payment(sale.order_id, refund_id, step, "5000.00", refund_of=sale.payment_id),
+            build.payment(sale.order_id, refund_id, step, "5000.00", refund_of=sale.payment_id),
         )
     deployment.wait_for_status(sale.certificate_id, "REFUNDED")
     deployment.settle()
@@ -204,20 +209,22 @@ def test_a_refund_of_a_redemption_reverses_it(deployment: Any, kit: Any) -> None
 
     deployment.send(
         kit.SALES,
-        kit.order(pos, channel="POS", redemptions=[kit.redemption_line(sale.number, "1500.00")]),
+        build.order(
+            pos, channel="POS", redemptions=[build.redemption_line(sale.number, "1500.00")]
+        ),
     )
     deployment.send(
-        kit.PAYMENTS, kit.redemption_payment(pos, redemption_id, sale.number, "1500.00")
+        kit.PAYMENTS, build.redemption_payment(pos, redemption_id, sale.number, "1500.00")
     )
     deployment.send(
         kit.PAYMENTS,
-        kit.payment(
+        build.payment(
             pos,
             reversal_id,
             "REFUND_COMPLETED",
             "1000.00",
             method="GIFT_CERTIFICATE",
-            number=sale.number,
+            certificate_number=sale.number,
             refund_of=redemption_id,
         ),
     )
@@ -242,11 +249,11 @@ def test_a_refund_of_a_redemption_reverses_it(deployment: Any, kit: Any) -> None
 def test_a_failed_payment_before_issue_releases_the_reservation(deployment: Any, kit: Any) -> None:
     order_id = kit.unique("WEB")
     (granted,) = deployment.reserve(order_id)
-    line = kit.certificate_line(granted.certificate_id, "3000.00")
+    line = build.certificate_line(granted.certificate_id, "3000.00")
 
-    deployment.send(kit.SALES, kit.order(order_id, certificates=[line]))
+    deployment.send(kit.SALES, build.order(order_id, certificates=[line]))
     deployment.send(
-        kit.PAYMENTS, kit.payment(order_id, kit.unique("PAY"), "PAYMENT_FAILED", "3000.00")
+        kit.PAYMENTS, build.payment(order_id, kit.unique("PAY"), "PAYMENT_FAILED", "3000.00")
     )
     deployment.wait_for_status(granted.certificate_id, "RESERVATION_RELEASED")
     deployment.settle()
@@ -263,7 +270,9 @@ def test_a_failed_payment_before_issue_releases_the_reservation(deployment: Any,
 def test_an_order_cancelled_after_issue_cancels_the_certificate(deployment: Any, kit: Any) -> None:
     sale = deployment.sell("2000.00")
 
-    deployment.send(kit.SALES, kit.order(sale.order_id, "ORDER_CANCELLED", certificates=sale.lines))
+    deployment.send(
+        kit.SALES, build.order(sale.order_id, "ORDER_CANCELLED", certificates=sale.lines)
+    )
     deployment.wait_for_status(sale.certificate_id, "CANCELLED")
     deployment.settle()
 
@@ -319,18 +328,21 @@ def test_messages_the_service_cannot_act_on_are_dead_lettered_with_their_reason(
     deployment: Any, kit: Any
 ) -> None:
     order_id, client_id = kit.unique("WEB"), kit.unique("C")
-    no_payment_id = kit.payment(order_id, "PAY-X", "PAYMENT_CAPTURED")
+    # No message object lacks its paymentId: this one is written by hand, as the builder's
+    # payment on the wire without that field.
+    no_payment_id = json.loads(encode(build.payment(order_id, "PAY-X", "PAYMENT_CAPTURED")))
     del no_payment_id["paymentId"]
-    too_precise = kit.payment(order_id, kit.unique("PAY"), "PAYMENT_CAPTURED", "10.005")
-    unknown = kit.client(uuid.uuid4(), "not-requested", "SENT", client_id=client_id)
-    cases = [
-        (kit.PAYMENTS, no_payment_id, order_id, "invalid-message"),
-        (kit.PAYMENTS, too_precise, order_id, "invalid-money"),
-        (kit.CLIENTS, unknown, client_id, "unknown-certificate"),
-    ]
-    sent = [
-        (deployment.send(topic, json.dumps(value).encode(), key=key), value, code)
-        for topic, value, key, code in cases
+    too_precise = build.payment(order_id, kit.unique("PAY"), "PAYMENT_CAPTURED", "10.005")
+    unknown = build.client_notification(uuid.uuid4(), "not-requested", "SENT", client_id=client_id)
+    broken = json.dumps(no_payment_id).encode()
+    cases = [  # (where it landed, its messageId, the reason code)
+        (
+            deployment.send(kit.PAYMENTS, broken, key=order_id),
+            no_payment_id["messageId"],
+            "invalid-message",
+        ),
+        (deployment.send(kit.PAYMENTS, too_precise), too_precise.message_id, "invalid-money"),
+        (deployment.send(kit.CLIENTS, unknown), unknown.message_id, "unknown-certificate"),
     ]
     deployment.wait_for(
         lambda: len(_dead_letters_about(deployment, order_id, client_id)) >= len(cases),
@@ -343,8 +355,8 @@ def test_messages_the_service_cannot_act_on_are_dead_lettered_with_their_reason(
         for r in _dead_letters_about(deployment, order_id, client_id)
     }
     assert len(letters) == len(cases)
-    for source, value, code in sent:
+    for source, message_id, code in cases:
         letter = letters[(source.topic, source.partition, source.offset)].value
         kit.check_schema(kit.DLQ, letter)
-        assert (letter["reasonCode"], letter["messageId"]) == (code, value["messageId"])
+        assert (letter["reasonCode"], letter["messageId"]) == (code, message_id)
         assert base64.b64decode(letter["sourceValue"]) == source.value

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from gcp_app.inbound import builders as build
+
 
 def test_an_unissued_reservation_is_released_by_the_timer_and_can_still_be_sold(
     deploy: Any, store: str, kit: Any
@@ -37,10 +39,10 @@ def test_an_unissued_reservation_is_released_by_the_timer_and_can_still_be_sold(
     assert datetime.fromisoformat(released["occurredAt"]) >= until
 
     # The order and its payment come late: the certificate is still AVAILABLE, so it is issued.
-    line = kit.certificate_line(certificate_id, "1000.00", channel="NONE")
-    deployment.send(kit.SALES, kit.order(order_id, certificates=[line]))
+    line = build.certificate_line(certificate_id, "1000.00", notification_channel="NONE")
+    deployment.send(kit.SALES, build.order(order_id, certificates=[line]))
     deployment.send(
-        kit.PAYMENTS, kit.payment(order_id, kit.unique("PAY"), "PAYMENT_CAPTURED", "1000.00")
+        kit.PAYMENTS, build.payment(order_id, kit.unique("PAY"), "PAYMENT_CAPTURED", "1000.00")
     )
     deployment.wait_for_status(certificate_id, "ISSUED")
     deployment.settle()

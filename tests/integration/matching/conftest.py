@@ -1,16 +1,15 @@
-"""Builders for the matching tests: inbound messages, envelopes with offsets, a stocked pool.
+"""Helpers for the matching tests: envelopes with offsets, a stocked pool, an application.
 
 No Kafka here: an `Envelope` is built by hand, with offsets that increase per (topic, partition)
-like a consumer would read them, and handed to `InboundBatches.handle` in batches.
+like a consumer would read them, and handed to `InboundBatches.handle` in batches. The tests
+build its message with gcp_app.inbound.builders; its key and bytes are the contract's.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,185 +17,27 @@ from uuid import UUID
 import pytest
 
 from gcp_adapters.bootstrap import build_application
+from gcp_adapters.kafka.encoding import encode, key_of, topic_of
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
 from gcp_app.inbound import Envelope, Handled, InboundBatches, Outcome, Problem
-from gcp_app.inbound.messages import (
-    ClientMessage,
-    Contact,
-    Customer,
-    GiftCertificateLine,
-    InboundMessage,
-    NotificationResult,
-    PaymentMessage,
-    RedemptionLine,
-    RefundLine,
-    SalesOrderMessage,
-)
+from gcp_app.inbound import builders as build
+from gcp_app.inbound.messages import InboundMessage
 from gcp_app.reservation_desk import ReservationGranted
 from gcp_app.settings import Settings
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.order import SalesOrder, sales_order_id
 from gcp_domain.stream import certificate_status
 
-SALES = "All_SalesOrder"
-PAYMENTS = "All_Payments"
-CLIENTS = "All_Clients"
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
-BUYER = Customer(client_id="C-1", email="buyer@example.com", phone="+79990000000")
 
 
 def _id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
-# ---------------------------------------------------------------------- messages
-
-
-def line(
-    certificate_id: UUID | str,
-    amount: str = "5000.00",
-    *,
-    validity_days: int | None = None,
-    channel: str | None = None,
-    recipient: Contact | None = None,
-) -> GiftCertificateLine:
-    return GiftCertificateLine(
-        certificate_id=UUID(str(certificate_id)),
-        amount=Decimal(amount),
-        validity_days=validity_days,
-        notification_channel=channel,
-        recipient=recipient,
-    )
-
-
-def redemption_line(number: str, amount: str) -> RedemptionLine:
-    return RedemptionLine(certificate_number=number, amount=Decimal(amount))
-
-
-def refund_line(certificate_id: UUID | str, reason: str | None = "customer request") -> RefundLine:
-    return RefundLine(certificate_id=UUID(str(certificate_id)), reason=reason)
-
-
-def order_message(
-    order_id: str,
-    *,
-    certificates: Sequence[GiftCertificateLine] = (),
-    redemptions: Sequence[RedemptionLine] = (),
-    refunds: Sequence[RefundLine] = (),
-    event_type: str = "ORDER_CREATED",
-    message_id: str | None = None,
-    channel: str = "WEB",
-    customer: Customer | None = BUYER,
-    currency: str | None = "RUB",
-) -> SalesOrderMessage:
-    return SalesOrderMessage(
-        message_id=message_id or _id("so"),
-        event_type=event_type,
-        order_id=order_id,
-        channel=channel,
-        customer=customer,
-        currency=currency,
-        gift_certificates=tuple(certificates),
-        redemptions=tuple(redemptions),
-        refunds=tuple(refunds),
-    )
-
-
-def payment_message(
-    order_id: str,
-    payment_id: str,
-    event_type: str = "PAYMENT_CAPTURED",
-    amount: str = "5000.00",
-    *,
-    method: str | None = "CARD",
-    number: str | None = None,
-    refund_of: str | None = None,
-    currency: str | None = "RUB",
-    message_id: str | None = None,
-) -> PaymentMessage:
-    return PaymentMessage(
-        message_id=message_id or _id("pay"),
-        event_type=event_type,
-        payment_id=payment_id,
-        order_id=order_id,
-        amount=Decimal(amount),
-        method=method,
-        currency=currency,
-        certificate_number=number,
-        refund_of=refund_of,
-    )
-
-
-def redemption_payment(
-    order_id: str, payment_id: str, number: str, amount: str, **extra: Any
-) -> PaymentMessage:
-    return payment_message(
-        order_id,
-        payment_id,
-        "REDEMPTION",
-        amount,
-        method="GIFT_CERTIFICATE",
-        number=number,
-        **extra,
-    )
-
-
-def client_message(
-    certificate_id: UUID | str | None,
-    notification_id: str = "",
-    result: str = "SENT",
-    *,
-    error: str | None = None,
-    message_id: str | None = None,
-    client_id: str = "C-1",
-) -> ClientMessage:
-    block = (
-        None
-        if certificate_id is None
-        else NotificationResult(
-            certificate_id=UUID(str(certificate_id)),
-            notification_id=notification_id,
-            result=result,
-            channel="EMAIL",
-            error=error,
-        )
-    )
-    return ClientMessage(
-        message_id=message_id or _id("cl"),
-        client_id=client_id,
-        event_type="CLIENT_UPDATED",
-        gift_certificate_notification=block,
-    )
-
-
-class Messages:
-    """The builders, as one fixture (test modules cannot import this conftest)."""
-
-    line = staticmethod(line)
-    redemption_line = staticmethod(redemption_line)
-    refund_line = staticmethod(refund_line)
-    order = staticmethod(order_message)
-    payment = staticmethod(payment_message)
-    redemption = staticmethod(redemption_payment)
-    client = staticmethod(client_message)
-    contact = Contact
-    customer = BUYER
-
-
-def topic_of(message: InboundMessage) -> str:
-    if isinstance(message, SalesOrderMessage):
-        return SALES
-    if isinstance(message, PaymentMessage):
-        return PAYMENTS
-    return CLIENTS
-
-
-def key_of(message: InboundMessage) -> bytes:
-    if isinstance(message, ClientMessage):
-        return message.client_id.encode()
-    return message.order_id.encode()
+# ---------------------------------------------------------------------- envelopes
 
 
 class Envelopes:
@@ -211,14 +52,14 @@ class Envelopes:
         return offset
 
     def __call__(self, message: InboundMessage, *, partition: int = 0) -> Envelope:
+        """`message` as consumed: its contract topic and key, and its bytes on the wire."""
         topic = topic_of(message)
-        value = json.dumps({"messageId": message.message_id}).encode()
         return Envelope(
             topic=topic,
             partition=partition,
             offset=self._offset(topic, partition),
             key=key_of(message),
-            value=value,
+            value=encode(message),
             message=message,
         )
 
@@ -305,11 +146,13 @@ class Gcp:
     ) -> tuple[ReservationGranted, str]:
         order_id = order_id or _id("WEB")
         (granted,) = self.stock.reserve(order_id=order_id)
+        # Validity is left to the service's setting: the expiry tests count from it.
+        line = build.certificate_line(
+            granted.certificate_id, amount, validity_days=None, notification_channel=channel
+        )
         outcomes = self.each(
-            order_message(
-                order_id, certificates=[line(granted.certificate_id, amount, channel=channel)]
-            ),
-            payment_message(order_id, f"PAY-{order_id}", "PAYMENT_CAPTURED", amount),
+            build.order(order_id, certificates=[line]),
+            build.payment(order_id, f"PAY-{order_id}", "PAYMENT_CAPTURED", amount),
         )
         assert outcomes == [Outcome.APPLIED, Outcome.APPLIED]
         assert self.certificate(granted.certificate_id).is_issued
@@ -360,11 +203,6 @@ class Gcp:
             letter: Any = self.app.store.repository.get(notification.originator_id)
             letters.append(letter)
         return letters
-
-
-@pytest.fixture
-def messages() -> type[Messages]:
-    return Messages
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from tests.arrivals import draw_arrivals
 
 from gcp_app.inbound import Envelope, Outcome
+from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import InboundMessage
 from gcp_app.use_cases import notification_id_for
 
@@ -43,31 +44,38 @@ class Scenario:
     messages: dict[str, InboundMessage]  # in the order they were produced
 
 
-def scenario(gcp: Any, m: Any) -> Scenario:
+def scenario(gcp: Any) -> Scenario:
     first, second = gcp.stock.reserve(2, order_id=WEB)
     c1, c2 = first.certificate_id, second.certificate_id
-    lines = [m.line(c1, "5000.00"), m.line(c2, "3000.00", channel="NONE")]
+    lines = [
+        build.certificate_line(c1, "5000.00"),
+        build.certificate_line(c2, "3000.00", notification_channel="NONE"),
+    ]
     produced = {
-        "sale": m.order(WEB, certificates=lines),
-        "paid": m.payment(WEB, "PAY-1", "PAYMENT_CAPTURED", "8000.00"),
-        "sent": m.client(c1, notification_id_for(c1, 1), "SENT"),
-        "use-line": m.order(POS, redemptions=[m.redemption_line(first.number, "1500.00")]),
-        "use-pay": m.redemption(POS, "PAY-80", first.number, "1500.00"),
-        "refund-line": m.order(
+        "sale": build.order(WEB, certificates=lines),
+        "paid": build.payment(WEB, "PAY-1", "PAYMENT_CAPTURED", "8000.00"),
+        "sent": build.client_notification(c1, notification_id_for(c1, 1), "SENT"),
+        "use-line": build.order(POS, redemptions=[build.redemption_line(first.number, "1500.00")]),
+        "use-pay": build.redemption_payment(POS, "PAY-80", first.number, "1500.00"),
+        "refund-line": build.order(
             WEB,
             certificates=lines,
-            refunds=[m.refund_line(c2)],
+            refunds=[build.refund_line(c2)],
             event_type="ORDER_REFUND_REQUESTED",
         ),
-        "refund-pending": m.payment(WEB, "REF-1", "REFUND_PENDING", "3000.00", refund_of="PAY-1"),
-        "refund-done": m.payment(WEB, "REF-1", "REFUND_COMPLETED", "3000.00", refund_of="PAY-1"),
-        "reversal": m.payment(
+        "refund-pending": build.payment(
+            WEB, "REF-1", "REFUND_PENDING", "3000.00", refund_of="PAY-1"
+        ),
+        "refund-done": build.payment(
+            WEB, "REF-1", "REFUND_COMPLETED", "3000.00", refund_of="PAY-1"
+        ),
+        "reversal": build.payment(
             POS,
             "REV-1",
             "REFUND_COMPLETED",
             "1000.00",
             method="GIFT_CERTIFICATE",
-            number=first.number,
+            certificate_number=first.number,
             refund_of="PAY-80",
         ),
     }
@@ -160,10 +168,10 @@ EXPECTED_TOPICS = {
 }
 
 
-def run_in_order(fresh_gcp: Callable[[], Any], messages: Any) -> tuple[Any, Any]:
+def run_in_order(fresh_gcp: Callable[[], Any]) -> tuple[Any, Any]:
     gcp = fresh_gcp()
     try:
-        story = scenario(gcp, messages)
+        story = scenario(gcp)
         outcomes = gcp.each(*story.messages.values())
         assert outcomes == [Outcome.APPLIED] * len(story.messages)
         return final_state(gcp, story.names), event_topics(gcp, story.names)
@@ -171,8 +179,8 @@ def run_in_order(fresh_gcp: Callable[[], Any], messages: Any) -> tuple[Any, Any]
         gcp.app.close()
 
 
-def test_the_in_order_delivery_ends_as_expected(fresh_gcp: Any, messages: Any) -> None:
-    state, topics = run_in_order(fresh_gcp, messages)
+def test_the_in_order_delivery_ends_as_expected(fresh_gcp: Any) -> None:
+    state, topics = run_in_order(fresh_gcp)
 
     assert state == EXPECTED
     assert topics == EXPECTED_TOPICS
@@ -184,10 +192,10 @@ def test_the_in_order_delivery_ends_as_expected(fresh_gcp: Any, messages: Any) -
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-def test_any_arrival_order_ends_the_same(fresh_gcp: Any, messages: Any, data: Any) -> None:
+def test_any_arrival_order_ends_the_same(fresh_gcp: Any, data: Any) -> None:
     gcp = fresh_gcp()
     try:
-        story = scenario(gcp, messages)
+        story = scenario(gcp)
         names = list(story.messages)
 
         # Any order Kafka can produce (see the module's docstring), with redeliveries.

@@ -15,6 +15,7 @@ import pytest
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConcurrentUpdate
 from gcp_app.inbound import InboundBatches, Outcome
+from gcp_app.inbound import builders as build
 from gcp_app.inbound.batches import CONFLICT_RETRIES
 from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, CertificateState
@@ -59,16 +60,14 @@ def rivalled(app: GiftCertificates, store: RivalBeforeSave) -> Any:
     )
 
 
-def redemptions(gcp: Any, messages: Any, order_id: str, number: str, amount: str) -> list[Any]:
+def redemptions(gcp: Any, order_id: str, number: str, amount: str) -> list[Any]:
     return [
-        gcp.envelopes(
-            messages.order(order_id, redemptions=[messages.redemption_line(number, amount)])
-        ),
-        gcp.envelopes(messages.redemption(order_id, f"PAY-{order_id}", number, amount)),
+        gcp.envelopes(build.order(order_id, redemptions=[build.redemption_line(number, amount)])),
+        gcp.envelopes(build.redemption_payment(order_id, f"PAY-{order_id}", number, amount)),
     ]
 
 
-def test_a_redo_is_judged_on_the_rivals_change(gcp: Any, messages: Any) -> None:
+def test_a_redo_is_judged_on_the_rivals_change(gcp: Any) -> None:
     contested, _ = gcp.sell("5000.00")
     other, _ = gcp.sell("3000.00")
     cid = contested.certificate_id
@@ -83,8 +82,8 @@ def test_a_redo_is_judged_on_the_rivals_change(gcp: Any, messages: Any) -> None:
     store = RivalBeforeSave(gcp.app, cid, lock, times=1)
     gcp.matcher = InboundBatches(rivalled(gcp.app, store))
     batch = [
-        *redemptions(gcp, messages, "POS-1", contested.number, "1000.00"),
-        *redemptions(gcp, messages, "POS-2", other.number, "500.00"),
+        *redemptions(gcp, "POS-1", contested.number, "1000.00"),
+        *redemptions(gcp, "POS-2", other.number, "500.00"),
     ]
 
     assert gcp.handle(batch) == [A, A, A, A]
@@ -98,7 +97,7 @@ def test_a_redo_is_judged_on_the_rivals_change(gcp: Any, messages: Any) -> None:
     assert gcp.handle(batch) == [Outcome.ALREADY_CONSUMED] * 4
 
 
-def test_what_keeps_conflicting_fails_alone_and_the_rest_is_stored(gcp: Any, messages: Any) -> None:
+def test_what_keeps_conflicting_fails_alone_and_the_rest_is_stored(gcp: Any) -> None:
     contested, _ = gcp.sell("5000.00")
     other, _ = gcp.sell("3000.00")
     cid = contested.certificate_id
@@ -115,8 +114,8 @@ def test_what_keeps_conflicting_fails_alone_and_the_rest_is_stored(gcp: Any, mes
     store = RivalBeforeSave(gcp.app, cid, lock_or_unlock, times=None)
     gcp.matcher = InboundBatches(rivalled(gcp.app, store))
     batch = [
-        *redemptions(gcp, messages, "POS-2", other.number, "500.00"),
-        *redemptions(gcp, messages, "POS-1", contested.number, "1000.00"),
+        *redemptions(gcp, "POS-2", other.number, "500.00"),
+        *redemptions(gcp, "POS-1", contested.number, "1000.00"),
     ]
 
     with pytest.raises(ConcurrentUpdate):

@@ -14,6 +14,7 @@ import pytest
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id, dead_letter_message
 from gcp_app.inbound import Envelope, InboundBatches, Outcome, Problem
+from gcp_app.inbound import builders as build
 from gcp_app.use_cases import LockCertificate, UnlockCertificate, notification_id_for
 from gcp_domain import Cause, CertificateState
 
@@ -31,29 +32,29 @@ DURABLE = pytest.mark.parametrize(
 # ---------------------------------------------------------------------- not about certificates
 
 
-def test_an_order_without_certificate_lines_is_ignored(gcp: Any, messages: Any) -> None:
+def test_an_order_without_certificate_lines_is_ignored(gcp: Any) -> None:
     recorded = gcp.recorded()
 
-    assert gcp.each(messages.order("WEB-1", event_type="ORDER_CREATED")) == [Outcome.IGNORED]
-    assert gcp.each(messages.order("WEB-2", event_type="ORDER_CANCELLED")) == [Outcome.IGNORED]
+    assert gcp.each(build.order("WEB-1", event_type="ORDER_CREATED")) == [Outcome.IGNORED]
+    assert gcp.each(build.order("WEB-2", event_type="ORDER_CANCELLED")) == [Outcome.IGNORED]
 
     assert gcp.recorded() == recorded
 
 
-def test_a_client_message_without_the_block_is_ignored(gcp: Any, messages: Any) -> None:
+def test_a_client_message_without_the_block_is_ignored(gcp: Any) -> None:
     recorded = gcp.recorded()
 
-    assert gcp.each(messages.client(None)) == [Outcome.IGNORED]
+    assert gcp.each(build.client_update()) == [Outcome.IGNORED]
 
     assert gcp.recorded() == recorded
 
 
-def test_an_unknown_payment_event_type_is_ignored(gcp: Any, messages: Any) -> None:
+def test_an_unknown_payment_event_type_is_ignored(gcp: Any) -> None:
     (granted,) = gcp.stock.reserve(order_id=ORDER)
-    gcp.each(messages.order(ORDER, certificates=[messages.line(granted.certificate_id)]))
+    gcp.each(build.order(ORDER, certificates=[build.certificate_line(granted.certificate_id)]))
     recorded = gcp.recorded()
 
-    outcomes = gcp.each(messages.payment(ORDER, "PAY-1", "PAYMENT_SETTLED_SOMEHOW"))
+    outcomes = gcp.each(build.payment(ORDER, "PAY-1", "PAYMENT_SETTLED_SOMEHOW"))
 
     assert outcomes == [Outcome.IGNORED]
     assert gcp.recorded() == recorded
@@ -111,12 +112,14 @@ def test_a_dead_letter_with_no_key_or_value(gcp: Any) -> None:
     assert (letter.source_key, letter.source_value) == (None, None)
 
 
-def test_a_bad_message_does_not_stop_its_batch(gcp: Any, messages: Any) -> None:
+def test_a_bad_message_does_not_stop_its_batch(gcp: Any) -> None:
     (granted,) = gcp.stock.reserve(order_id=ORDER)
     batch = [
-        gcp.envelopes(messages.order(ORDER, certificates=[messages.line(granted.certificate_id)])),
+        gcp.envelopes(
+            build.order(ORDER, certificates=[build.certificate_line(granted.certificate_id)])
+        ),
         gcp.envelopes.broken("All_Payments", b"?", Problem("not-json", "not JSON")),
-        gcp.envelopes(messages.payment(ORDER, "PAY-1")),
+        gcp.envelopes(build.payment(ORDER, "PAY-1")),
     ]
 
     assert gcp.handle(batch) == [A, Outcome.DEAD_LETTERED, A]
@@ -128,21 +131,21 @@ def test_a_bad_message_does_not_stop_its_batch(gcp: Any, messages: Any) -> None:
 # ---------------------------------------------------------------------- exactly once
 
 
-def sale(gcp: Any, messages: Any) -> tuple[Any, list[Envelope]]:
+def sale(gcp: Any) -> tuple[Any, list[Envelope]]:
     (granted,) = gcp.stock.reserve(order_id=ORDER)
     cid = granted.certificate_id
     batch = [
-        gcp.envelopes(messages.order(ORDER, certificates=[messages.line(cid)])),
-        gcp.envelopes(messages.payment(ORDER, "PAY-1")),
-        gcp.envelopes(messages.client(cid, notification_id_for(cid, 1), "SENT")),
+        gcp.envelopes(build.order(ORDER, certificates=[build.certificate_line(cid)])),
+        gcp.envelopes(build.payment(ORDER, "PAY-1")),
+        gcp.envelopes(build.client_notification(cid, notification_id_for(cid, 1), "SENT")),
         gcp.envelopes.broken("All_Payments", b"?", Problem("not-json", "not JSON")),
     ]
     assert gcp.handle(batch) == [A, A, A, Outcome.DEAD_LETTERED]
     return granted, batch
 
 
-def test_the_same_envelopes_again_are_already_consumed(gcp: Any, messages: Any) -> None:
-    granted, batch = sale(gcp, messages)
+def test_the_same_envelopes_again_are_already_consumed(gcp: Any) -> None:
+    granted, batch = sale(gcp)
     recorded = gcp.recorded()
 
     assert gcp.handle(batch) == [Outcome.ALREADY_CONSUMED] * 4
@@ -158,8 +161,8 @@ def test_the_same_envelopes_again_are_already_consumed(gcp: Any, messages: Any) 
     assert len(gcp.dead_letters()) == 1
 
 
-def test_a_fresh_matcher_reads_the_positions_from_the_store(gcp: Any, messages: Any) -> None:
-    _, batch = sale(gcp, messages)
+def test_a_fresh_matcher_reads_the_positions_from_the_store(gcp: Any) -> None:
+    _, batch = sale(gcp)
     recorded = gcp.recorded()
 
     matcher = InboundBatches(gcp.app)
@@ -173,9 +176,9 @@ def test_a_fresh_matcher_reads_the_positions_from_the_store(gcp: Any, messages: 
 
 @DURABLE
 def test_after_a_restart_nothing_is_applied_twice(
-    gcp: Any, messages: Any, make_app: Callable[[], GiftCertificates]
+    gcp: Any, make_app: Callable[[], GiftCertificates]
 ) -> None:
-    granted, batch = sale(gcp, messages)
+    granted, batch = sale(gcp)
     recorded = gcp.recorded()
     gcp.app.close()
 
@@ -186,21 +189,21 @@ def test_after_a_restart_nothing_is_applied_twice(
     assert restarted.matcher.position("All_Payments", 0) == batch[3].offset
     # And the next offsets go on from there.
     outcomes = restarted.each(
-        messages.payment(ORDER, "PAY-1", "PAYMENT_CAPTURED"),  # a new messageId: a redelivery
-        messages.order("POS-9", redemptions=[messages.redemption_line(granted.number, "100.00")]),
-        messages.redemption("POS-9", "PAY-80", granted.number, "100.00"),
+        build.payment(ORDER, "PAY-1", "PAYMENT_CAPTURED"),  # a new messageId: a redelivery
+        build.order("POS-9", redemptions=[build.redemption_line(granted.number, "100.00")]),
+        build.redemption_payment("POS-9", "PAY-80", granted.number, "100.00"),
     )
     assert outcomes == [A, A, A]
     assert restarted.certificate(granted.certificate_id).balance == 4900
     assert restarted.statuses(granted.certificate_id).count("ISSUED") == 1
 
 
-def test_a_duplicate_message_id_at_a_new_offset_records_nothing(gcp: Any, messages: Any) -> None:
+def test_a_duplicate_message_id_at_a_new_offset_records_nothing(gcp: Any) -> None:
     (granted,) = gcp.stock.reserve(order_id=ORDER)
     cid = granted.certificate_id
-    order = messages.order(ORDER, certificates=[messages.line(cid)])
-    payment = messages.payment(ORDER, "PAY-1")
-    result = messages.client(cid, notification_id_for(cid, 1), "SENT")
+    order = build.order(ORDER, certificates=[build.certificate_line(cid)])
+    payment = build.payment(ORDER, "PAY-1")
+    result = build.client_notification(cid, notification_id_for(cid, 1), "SENT")
     gcp.each(order, payment, result)
     recorded = gcp.recorded()
 
@@ -211,10 +214,10 @@ def test_a_duplicate_message_id_at_a_new_offset_records_nothing(gcp: Any, messag
     assert gcp.recorded() == recorded
 
 
-def test_a_duplicate_within_one_batch_counts_once(gcp: Any, messages: Any) -> None:
+def test_a_duplicate_within_one_batch_counts_once(gcp: Any) -> None:
     (granted,) = gcp.stock.reserve(order_id=ORDER)
-    order = messages.order(ORDER, certificates=[messages.line(granted.certificate_id)])
-    payment = messages.payment(ORDER, "PAY-1")
+    order = build.order(ORDER, certificates=[build.certificate_line(granted.certificate_id)])
+    payment = build.payment(ORDER, "PAY-1")
 
     outcomes = gcp.deliver(order, payment, payment, order)
 
@@ -222,29 +225,30 @@ def test_a_duplicate_within_one_batch_counts_once(gcp: Any, messages: Any) -> No
     assert gcp.statuses(granted.certificate_id) == ["RESERVED", "ISSUED", "NOTIFICATION_REQUESTED"]
 
 
-def test_positions_are_kept_per_partition(gcp: Any, messages: Any) -> None:
+def test_positions_are_kept_per_partition(gcp: Any) -> None:
     (granted,) = gcp.stock.reserve(order_id=ORDER)
     for _ in range(5):
-        gcp.envelopes(messages.order("WEB-X"), partition=0)  # offsets 0-4 of partition 0
-    ahead = gcp.envelopes(messages.order("WEB-X"), partition=0)
+        gcp.envelopes(build.order("WEB-X"), partition=0)  # offsets 0-4 of partition 0
+    ahead = gcp.envelopes(build.order("WEB-X"), partition=0)
     assert gcp.handle([ahead]) == [Outcome.IGNORED]
 
     order = gcp.envelopes(
-        messages.order(ORDER, certificates=[messages.line(granted.certificate_id)]), partition=1
+        build.order(ORDER, certificates=[build.certificate_line(granted.certificate_id)]),
+        partition=1,
     )
-    payment = gcp.envelopes(messages.payment(ORDER, "PAY-1"), partition=3)
+    payment = gcp.envelopes(build.payment(ORDER, "PAY-1"), partition=3)
 
     assert gcp.handle([order, payment]) == [A, A]
     assert (order.offset, payment.offset) == (0, 0)
     assert gcp.certificate(granted.certificate_id).state is S.ACTIVE
     # An offset at or below the recorded one of that partition is consumed already.
-    stale = gcp.envelopes(messages.payment(ORDER, "PAY-2"), partition=0)
+    stale = gcp.envelopes(build.payment(ORDER, "PAY-2"), partition=0)
     stale = Envelope(stale.topic, 0, 0, stale.key, stale.value, message=stale.message)
     assert gcp.handle([stale]) == [A]  # All_Payments/0 had nothing recorded yet
     assert gcp.handle([stale]) == [Outcome.ALREADY_CONSUMED]
 
 
-def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any, messages: Any) -> None:
+def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any) -> None:
     """The matcher remembers aggregates across batches; a certificate changed meanwhile by an
     HTTP command must not be judged on the remembered copy (a refusal writes nothing to the
     certificate, so no version conflict would catch it)."""
@@ -255,8 +259,8 @@ def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any, messages: 
         LockCertificate(certificate_id=cid, reason="fraud check", by="support:anna", cause=support)
     )
     gcp.each(  # the matcher now holds the certificate as LOCKED
-        messages.order("POS-9", redemptions=[messages.redemption_line(granted.number, "1.00")]),
-        messages.redemption("POS-9", "PAY-80", granted.number, "1.00"),
+        build.order("POS-9", redemptions=[build.redemption_line(granted.number, "1.00")]),
+        build.redemption_payment("POS-9", "PAY-80", granted.number, "1.00"),
     )
     assert gcp.object(cid)["reason"] == "LOCKED"
     gcp.app.execute(
@@ -264,13 +268,13 @@ def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any, messages: 
     )
 
     outcomes = gcp.each(
-        messages.order(
+        build.order(
             order_id,
-            certificates=[messages.line(cid, "5000.00", channel="NONE")],
-            refunds=[messages.refund_line(cid)],
+            certificates=[build.certificate_line(cid, "5000.00", notification_channel="NONE")],
+            refunds=[build.refund_line(cid)],
             event_type="ORDER_REFUND_REQUESTED",
         ),
-        messages.payment(order_id, "REF-1", "REFUND_PENDING", "5000.00", refund_of="PAY-1"),
+        build.payment(order_id, "REF-1", "REFUND_PENDING", "5000.00", refund_of="PAY-1"),
     )
 
     assert outcomes == [A, A]

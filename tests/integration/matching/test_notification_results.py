@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gcp_app.inbound import Outcome
+from gcp_app.inbound import builders as build
 from gcp_app.use_cases import RequestNotification, notification_id_for
 from gcp_domain import Cause, NotificationStatus
 
@@ -19,13 +20,11 @@ CRM = Cause("crm:svc", "req-resend", "req-resend")
     ("result", "error", "status"),
     [("SENT", None, "NOTIFICATION_SENT"), ("FAILED", "mailbox full", "NOTIFICATION_FAILED")],
 )
-def test_a_result_is_recorded(
-    gcp: Any, messages: Any, result: str, error: str | None, status: str
-) -> None:
+def test_a_result_is_recorded(gcp: Any, result: str, error: str | None, status: str) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     cid = granted.certificate_id
     note = notification_id_for(cid, 1)
-    message = messages.client(cid, note, result, error=error)
+    message = build.client_notification(cid, note, result, error=error)
 
     assert gcp.each(message) == [A]
 
@@ -42,17 +41,19 @@ def test_a_result_is_recorded(
     assert current["audit"]["causationId"] == message.message_id
     # The same result again, under a new messageId: nothing new.
     recorded = gcp.recorded()
-    assert gcp.each(messages.client(cid, note, result, error=error)) == [Outcome.DUPLICATE]
+    assert gcp.each(build.client_notification(cid, note, result, error=error)) == [
+        Outcome.DUPLICATE
+    ]
     assert gcp.recorded() == recorded
 
 
-def test_a_failed_notification_can_be_requested_again(gcp: Any, messages: Any) -> None:
+def test_a_failed_notification_can_be_requested_again(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     cid = granted.certificate_id
-    gcp.each(messages.client(cid, notification_id_for(cid, 1), "FAILED", error="bounced"))
+    gcp.each(build.client_notification(cid, notification_id_for(cid, 1), "FAILED", error="bounced"))
 
     second = gcp.app.execute(RequestNotification(certificate_id=cid, cause=CRM))
-    assert gcp.each(messages.client(cid, second, "SENT")) == [A]
+    assert gcp.each(build.client_notification(cid, second, "SENT")) == [A]
 
     certificate = gcp.certificate(cid)
     assert certificate.notification.attempt == 2
@@ -65,8 +66,8 @@ def test_a_failed_notification_can_be_requested_again(gcp: Any, messages: Any) -
     ]
 
 
-def test_an_unknown_certificate_is_dead_lettered(gcp: Any, messages: Any) -> None:
-    message = messages.client(uuid.uuid4(), "n-1", "SENT")
+def test_an_unknown_certificate_is_dead_lettered(gcp: Any) -> None:
+    message = build.client_notification(uuid.uuid4(), "n-1", "SENT")
 
     assert gcp.each(message) == [Outcome.DEAD_LETTERED]
 
@@ -76,11 +77,11 @@ def test_an_unknown_certificate_is_dead_lettered(gcp: Any, messages: Any) -> Non
     assert letter.message_id == message.message_id
 
 
-def test_an_unknown_notification_id_is_dead_lettered(gcp: Any, messages: Any) -> None:
+def test_an_unknown_notification_id_is_dead_lettered(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     before = gcp.statuses(granted.certificate_id)
 
-    assert gcp.each(messages.client(granted.certificate_id, "n-unknown", "SENT")) == [
+    assert gcp.each(build.client_notification(granted.certificate_id, "n-unknown", "SENT")) == [
         Outcome.DEAD_LETTERED
     ]
 
@@ -89,24 +90,24 @@ def test_an_unknown_notification_id_is_dead_lettered(gcp: Any, messages: Any) ->
     assert gcp.statuses(granted.certificate_id) == before
 
 
-def test_a_contradicting_result_is_dead_lettered(gcp: Any, messages: Any) -> None:
+def test_a_contradicting_result_is_dead_lettered(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     note = notification_id_for(granted.certificate_id, 1)
 
     outcomes = gcp.each(
-        messages.client(granted.certificate_id, note, "SENT"),
-        messages.client(granted.certificate_id, note, "FAILED", error="late bounce"),
+        build.client_notification(granted.certificate_id, note, "SENT"),
+        build.client_notification(granted.certificate_id, note, "FAILED", error="late bounce"),
     )
 
     assert outcomes == [A, Outcome.DEAD_LETTERED]
     assert gcp.certificate(granted.certificate_id).notification.status is NotificationStatus.SENT
 
 
-def test_an_unknown_result_is_dead_lettered(gcp: Any, messages: Any) -> None:
+def test_an_unknown_result_is_dead_lettered(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     note = notification_id_for(granted.certificate_id, 1)
 
-    assert gcp.each(messages.client(granted.certificate_id, note, "DELIVERED")) == [
+    assert gcp.each(build.client_notification(granted.certificate_id, note, "DELIVERED")) == [
         Outcome.DEAD_LETTERED
     ]
     (letter,) = gcp.dead_letters()

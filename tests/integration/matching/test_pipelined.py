@@ -10,6 +10,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from gcp_app.inbound import Envelope, InboundBatches, Outcome
+from gcp_app.inbound import builders as build
 from gcp_app.use_cases import LockCertificate
 from gcp_domain import Cause, CertificateState
 
@@ -17,30 +18,30 @@ A = Outcome.APPLIED
 SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
-def order(gcp: Any, messages: Any, order_id: str, number: str, amount: str) -> Envelope:
+def order(gcp: Any, order_id: str, number: str, amount: str) -> Envelope:
     envelope: Envelope = gcp.envelopes(
-        messages.order(order_id, redemptions=[messages.redemption_line(number, amount)])
+        build.order(order_id, redemptions=[build.redemption_line(number, amount)])
     )
     return envelope
 
 
-def payment(gcp: Any, messages: Any, order_id: str, number: str, amount: str) -> Envelope:
+def payment(gcp: Any, order_id: str, number: str, amount: str) -> Envelope:
     envelope: Envelope = gcp.envelopes(
-        messages.redemption(order_id, f"PAY-{order_id}", number, amount)
+        build.redemption_payment(order_id, f"PAY-{order_id}", number, amount)
     )
     return envelope
 
 
 def test_the_next_batch_is_decided_on_the_copies_in_flight_whatever_the_cache_size(
-    gcp: Any, messages: Any
+    gcp: Any,
 ) -> None:
     sold, _ = gcp.sell("5000.00")
     matcher = InboundBatches(gcp.app, cache_size=0)  # nothing is kept between batches but the pins
-    first = [order(gcp, messages, "POS-1", sold.number, "1000.00")]
+    first = [order(gcp, "POS-1", sold.number, "1000.00")]
     second = [
-        payment(gcp, messages, "POS-1", sold.number, "1000.00"),
-        order(gcp, messages, "POS-2", sold.number, "500.00"),
-        payment(gcp, messages, "POS-2", sold.number, "500.00"),
+        payment(gcp, "POS-1", sold.number, "1000.00"),
+        order(gcp, "POS-2", sold.number, "500.00"),
+        payment(gcp, "POS-2", sold.number, "500.00"),
     ]
 
     decided = matcher.decide(first)  # creates order POS-1: in memory only, until stored
@@ -55,25 +56,25 @@ def test_the_next_batch_is_decided_on_the_copies_in_flight_whatever_the_cache_si
     assert gcp.handle([*first, *second]) == [Outcome.ALREADY_CONSUMED] * 4
 
     # Unpinned once stored: with a cache of 0, a later batch reads the store again.
-    third = [order(gcp, messages, "POS-3", sold.number, "100.00")]
-    third.append(payment(gcp, messages, "POS-3", sold.number, "100.00"))
+    third = [order(gcp, "POS-3", sold.number, "100.00")]
+    third.append(payment(gcp, "POS-3", sold.number, "100.00"))
     later = matcher.decide(third)
     matcher.store(later)
     matcher.stored(later)
     assert gcp.certificate(sold.certificate_id).balance == Decimal("3400.00")
 
 
-def test_a_store_that_meets_a_rival_voids_the_batch_decided_on_it(gcp: Any, messages: Any) -> None:
+def test_a_store_that_meets_a_rival_voids_the_batch_decided_on_it(gcp: Any) -> None:
     sold, _ = gcp.sell("5000.00")
     cid = sold.certificate_id
     matcher = InboundBatches(gcp.app)
     first = [
-        order(gcp, messages, "POS-1", sold.number, "1000.00"),
-        payment(gcp, messages, "POS-1", sold.number, "1000.00"),
+        order(gcp, "POS-1", sold.number, "1000.00"),
+        payment(gcp, "POS-1", sold.number, "1000.00"),
     ]
     second = [
-        order(gcp, messages, "POS-2", sold.number, "500.00"),
-        payment(gcp, messages, "POS-2", sold.number, "500.00"),
+        order(gcp, "POS-2", sold.number, "500.00"),
+        payment(gcp, "POS-2", sold.number, "500.00"),
     ]
     decided = matcher.decide(first)
     matcher.decide(second)  # redeems on top of the first batch's redemption

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 
 from gcp_app.inbound import Outcome, work
+from gcp_app.inbound import builders as build
 from gcp_app.use_cases import LockCertificate
 from gcp_domain import Cause
 from gcp_domain.claims import number_claim_id
@@ -33,23 +34,23 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[set[UUID]]:
 
 
 def test_remembered_references_are_read_in_the_first_round(
-    gcp: Any, messages: Any, reads: list[set[UUID]]
+    gcp: Any, reads: list[set[UUID]]
 ) -> None:
     granted, order_id = gcp.sell("5000.00")
     reads.clear()
     # A second payment of the same order: the remembered order points to its certificate.
-    assert gcp.deliver(messages.payment(order_id, "PAY-2", "PAYMENT_AUTHORIZED")) == [A]
+    assert gcp.deliver(build.payment(order_id, "PAY-2", "PAYMENT_AUTHORIZED")) == [A]
     assert len(reads) == 1
     assert granted.certificate_id in reads[0]
 
 
 def test_a_remembered_claim_and_certificate_are_read_together_and_caught_up(
-    gcp: Any, messages: Any, reads: list[set[UUID]]
+    gcp: Any, reads: list[set[UUID]]
 ) -> None:
     granted, _ = gcp.sell("5000.00")
     gcp.deliver(
-        messages.order("POS-1", redemptions=[messages.redemption_line(granted.number, "100.00")]),
-        messages.redemption("POS-1", "PAY-81", granted.number, "100.00"),
+        build.order("POS-1", redemptions=[build.redemption_line(granted.number, "100.00")]),
+        build.redemption_payment("POS-1", "PAY-81", granted.number, "100.00"),
     )
     # Another writer changes the remembered certificate between two batches.
     gcp.app.execute(
@@ -62,8 +63,8 @@ def test_a_remembered_claim_and_certificate_are_read_together_and_caught_up(
     )
     reads.clear()
     gcp.deliver(
-        messages.order("POS-2", redemptions=[messages.redemption_line(granted.number, "100.00")]),
-        messages.redemption("POS-2", "PAY-82", granted.number, "100.00"),
+        build.order("POS-2", redemptions=[build.redemption_line(granted.number, "100.00")]),
+        build.redemption_payment("POS-2", "PAY-82", granted.number, "100.00"),
     )
     claim_id = number_claim_id(CertificateNumber.parse(granted.number).value)
     assert len(reads) == 1

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from gcp_app.inbound import Outcome
+from gcp_app.inbound import builders as build
 from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, CertificateState
 from gcp_domain.vocabulary import DecisionKind as K
@@ -34,11 +35,11 @@ def rejection(gcp: Any, certificate_id: Any) -> dict[str, Any]:
     [("1500.00", "PARTIALLY_REDEEMED", "3500.00"), ("5000.00", "REDEEMED", "0.00")],
 )
 def test_line_and_payment_redeem_in_either_order(
-    gcp: Any, messages: Any, payment_first: bool, amount: str, status: str, balance: str
+    gcp: Any, payment_first: bool, amount: str, status: str, balance: str
 ) -> None:
     granted, _ = gcp.sell("5000.00")
-    line = messages.order(POS, redemptions=[messages.redemption_line(granted.number, amount)])
-    payment = messages.redemption(POS, "PAY-80", granted.number, amount)
+    line = build.order(POS, redemptions=[build.redemption_line(granted.number, amount)])
+    payment = build.redemption_payment(POS, "PAY-80", granted.number, amount)
     first, second = (payment, line) if payment_first else (line, payment)
 
     assert gcp.each(first) == [A]
@@ -60,19 +61,19 @@ def test_line_and_payment_redeem_in_either_order(
     assert decision.certificate_id == str(granted.certificate_id)
 
 
-def test_the_order_message_repeated_changes_nothing(gcp: Any, messages: Any) -> None:
+def test_the_order_message_repeated_changes_nothing(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
-    lines = [messages.redemption_line(granted.number, "1500.00")]
+    lines = [build.redemption_line(granted.number, "1500.00")]
     gcp.each(
-        messages.order(POS, redemptions=lines),
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
+        build.order(POS, redemptions=lines),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
     )
     recorded = gcp.recorded()
 
     # Every order message repeats the whole order: new messageId, same line.
     outcomes = gcp.each(
-        messages.order(POS, redemptions=lines, event_type="ORDER_UPDATED"),
-        messages.order(POS, redemptions=lines, event_type="ORDER_UPDATED"),
+        build.order(POS, redemptions=lines, event_type="ORDER_UPDATED"),
+        build.order(POS, redemptions=lines, event_type="ORDER_UPDATED"),
     )
 
     assert outcomes == [A, A]
@@ -81,43 +82,41 @@ def test_the_order_message_repeated_changes_nothing(gcp: Any, messages: Any) -> 
     assert gcp.statuses(granted.certificate_id).count("PARTIALLY_REDEEMED") == 1
 
 
-def test_the_payment_redelivered_under_a_new_message_id_redeems_once(
-    gcp: Any, messages: Any
-) -> None:
+def test_the_payment_redelivered_under_a_new_message_id_redeems_once(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
     )
 
     assert gcp.certificate(granted.certificate_id).balance == Decimal("3500.00")
 
 
-def test_two_identical_lines_and_two_payments_are_two_redemptions(gcp: Any, messages: Any) -> None:
+def test_two_identical_lines_and_two_payments_are_two_redemptions(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
-    line = messages.redemption_line(granted.number, "1000.00")
+    line = build.redemption_line(granted.number, "1000.00")
     gcp.each(
-        messages.redemption(POS, "PAY-80", granted.number, "1000.00"),
-        messages.order(POS, redemptions=[line, line]),
-        messages.order(POS, redemptions=[line, line], event_type="ORDER_UPDATED"),
-        messages.redemption(POS, "PAY-81", granted.number, "1000.00"),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1000.00"),
+        build.order(POS, redemptions=[line, line]),
+        build.order(POS, redemptions=[line, line], event_type="ORDER_UPDATED"),
+        build.redemption_payment(POS, "PAY-81", granted.number, "1000.00"),
     )
 
     certificate = gcp.certificate(granted.certificate_id)
     assert certificate.balance == Decimal("3000.00")
     assert set(certificate.redemptions) == {"PAY-80", "PAY-81"}
     # A third payment has no line left: it waits for an order that lists a third.
-    gcp.each(messages.redemption(POS, "PAY-82", granted.number, "1000.00"))
+    gcp.each(build.redemption_payment(POS, "PAY-82", granted.number, "1000.00"))
     assert gcp.certificate(granted.certificate_id).balance == Decimal("3000.00")
     assert gcp.order(POS).decision(K.REDEMPTION, "PAY-82") is None
 
 
 @pytest.mark.parametrize("payment_first", [False, True], ids=["line-first", "payment-first"])
-def test_an_amount_mismatch_is_rejected(gcp: Any, messages: Any, payment_first: bool) -> None:
+def test_an_amount_mismatch_is_rejected(gcp: Any, payment_first: bool) -> None:
     granted, _ = gcp.sell("5000.00")
-    line = messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")])
-    payment = messages.redemption(POS, "PAY-80", granted.number, "1000.00")
+    line = build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")])
+    payment = build.redemption_payment(POS, "PAY-80", granted.number, "1000.00")
 
     assert gcp.each(*((payment, line) if payment_first else (line, payment))) == [A, A]
 
@@ -129,11 +128,11 @@ def test_an_amount_mismatch_is_rejected(gcp: Any, messages: Any, payment_first: 
     assert (decision.outcome, decision.reason) == (DecisionOutcome.DONE, "AMOUNT_MISMATCH")
 
 
-def test_insufficient_balance_is_rejected(gcp: Any, messages: Any) -> None:
+def test_insufficient_balance_is_rejected(gcp: Any) -> None:
     granted, _ = gcp.sell("1000.00")
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
     )
 
     current = rejection(gcp, granted.certificate_id)
@@ -142,7 +141,7 @@ def test_insufficient_balance_is_rejected(gcp: Any, messages: Any) -> None:
     assert gcp.order(POS).decision(K.REDEMPTION, "PAY-80").reason == "INSUFFICIENT_BALANCE"
 
 
-def test_a_locked_certificate_is_rejected(gcp: Any, messages: Any) -> None:
+def test_a_locked_certificate_is_rejected(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
     gcp.app.execute(
         LockCertificate(
@@ -153,8 +152,8 @@ def test_a_locked_certificate_is_rejected(gcp: Any, messages: Any) -> None:
         )
     )
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
     )
 
     assert rejection(gcp, granted.certificate_id)["reason"] == "LOCKED"
@@ -164,29 +163,27 @@ def test_a_locked_certificate_is_rejected(gcp: Any, messages: Any) -> None:
             certificate_id=granted.certificate_id, reason="ok", by="support:anna", cause=SUPPORT
         )
     )
-    gcp.each(messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]))
+    gcp.each(build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]))
     assert gcp.certificate(granted.certificate_id).balance == Decimal("5000.00")
 
 
-def test_an_expired_certificate_is_rejected_before_the_timer_ran(
-    gcp: Any, messages: Any, clock: Any
-) -> None:
+def test_an_expired_certificate_is_rejected_before_the_timer_ran(gcp: Any, clock: Any) -> None:
     granted, _ = gcp.sell("5000.00")
     clock.advance(gcp.app.settings.default_validity + timedelta(seconds=1))
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
     )
 
     assert rejection(gcp, granted.certificate_id)["reason"] == "EXPIRED"
     assert gcp.certificate(granted.certificate_id).state is S.ACTIVE
 
 
-def test_a_currency_mismatch_is_rejected(gcp: Any, messages: Any) -> None:
+def test_a_currency_mismatch_is_rejected(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "15.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "15.00", currency="EUR"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "15.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "15.00", currency="EUR"),
     )
 
     # The line's currency is the order's (RUB): the amounts match, the currencies do not.
@@ -194,11 +191,11 @@ def test_a_currency_mismatch_is_rejected(gcp: Any, messages: Any) -> None:
     assert gcp.certificate(granted.certificate_id).balance == Decimal("5000.00")
 
 
-def test_an_unknown_number_dead_letters_the_payment(gcp: Any, messages: Any) -> None:
+def test_an_unknown_number_dead_letters_the_payment(gcp: Any) -> None:
     unknown = "4000123412344824"  # Luhn-valid, never generated here
     assert gcp.app.find_by_number(unknown) is None
-    line = messages.order(POS, redemptions=[messages.redemption_line(unknown, "1500.00")])
-    payment = messages.redemption(POS, "PAY-80", unknown, "1500.00")
+    line = build.order(POS, redemptions=[build.redemption_line(unknown, "1500.00")])
+    payment = build.redemption_payment(POS, "PAY-80", unknown, "1500.00")
 
     handled = gcp.handled([gcp.envelopes(line), gcp.envelopes(payment)])
 
@@ -216,14 +213,12 @@ def test_an_unknown_number_dead_letters_the_payment(gcp: Any, messages: Any) -> 
     decision = gcp.order(POS).decision(K.REDEMPTION, "PAY-80")
     assert (decision.outcome, decision.reason) == (DecisionOutcome.REFUSED, "UNKNOWN_CERTIFICATE")
     # Decided: the same payment redelivered under a new messageId is not dead-lettered again.
-    gcp.each(messages.redemption(POS, "PAY-80", unknown, "1500.00"))
+    gcp.each(build.redemption_payment(POS, "PAY-80", unknown, "1500.00"))
     assert len(gcp.dead_letters()) == 1
 
 
-def test_a_malformed_number_in_an_order_line_is_dead_lettered(gcp: Any, messages: Any) -> None:
-    outcomes = gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line("1234", "1500.00")])
-    )
+def test_a_malformed_number_in_an_order_line_is_dead_lettered(gcp: Any) -> None:
+    outcomes = gcp.each(build.order(POS, redemptions=[build.redemption_line("1234", "1500.00")]))
 
     assert outcomes == [Outcome.DEAD_LETTERED]
     (letter,) = gcp.dead_letters()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gcp_app.inbound import Outcome
+from gcp_app.inbound import builders as build
 from gcp_domain import CertificateState
 from gcp_domain.order_values import RefundStep
 from gcp_domain.vocabulary import DecisionKind as K
@@ -21,15 +22,17 @@ POS = "POS-9"
 class Refund:
     """The messages of one refund of a sold certificate's purchase."""
 
-    def __init__(self, messages: Any, granted: Any, order_id: str, amount: str) -> None:
-        self.line = messages.order(
+    def __init__(self, granted: Any, order_id: str, amount: str) -> None:
+        self.line = build.order(
             order_id,
-            certificates=[messages.line(granted.certificate_id, amount, channel="NONE")],
-            refunds=[messages.refund_line(granted.certificate_id)],
+            certificates=[
+                build.certificate_line(granted.certificate_id, amount, notification_channel="NONE")
+            ],
+            refunds=[build.refund_line(granted.certificate_id)],
             event_type="ORDER_REFUND_REQUESTED",
         )
         self.steps = {
-            step: messages.payment(
+            step: build.payment(
                 order_id, "REF-1", step, amount, refund_of=f"PAY-{order_id}", method="CARD"
             )
             for step in (
@@ -95,14 +98,13 @@ class Refund:
 )
 def test_refund_steps_in_several_arrival_orders(
     gcp: Any,
-    messages: Any,
     arrival: list[str],
     published: list[str],
     state: S,
     refund_status: str,
 ) -> None:
     granted, order_id = gcp.sell("5000.00")
-    refund = Refund(messages, granted, order_id, "5000.00")
+    refund = Refund(granted, order_id, "5000.00")
     before = gcp.statuses(granted.certificate_id)
 
     outcomes = gcp.each(*(refund(name) for name in arrival))
@@ -126,14 +128,14 @@ def test_refund_steps_in_several_arrival_orders(
     assert decided == {f"REF-1/{name}" for name in arrival if name != "line"}
 
 
-def test_a_certificate_is_not_redeemable_while_a_refund_is_pending(gcp: Any, messages: Any) -> None:
+def test_a_certificate_is_not_redeemable_while_a_refund_is_pending(gcp: Any) -> None:
     granted, order_id = gcp.sell("5000.00")
-    refund = Refund(messages, granted, order_id, "5000.00")
+    refund = Refund(granted, order_id, "5000.00")
     gcp.each(refund("line"), refund("REFUND_PENDING"))
 
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "100.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "100.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "100.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "100.00"),
     )
 
     current = gcp.object(granted.certificate_id)
@@ -141,13 +143,13 @@ def test_a_certificate_is_not_redeemable_while_a_refund_is_pending(gcp: Any, mes
     assert current["reason"] == "REFUND_PENDING"
 
 
-def test_a_refund_larger_than_the_balance_is_refused(gcp: Any, messages: Any) -> None:
+def test_a_refund_larger_than_the_balance_is_refused(gcp: Any) -> None:
     granted, order_id = gcp.sell("5000.00")
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "3000.00")]),
-        messages.redemption(POS, "PAY-80", granted.number, "3000.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "3000.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "3000.00"),
     )
-    refund = Refund(messages, granted, order_id, "5000.00")
+    refund = Refund(granted, order_id, "5000.00")
     before = gcp.statuses(granted.certificate_id)
 
     handled = gcp.handled([gcp.envelopes(refund("line")), gcp.envelopes(refund("REFUND_PENDING"))])
@@ -169,19 +171,17 @@ def test_a_refund_larger_than_the_balance_is_refused(gcp: Any, messages: Any) ->
     )
 
 
-def test_a_refund_of_a_certificate_not_sold_by_this_order_is_refused(
-    gcp: Any, messages: Any
-) -> None:
+def test_a_refund_of_a_certificate_not_sold_by_this_order_is_refused(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
     other = "WEB-OTHER"
 
     outcomes = gcp.each(
-        messages.order(
+        build.order(
             other,
-            refunds=[messages.refund_line(granted.certificate_id)],
+            refunds=[build.refund_line(granted.certificate_id)],
             event_type="ORDER_REFUND_REQUESTED",
         ),
-        messages.payment(other, "REF-9", "REFUND_PENDING", "5000.00", refund_of="PAY-X"),
+        build.payment(other, "REF-9", "REFUND_PENDING", "5000.00", refund_of="PAY-X"),
     )
 
     assert outcomes == [A, Outcome.DEAD_LETTERED]
@@ -192,26 +192,26 @@ def test_a_refund_of_a_certificate_not_sold_by_this_order_is_refused(
     assert gcp.certificate(granted.certificate_id).refund is None
 
 
-def test_two_refund_lines_pair_by_amount(gcp: Any, messages: Any) -> None:
+def test_two_refund_lines_pair_by_amount(gcp: Any) -> None:
     order_id = "WEB-2"
     first, second = gcp.stock.reserve(2, order_id=order_id)
     lines = [
-        messages.line(first.certificate_id, "5000.00", channel="NONE"),
-        messages.line(second.certificate_id, "3000.00", channel="NONE"),
+        build.certificate_line(first.certificate_id, "5000.00", notification_channel="NONE"),
+        build.certificate_line(second.certificate_id, "3000.00", notification_channel="NONE"),
     ]
     gcp.each(
-        messages.order(order_id, certificates=lines),
-        messages.payment(order_id, "PAY-1", "PAYMENT_CAPTURED", "8000.00"),
+        build.order(order_id, certificates=lines),
+        build.payment(order_id, "PAY-1", "PAYMENT_CAPTURED", "8000.00"),
     )
 
     gcp.each(
-        messages.payment(order_id, "REF-2", "REFUND_COMPLETED", "3000.00", refund_of="PAY-1"),
-        messages.order(
+        build.payment(order_id, "REF-2", "REFUND_COMPLETED", "3000.00", refund_of="PAY-1"),
+        build.order(
             order_id,
             certificates=lines,
             refunds=[
-                messages.refund_line(first.certificate_id),
-                messages.refund_line(second.certificate_id),
+                build.refund_line(first.certificate_id),
+                build.refund_line(second.certificate_id),
             ],
             event_type="ORDER_REFUND_REQUESTED",
         ),
@@ -224,31 +224,31 @@ def test_two_refund_lines_pair_by_amount(gcp: Any, messages: Any) -> None:
 # ---------------------------------------------------------------------- reversal (rule 4)
 
 
-def reversal(messages: Any, granted: Any, amount: str, refund_id: str = "REV-1") -> Any:
-    return messages.payment(
+def reversal(granted: Any, amount: str, refund_id: str = "REV-1") -> Any:
+    return build.payment(
         POS,
         refund_id,
         "REFUND_COMPLETED",
         amount,
         method="GIFT_CERTIFICATE",
-        number=granted.number,
+        certificate_number=granted.number,
         refund_of="PAY-80",
     )
 
 
-def redeemed(gcp: Any, messages: Any, amount: str) -> Any:
+def redeemed(gcp: Any, amount: str) -> Any:
     granted, _ = gcp.sell("5000.00")
     gcp.each(
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, amount)]),
-        messages.redemption(POS, "PAY-80", granted.number, amount),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, amount)]),
+        build.redemption_payment(POS, "PAY-80", granted.number, amount),
     )
     return granted
 
 
-def test_a_reversal_returns_money_to_the_balance(gcp: Any, messages: Any) -> None:
-    granted = redeemed(gcp, messages, "1500.00")
+def test_a_reversal_returns_money_to_the_balance(gcp: Any) -> None:
+    granted = redeemed(gcp, "1500.00")
 
-    assert gcp.each(reversal(messages, granted, "1000.00")) == [A]
+    assert gcp.each(reversal(granted, "1000.00")) == [A]
 
     current = gcp.object(granted.certificate_id)
     assert current["status"] == "REDEMPTION_REVERSED"
@@ -263,24 +263,24 @@ def test_a_reversal_returns_money_to_the_balance(gcp: Any, messages: Any) -> Non
     assert gcp.order(POS).decision(K.REVERSAL, "REV-1").outcome is DecisionOutcome.DONE
 
 
-def test_a_reversal_of_a_full_redemption_reactivates(gcp: Any, messages: Any) -> None:
-    granted = redeemed(gcp, messages, "5000.00")
+def test_a_reversal_of_a_full_redemption_reactivates(gcp: Any) -> None:
+    granted = redeemed(gcp, "5000.00")
     assert gcp.certificate(granted.certificate_id).state is S.REDEEMED
 
-    gcp.each(reversal(messages, granted, "5000.00"))
+    gcp.each(reversal(granted, "5000.00"))
 
     certificate = gcp.certificate(granted.certificate_id)
     assert certificate.state is S.ACTIVE
     assert certificate.balance == Decimal("5000.00")
 
 
-def test_a_reversal_is_bounded_by_its_redemption(gcp: Any, messages: Any) -> None:
-    granted = redeemed(gcp, messages, "1500.00")
+def test_a_reversal_is_bounded_by_its_redemption(gcp: Any) -> None:
+    granted = redeemed(gcp, "1500.00")
 
     outcomes = gcp.each(
-        reversal(messages, granted, "1000.00", "REV-1"),
-        reversal(messages, granted, "600.00", "REV-2"),  # only 500 left to return
-        reversal(messages, granted, "500.00", "REV-3"),
+        reversal(granted, "1000.00", "REV-1"),
+        reversal(granted, "600.00", "REV-2"),  # only 500 left to return
+        reversal(granted, "500.00", "REV-3"),
     )
 
     assert outcomes == [A, Outcome.DEAD_LETTERED, A]
@@ -291,20 +291,20 @@ def test_a_reversal_is_bounded_by_its_redemption(gcp: Any, messages: Any) -> Non
     assert gcp.statuses(granted.certificate_id).count("REDEMPTION_REVERSED") == 2
 
 
-def test_a_reversal_counts_once_per_refund_payment(gcp: Any, messages: Any) -> None:
-    granted = redeemed(gcp, messages, "1500.00")
+def test_a_reversal_counts_once_per_refund_payment(gcp: Any) -> None:
+    granted = redeemed(gcp, "1500.00")
 
-    gcp.each(reversal(messages, granted, "500.00"), reversal(messages, granted, "500.00"))
+    gcp.each(reversal(granted, "500.00"), reversal(granted, "500.00"))
 
     assert gcp.certificate(granted.certificate_id).balance == Decimal("4000.00")
 
 
 @pytest.mark.parametrize("batched", [False, True], ids=["one-per-batch", "one-batch"])
-def test_a_reversal_before_its_redemption_waits(gcp: Any, messages: Any, batched: bool) -> None:
+def test_a_reversal_before_its_redemption_waits(gcp: Any, batched: bool) -> None:
     granted, _ = gcp.sell("5000.00")
-    payment = messages.redemption(POS, "PAY-80", granted.number, "1500.00")
-    refund = reversal(messages, granted, "1000.00")
-    line = messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")])
+    payment = build.redemption_payment(POS, "PAY-80", granted.number, "1500.00")
+    refund = reversal(granted, "1000.00")
+    line = build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")])
 
     if batched:
         assert gcp.deliver(payment, refund, line) == [A, A, A]
@@ -321,12 +321,12 @@ def test_a_reversal_before_its_redemption_waits(gcp: Any, messages: Any, batched
     assert gcp.dead_letters() == []
 
 
-def test_a_reversal_of_a_rejected_redemption_is_refused(gcp: Any, messages: Any) -> None:
+def test_a_reversal_of_a_rejected_redemption_is_refused(gcp: Any) -> None:
     granted, _ = gcp.sell("1000.00")
     gcp.each(
-        messages.redemption(POS, "PAY-80", granted.number, "1500.00"),
-        reversal(messages, granted, "1500.00"),
-        messages.order(POS, redemptions=[messages.redemption_line(granted.number, "1500.00")]),
+        build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
+        reversal(granted, "1500.00"),
+        build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]),
     )
 
     assert gcp.certificate(granted.certificate_id).balance == Decimal("1000.00")
