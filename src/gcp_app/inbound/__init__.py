@@ -2,8 +2,9 @@
 changes, exactly once, a batch per transaction. Knows no Kafka: the adapter hands it batches of
 `Envelope`s and commits offsets once a batch is stored.
 
-- `messages`: the inbound facts as the application takes them; `envelopes`: one consumed
-  message and what became of it;
+- `messages`: the inbound facts as the application takes them; `builders`: such messages with
+  the contract's example values (the demo, the bench, the tests, other teams' test traffic);
+  `envelopes`: one consumed message and what became of it;
 - `translation`: messages into the sale order's facts, with the business defaults;
 - `settling`: what an order's facts call for, carried out through the use cases;
 - `matcher`: one message: facts recorded on its order, settled, or dead-lettered;
