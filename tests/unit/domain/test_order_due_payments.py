@@ -308,24 +308,6 @@ def test_a_refund_stays_with_the_line_it_was_paired_with() -> None:
     assert order.due() == [step_due(pending, "C1", P.REFUND_COMPLETED, P.REFUND_COMPLETED)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CONTRACTS.md rule 3 (1.1): a refund's steps may come as separate payments, each "
-    "with its own paymentId, and are still the one refund of that certificate. With two "
-    "refunds lines, the completion (own paymentId, the amount C1 sold for) is paired with C2: "
-    "_refunded_certificate matches amounts among lines not yet paired only, and C1 is paired "
-    "with the pending step",
-)
-def test_the_steps_of_one_refund_under_their_own_payment_ids_stay_with_one_certificate() -> None:
-    pending = refund(P.REFUND_PENDING, "5000.00", payment_id="REF-1")
-    completed = refund(P.REFUND_COMPLETED, "5000.00", payment_id="REF-1-DONE")
-    order = deliver(issued(C1, C2), refunds("C1", "C2", lines=(C1, C2)), pending)
-    assert order.due() == [step_due(pending, "C1", P.REFUND_PENDING)]
-    decide_step(order, "REF-1", P.REFUND_PENDING, "C1")
-    deliver(order, completed)
-    assert order.due() == [step_due(completed, "C1", P.REFUND_COMPLETED)]
-
-
 def test_the_steps_of_one_refund_under_their_own_payment_ids_with_one_refunds_line() -> None:
     pending = refund(P.REFUND_PENDING, payment_id="REF-1")
     completed = refund(P.REFUND_COMPLETED, payment_id="REF-1-DONE")
