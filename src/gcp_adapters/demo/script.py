@@ -106,17 +106,30 @@ class Demo:
         )
         return body
 
-    def sell(self, pool: str, order_id: str, notification_channel: str) -> tuple[str, str, str]:
+    def sell(
+        self, pool: str, order_id: str, notification_channel: str, *, told: bool = False
+    ) -> tuple[str, str, str]:
         """Reserves and sends the order and its payment; waits for ISSUED. The certificate's
-        id, its number and the payment id."""
+        id, its number and the payment id. `told`: say what happens, step by step."""
+        if told:
+            self.step(
+                "Ordering a gift certificate",
+                f"the web shop reserves a certificate for order {order_id}",
+            )
         reserved = self.reserve(pool, order_id)
         certificate_id, number = reserved["certificateId"], reserved["number"]
         self.watcher.wait_for(certificate_id, "RESERVED")
+        if told:
+            self.step(
+                "Issuing the certificate",
+                "the shop publishes the order and the payment; GCP matches them and issues",
+            )
         payment_id = _unique("PAY")
         line = _sold_line(certificate_id, notification_channel)
         self.send(
             build.order(order_id, certificates=[line], customer=BUYER),
-            f"ORDER_CREATED {order_id}, one certificate of {FACE_VALUE} RUB",
+            f"ORDER_CREATED {order_id}, one certificate of {FACE_VALUE} RUB, "
+            f"notify by {notification_channel}",
         )
         self.send(
             build.payment(order_id, payment_id, "PAYMENT_AUTHORIZED", FACE_VALUE),
@@ -137,30 +150,7 @@ class Demo:
 
     def sell_and_notify(self, pool: str) -> tuple[str, str]:
         """Events 1 to 3: the printed number and the id of the first certificate."""
-        order_id = _unique("WEB")
-        self.step(
-            "Ordering a gift certificate",
-            f"the web shop reserves a certificate for order {order_id}",
-        )
-        reserved = self.reserve(pool, order_id)
-        first, number = reserved["certificateId"], reserved["number"]
-        self.watcher.wait_for(first, "RESERVED")
-
-        self.step(
-            "Issuing the certificate",
-            "the shop publishes the order and the payment; GCP matches them and issues",
-        )
-        payment_id = _unique("PAY")
-        line = _sold_line(first, "EMAIL")
-        self.send(
-            build.order(order_id, certificates=[line], customer=BUYER),
-            f"ORDER_CREATED {order_id}, one certificate of {FACE_VALUE} RUB, notify by EMAIL",
-        )
-        self.send(
-            build.payment(order_id, payment_id, "PAYMENT_AUTHORIZED", FACE_VALUE),
-            f"PAYMENT_AUTHORIZED {payment_id}, {FACE_VALUE} RUB by card",
-        )
-        self.watcher.wait_for(first, "ISSUED")
+        first, number, _ = self.sell(pool, _unique("WEB"), "EMAIL", told=True)
         requested = self.watcher.wait_for(first, "NOTIFICATION_REQUESTED")
         notification_id = requested["notification"]["notificationId"]
 
