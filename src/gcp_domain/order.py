@@ -30,9 +30,7 @@ from gcp_domain.order_values import (
     Decision,
     Due,
     IssueDue,
-    OrderFacts,
     Payment,
-    PaymentFacts,
     RedemptionDue,
     RefundStep,
     RefundStepDue,
@@ -128,22 +126,33 @@ class SalesOrder(Aggregate):
     def knows(self, message_id: str) -> bool:
         return message_id in self.messages
 
-    def receive_order_message(self, facts: OrderFacts, *, cause: Cause) -> bool:
+    def receive_order_message(
+        self,
+        *,
+        message_id: str,
+        event_type: str,
+        channel: str | None,
+        client_id: str | None,
+        customer: dict[str, str | None] | None,
+        currency: str,
+        certificate_lines: list[CertificateLine],
+        redemption_lines: list[tuple[str, Decimal]],
+        refund_lines: list[tuple[str, str | None]],
+        cause: Cause,
+    ) -> bool:
         """Records the order's state from one All_SalesOrder message (once per messageId)."""
-        if facts.message_id in self.messages:
+        if message_id in self.messages:
             return False
         self._receive_order_message(
-            message_id=facts.message_id,
-            event_type=facts.event_type,
-            channel=facts.channel,
-            client_id=facts.client_id,
-            customer=facts.customer,
-            currency=facts.currency,
-            certificate_lines=[line.as_fact() for line in facts.certificate_lines],
-            redemption_lines=[[number, str(amount)] for number, amount in facts.redemption_lines],
-            refund_lines=[
-                {"certificateId": cid, "reason": reason} for cid, reason in facts.refund_lines
-            ],
+            message_id=message_id,
+            event_type=event_type,
+            channel=channel,
+            client_id=client_id,
+            customer=customer,
+            currency=currency,
+            certificate_lines=[line.as_fact() for line in certificate_lines],
+            redemption_lines=[[number, str(amount)] for number, amount in redemption_lines],
+            refund_lines=[{"certificateId": cid, "reason": reason} for cid, reason in refund_lines],
             cause=cause,
         )
         return True
@@ -180,19 +189,31 @@ class SalesOrder(Aggregate):
         for fact in refund_lines:
             self.refund_lines.setdefault(str(fact["certificateId"]), fact["reason"])
 
-    def receive_payment(self, facts: PaymentFacts, *, cause: Cause) -> bool:
+    def receive_payment(
+        self,
+        *,
+        message_id: str,
+        payment_id: str,
+        event_type: PaymentEvent,
+        method: str,
+        amount: Decimal,
+        currency: str,
+        certificate_number: str | None,
+        refund_of: str | None,
+        cause: Cause,
+    ) -> bool:
         """Records one All_Payments message (once per messageId)."""
-        if facts.message_id in self.messages:
+        if message_id in self.messages:
             return False
         self._receive_payment(
-            message_id=facts.message_id,
-            payment_id=facts.payment_id,
-            event_type=PaymentEvent(facts.event_type).value,
-            method=facts.method,
-            amount=facts.amount,
-            currency=facts.currency,
-            certificate_number=facts.certificate_number,
-            refund_of=facts.refund_of,
+            message_id=message_id,
+            payment_id=payment_id,
+            event_type=PaymentEvent(event_type).value,
+            method=method,
+            amount=amount,
+            currency=currency,
+            certificate_number=certificate_number,
+            refund_of=refund_of,
             cause=cause,
         )
         return True

@@ -69,35 +69,6 @@ class Payment:
         return bool(self.types & PAYMENT_SUCCEEDED) and not self.types & PAYMENT_FAILED
 
 
-@attrs.frozen(kw_only=True)
-class OrderFacts:
-    """What one All_SalesOrder message says: the order's whole state after a change."""
-
-    message_id: str
-    event_type: str
-    channel: str | None
-    client_id: str | None
-    customer: dict[str, str | None] | None
-    currency: str
-    certificate_lines: tuple[CertificateLine, ...] = ()
-    redemption_lines: tuple[tuple[str, Decimal], ...] = ()
-    refund_lines: tuple[tuple[str, str | None], ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class PaymentFacts:
-    """What one All_Payments message says: one event of one payment of the order."""
-
-    message_id: str
-    payment_id: str
-    event_type: PaymentEvent
-    method: str
-    amount: Decimal
-    currency: str
-    certificate_number: str | None = None
-    refund_of: str | None = None
-
-
 # ---------------------------------------------------------------------- what is due
 
 

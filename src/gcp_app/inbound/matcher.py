@@ -8,12 +8,13 @@ from gcp_app.defaults import Defaults
 from gcp_app.inbound.envelopes import Envelope, Handled, Outcome, Problem, Refusal
 from gcp_app.inbound.messages import ClientMessage, PaymentMessage, SalesOrderMessage
 from gcp_app.inbound.settling import Settler
-from gcp_app.inbound.translation import order_facts, payment_facts
+from gcp_app.inbound.translation import money, order_facts
 from gcp_app.inbound.work import BatchUnitOfWork
 from gcp_app.use_cases import RecordNotificationResult, UseCases
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.order import ORDER_CANCELLED, PAYMENT_TYPES, SalesOrder
+from gcp_domain.vocabulary import PaymentEvent
 
 
 class Matcher:
@@ -68,13 +69,24 @@ class Matcher:
             known = work.known_order(message.order_id)
             if known is None or message.event_type != ORDER_CANCELLED:
                 return Outcome.IGNORED
-        facts, unknown_ids = order_facts(
+        facts = order_facts(
             message, self._defaults, lambda cid: work.find_certificate(cid) is not None
         )
         order = work.order(message.order_id, cause)
-        if not order.receive_order_message(facts, cause=cause):
+        if not order.receive_order_message(
+            message_id=message.message_id,
+            event_type=message.event_type,
+            channel=message.channel,
+            client_id=message.customer.client_id if message.customer else None,
+            customer=facts.customer,
+            currency=facts.currency,
+            certificate_lines=facts.lines,
+            redemption_lines=facts.redemptions,
+            refund_lines=facts.refunds,
+            cause=cause,
+        ):
             return Outcome.DUPLICATE
-        unknown = ", ".join(unknown_ids)
+        unknown = ", ".join(facts.unknown)
         return self._settled(
             work,
             order,
@@ -97,9 +109,19 @@ class Matcher:
         if message.event_type not in PAYMENT_TYPES:
             return Outcome.IGNORED
         cause = _cause(envelope, message.message_id, message.order_id)
-        facts = payment_facts(message, self._defaults)
+        amount = money(message.amount, message.currency, self._defaults)
         order = work.order(message.order_id, cause)
-        if not order.receive_payment(facts, cause=cause):
+        if not order.receive_payment(
+            message_id=message.message_id,
+            payment_id=message.payment_id,
+            event_type=PaymentEvent(message.event_type),
+            method=message.method or "",
+            amount=amount.amount,
+            currency=amount.currency,
+            certificate_number=message.certificate_number,
+            refund_of=message.refund_of,
+            cause=cause,
+        ):
             return Outcome.DUPLICATE
         return self._settled(work, order, cause, [])
 

@@ -10,14 +10,29 @@ from collections.abc import Callable
 from decimal import Decimal
 from uuid import UUID
 
+import attrs
+
 from gcp_app.defaults import Defaults
 from gcp_app.inbound.envelopes import Refusal
-from gcp_app.inbound.messages import GiftCertificateLine, PaymentMessage, SalesOrderMessage
+from gcp_app.inbound.messages import GiftCertificateLine, SalesOrderMessage
 from gcp_domain.errors import DomainError
 from gcp_domain.money import Money
 from gcp_domain.numbers import CertificateNumber
-from gcp_domain.order_values import CertificateLine, OrderFacts, PaymentFacts
-from gcp_domain.vocabulary import NotificationChannel, PaymentEvent
+from gcp_domain.order_values import CertificateLine
+from gcp_domain.vocabulary import NotificationChannel
+
+
+@attrs.frozen
+class OrderFacts:
+    """What an All_SalesOrder message tells about certificates, ready for the order.
+    `unknown`: certificateIds of `giftCertificates` lines that name no certificate."""
+
+    currency: str
+    lines: list[CertificateLine]
+    unknown: list[str]
+    redemptions: list[tuple[str, Decimal]]
+    refunds: list[tuple[str, str | None]]
+    customer: dict[str, str | None] | None
 
 
 def money(amount: Decimal, currency: str | None, defaults: Defaults) -> Money:
@@ -29,9 +44,8 @@ def money(amount: Decimal, currency: str | None, defaults: Defaults) -> Money:
 
 def order_facts(
     message: SalesOrderMessage, defaults: Defaults, exists: Callable[[UUID], bool]
-) -> tuple[OrderFacts, list[str]]:
-    """The facts of `message` for its order, and the certificateIds of its `giftCertificates`
-    lines that name no certificate (`exists` says whether one does)."""
+) -> OrderFacts:
+    """The facts of `message`; `exists` says whether a certificate id names a certificate."""
     currency = defaults.currency_or_default(message.currency)
     lines, unknown = [], []
     for line in message.gift_certificates:
@@ -50,34 +64,15 @@ def order_facts(
             raise Refusal("invalid-message", f"redemptions: {error.message}") from None
         redemptions.append((number, money(redemption.amount, currency, defaults).amount))
     customer = message.customer
-    facts = OrderFacts(
-        message_id=message.message_id,
-        event_type=message.event_type,
-        channel=message.channel,
-        client_id=customer.client_id if customer else None,
+    return OrderFacts(
+        currency=currency,
+        lines=lines,
+        unknown=unknown,
+        redemptions=redemptions,
+        refunds=[(str(r.certificate_id), r.reason) for r in message.refunds],
         customer=(
             {"name": None, "email": customer.email, "phone": customer.phone} if customer else None
         ),
-        currency=currency,
-        certificate_lines=tuple(lines),
-        redemption_lines=tuple(redemptions),
-        refund_lines=tuple((str(r.certificate_id), r.reason) for r in message.refunds),
-    )
-    return facts, unknown
-
-
-def payment_facts(message: PaymentMessage, defaults: Defaults) -> PaymentFacts:
-    """The facts of one payment message, for its order (`event_type` one GCP acts on)."""
-    amount = money(message.amount, message.currency, defaults)
-    return PaymentFacts(
-        message_id=message.message_id,
-        payment_id=message.payment_id,
-        event_type=PaymentEvent(message.event_type),
-        method=message.method or "",
-        amount=amount.amount,
-        currency=amount.currency,
-        certificate_number=message.certificate_number,
-        refund_of=message.refund_of,
     )
 
 

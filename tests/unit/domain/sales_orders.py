@@ -15,15 +15,7 @@ import attrs
 
 from gcp_domain.cause import Cause
 from gcp_domain.order import SalesOrder
-from gcp_domain.order_values import (
-    GIFT_CERTIFICATE,
-    CertificateLine,
-    Due,
-    OrderFacts,
-    Payment,
-    PaymentFacts,
-    Subject,
-)
+from gcp_domain.order_values import GIFT_CERTIFICATE, CertificateLine, Due, Payment, Subject
 from gcp_domain.vocabulary import DecisionKind, DecisionOutcome, PaymentEvent
 
 P = PaymentEvent
@@ -75,18 +67,18 @@ class OrderMessage:
     refunds: tuple[tuple[str, str | None], ...] = ()
 
     def deliver(self, order: SalesOrder) -> bool:
-        facts = OrderFacts(
+        return order.receive_order_message(
             message_id=self.message_id,
             event_type=self.event_type,
             channel=self.channel,
             client_id=self.client_id,
             customer=self.customer,
             currency=self.currency,
-            certificate_lines=self.lines,
-            redemption_lines=self.redemptions,
-            refund_lines=self.refunds,
+            certificate_lines=list(self.lines),
+            redemption_lines=list(self.redemptions),
+            refund_lines=list(self.refunds),
+            cause=CAUSE,
         )
-        return order.receive_order_message(facts, cause=CAUSE)
 
 
 @attrs.frozen
@@ -103,7 +95,7 @@ class PaymentMessage:
     refund_of: str | None = None
 
     def deliver(self, order: SalesOrder) -> bool:
-        facts = PaymentFacts(
+        return order.receive_payment(
             message_id=self.message_id,
             payment_id=self.payment_id,
             event_type=self.event_type,
@@ -112,8 +104,8 @@ class PaymentMessage:
             currency=self.currency,
             certificate_number=self.certificate_number,
             refund_of=self.refund_of,
+            cause=CAUSE,
         )
-        return order.receive_payment(facts, cause=CAUSE)
 
     def known_as(self, *also: PaymentEvent) -> Payment:
         """What the order knows of this paymentId once this message (and messages of `also`,
