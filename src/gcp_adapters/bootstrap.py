@@ -3,7 +3,8 @@
 `build_application` builds the application (the store, the read model of the pools, the use
 cases and the services around them); `build_service` builds the parts `gcp serve` runs on it
 (the HTTP API, the inbound consumer, the relay, the timers, and the embedded broker on the
-development defaults). Nothing else constructs a collaborator of another.
+development defaults). Parts build only their own insides (the HTTP server its Litestar app,
+the consumer its pipeline of batches, the relay its outbox reader) from what they are given.
 """
 
 from __future__ import annotations
