@@ -369,6 +369,22 @@ class GiftCertificateMachine(LifecycleChecks):
         expect = self.model.refund_needs_details(payment_id, amount)
         self.execute(RefundNeedsDetails(payment_id, amount), expect)
 
+    @precondition(lambda self: self.model.issued)
+    @rule(which=REFUND_PAYMENTS, completed=st.booleans())
+    def refund_beyond_the_balance(self, which: str, completed: bool) -> None:
+        """A refund one minor unit larger than the balance: pending or completed, refused."""
+        payment_id = self._refund_payment(which)
+        balance = self.money_of(self.model.balance)
+        amount = balance + balance.minor_unit
+        if completed:
+            self.execute(
+                CompleteRefund(payment_id, amount), self.model.complete_refund(payment_id, amount)
+            )
+        else:
+            self.execute(
+                StartRefund(payment_id, amount), self.model.start_refund(payment_id, amount)
+            )
+
     @rule(which=REFUND_PAYMENTS, percent=st.integers(-1, 110), chance=CHANCE)
     def refund_completed(self, which: str, percent: int, chance: int) -> None:
         """Damped (see `terminal_percent`): a completed refund ends the lifecycle."""
@@ -409,6 +425,15 @@ class GiftCertificateMachine(LifecycleChecks):
         even before the expiry timer runs)."""
         if chance <= self.terminal_percent:
             self.clock.advance(timedelta(days=days))
+
+    @precondition(lambda self: self.model.expires_at is not None)
+    @rule(extra_minutes=st.integers(0, 60), chance=CHANCE)
+    def reach_expiry(self, extra_minutes: int, chance: int) -> None:
+        """Damped: the clock reaches expiresAt (or just past it) and the timer has not run yet:
+        redemptions are now rejected EXPIRED (decision 5), other commands judged by the state."""
+        assert self.model.expires_at is not None
+        if chance <= self.terminal_percent:
+            self.clock.advance_to(self.model.expires_at + timedelta(minutes=extra_minutes))
 
     @rule()
     def expire_now(self) -> None:
