@@ -1,4 +1,5 @@
-"""The lifecycle harness: hypothesis strategies and a state machine for GiftCertificate.
+"""The lifecycle harness: hypothesis strategies, a reference model of the written rules, and a
+state machine for GiftCertificate.
 
 Other teams import it (install `gcp[testing]`):
 
@@ -14,6 +15,7 @@ See docs/testing-harness.md.
 """
 
 from gcp_domain.testing import commands, strategies
+from gcp_domain.testing.checks import observable, replay
 from gcp_domain.testing.commands import (
     CauseFactory,
     LifecycleCommand,
@@ -22,16 +24,14 @@ from gcp_domain.testing.commands import (
     new_certificate,
     run_commands,
 )
-from gcp_domain.testing.machine import (
-    Expect,
-    GiftCertificateMachine,
-    LifecycleModel,
-    observable,
-    replay,
-)
+from gcp_domain.testing.machine import GiftCertificateMachine
+from gcp_domain.testing.model import Expect, LifecycleModel
+from gcp_domain.testing.rules import KNOWN_DIVERGENCES, Divergence
 
 __all__ = [
+    "KNOWN_DIVERGENCES",
     "CauseFactory",
+    "Divergence",
     "Expect",
     "GiftCertificateMachine",
     "LifecycleCommand",
