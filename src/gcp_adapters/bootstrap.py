@@ -63,15 +63,7 @@ def build_application(
     )
     shelf = CandidateShelf(pool_index, store.certificates)
     reservations = Reservations(store, pool_index, shelf, clock, ttl=settings.reservation_ttl)
-    guard = CvcGuard(
-        store,
-        CvcPolicy(
-            max_failures=settings.cvc_max_failures,
-            max_client_failures=settings.cvc_max_client_failures,
-            window=settings.cvc_window,
-        ),
-        now=clock.now,
-    )
+    guard = CvcGuard(store, CvcPolicy.from_settings(settings), now=clock.now)
     return GiftCertificates(
         settings=settings,
         clock=clock,

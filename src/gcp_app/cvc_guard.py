@@ -39,6 +39,7 @@ from eventsourcing.persistence import IntegrityError
 
 from gcp_app.cvc_failures import CvcFailures, KeyKind, bucket_of, cvc_failures_id, key_state
 from gcp_app.recorders import aggregates_of_many
+from gcp_app.settings import Settings
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 
@@ -70,6 +71,14 @@ class CvcPolicy:
     max_failures: int = 5
     max_client_failures: int = 20
     window: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CvcPolicy:
+        return cls(
+            max_failures=settings.cvc_max_failures,
+            max_client_failures=settings.cvc_max_client_failures,
+            window=settings.cvc_window,
+        )
 
     @property
     def window_seconds(self) -> int:

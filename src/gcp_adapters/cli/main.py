@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
+
 from gcp_adapters import demo, heap
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
+from gcp_adapters.http.models import PoolLevelsOut
 from gcp_adapters.kafka.republish import RepublishStalled, republish
 from gcp_adapters.logs import install_json_logging
 from gcp_adapters.service import PARTS
@@ -61,17 +64,6 @@ def _status_line(status: PoolStatus) -> str:
     )
 
 
-def _status_json(status: PoolStatus) -> dict[str, Any]:
-    return {
-        "pool": status.pool,
-        "available": status.available,
-        "reserved": status.reserved,
-        "issued": status.issued,
-        "cancelled": status.cancelled,
-        "lowWatermark": status.low_watermark,
-    }
-
-
 # ---------------------------------------------------------------------- commands
 
 
@@ -104,7 +96,7 @@ def pool_status(app: GiftCertificates, args: argparse.Namespace) -> int:
     names = [args.pool] if args.pool else app.pool_names()
     statuses = [app.pool_status(name) for name in names]
     if args.json:
-        _print_json([_status_json(s) for s in statuses])
+        _print_json([msgspec.to_builtins(PoolLevelsOut.of(s)) for s in statuses])
     elif not statuses:
         print("no pools yet: gcp pool generate --pool default --count 1000")
     else:

@@ -23,7 +23,7 @@ from gcp_adapters.http.models import (
     ReservationOut,
     UnlockIn,
 )
-from gcp_adapters.http.problems import problem_responses
+from gcp_adapters.http.problems import COMMON, problem_responses
 from gcp_adapters.http.request_ids import provide_cause
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
@@ -42,8 +42,6 @@ HISTORY: Final = ResponseSpec(
     description="Every event of the certificate, oldest first",
     generate_examples=False,
 )
-# Every endpoint answers these (no token, wrong role, bad parameters).
-COMMON: Final = (400, 401, 403)
 
 
 # Path parameters carry the contract's names, `{id}` and `{notificationId}`, so the OpenAPI

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
+import attrs
 from msgspec import Meta, Struct
+
+from gcp_app.application import PoolStatus
 
 Timestamp = Annotated[str, Meta(description="RFC 3339 in UTC with a Z suffix")]
 MoneyString = Annotated[
@@ -70,6 +73,10 @@ class PoolLevelsOut(Camel):
     issued: int
     cancelled: int
     low_watermark: int
+
+    @classmethod
+    def of(cls, status: PoolStatus) -> PoolLevelsOut:
+        return cls(**attrs.asdict(status))
 
 
 class GeneratedOut(Camel):

@@ -11,7 +11,7 @@ behind, never a half-stocked one.
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
@@ -20,23 +20,11 @@ from litestar.params import JSONBody, PathParameter
 from gcp_adapters.http.auth import Role, access
 from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import GeneratedOut, GenerateIn, PoolLevelsOut
-from gcp_adapters.http.problems import problem_responses
-from gcp_app.application import GiftCertificates, PoolStatus
+from gcp_adapters.http.problems import COMMON, problem_responses
+from gcp_app.application import GiftCertificates
 from gcp_domain.cause import Cause
 
 PoolName = Annotated[str, PathParameter(min_length=1, max_length=100)]
-COMMON: Final = (400, 401, 403)
-
-
-def levels_of(status: PoolStatus) -> PoolLevelsOut:
-    return PoolLevelsOut(
-        pool=status.pool,
-        available=status.available,
-        reserved=status.reserved,
-        issued=status.issued,
-        cancelled=status.cancelled,
-        low_watermark=status.low_watermark,
-    )
 
 
 class PoolsController(Controller):
@@ -61,7 +49,8 @@ class PoolsController(Controller):
     ) -> GeneratedOut:
         """Roles: admin. Body `{"count": N}`, 1 to 100,000; answers when they are stored."""
         created = gcp.pools.generate_certificates(pool, data.count, cause=cause)
-        return GeneratedOut(pool=pool, created=created, levels=levels_of(gcp.pool_status(pool)))
+        levels = PoolLevelsOut.of(gcp.pool_status(pool))
+        return GeneratedOut(pool=pool, created=created, levels=levels)
 
     @get(
         "/{pool:str}",
@@ -72,4 +61,4 @@ class PoolsController(Controller):
     )
     def levels(self, gcp: NamedDependency[GiftCertificates], pool: PoolName) -> PoolLevelsOut:
         """Roles: admin, support."""
-        return levels_of(gcp.pool_status(pool))
+        return PoolLevelsOut.of(gcp.pool_status(pool))

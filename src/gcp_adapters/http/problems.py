@@ -239,6 +239,10 @@ class Problem(msgspec.Struct, rename="camel"):
     request_id: str
 
 
+# Every endpoint answers these (no token, wrong role, bad parameters).
+COMMON: Final = (400, 401, 403)
+
+
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """The OpenAPI description of an endpoint's problem answers."""
     return {

@@ -40,15 +40,13 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from gcp_app.inbound.envelopes import Problem
 from gcp_app.inbound.messages import (
+    WIRE_CLASSES,
     ClientMessage,
-    Contact,
-    Customer,
     GiftCertificateLine,
     InboundMessage,
     NotificationResult,
     PaymentMessage,
     RedemptionLine,
-    RefundLine,
     SalesOrderMessage,
 )
 
@@ -205,7 +203,8 @@ def _validity_days(value: object, _: object = None) -> int:
     return value
 
 
-def _camel(name: str) -> str:
+def camel_key(name: str) -> str:
+    """The wire's key for a field: `gift_certificates` is `giftCertificates`."""
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
 
@@ -229,16 +228,14 @@ def _payment_rules(message: PaymentMessage) -> PaymentMessage:
     return message
 
 
-# Per class: fields with a stricter check than their type's, and a check across fields.
+# Per class (of messages.WIRE_CLASSES): fields with a stricter check than their type's, and a
+# check across fields.
 _FIELD_HOOKS: Final[dict[type[Any], dict[str, Callable[[object, object], Any]]]] = {
-    Contact: {},
-    Customer: {},
     GiftCertificateLine: {
         "validity_days": _validity_days,
         "notification_channel": _one_of(*NOTIFICATION_CHANNELS),
     },
     RedemptionLine: {"certificate_number": _non_empty},
-    RefundLine: {},
     SalesOrderMessage: {
         "message_id": _non_empty,
         "event_type": _non_empty,
@@ -321,7 +318,8 @@ def make_converter() -> Converter:
     converter.register_structure_hook_factory(_is_optional, optional)
 
     # Inner classes first: a class's generated function looks up its fields' hooks now.
-    for cls, hooks in _FIELD_HOOKS.items():
+    for cls in WIRE_CLASSES:
+        hooks = _FIELD_HOOKS.get(cls, {})
         converter.register_structure_hook(cls, _object_hook(converter, cls, hooks))
     return converter
 
@@ -330,7 +328,7 @@ def _object_hook(
     converter: Converter, cls: type[T], hooks: Mapping[str, Callable[[object, object], Any]]
 ) -> Callable[[object, object], T]:
     overrides = {
-        field.name: override(rename=_camel(field.name), struct_hook=hooks.get(field.name))
+        field.name: override(rename=camel_key(field.name), struct_hook=hooks.get(field.name))
         for field in attrs.fields(cls)  # type: ignore[arg-type]
     }
     structure = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
@@ -440,7 +438,7 @@ def _leaves(
 def _noted(error: BaseException) -> tuple[str | int, ...]:
     for note in getattr(error, "__notes__", ()):
         if isinstance(note, AttributeValidationNote):
-            return (_camel(note.name),)
+            return (camel_key(note.name),)
         if isinstance(note, IterableValidationNote):
             return (note.index,)
     return ()

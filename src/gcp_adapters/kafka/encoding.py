@@ -18,46 +18,23 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 import attrs
 from cattrs import Converter
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from gcp_adapters.kafka.decoding import InboundTopics, TopicKind
+from gcp_adapters.kafka.decoding import InboundTopics, TopicKind, camel_key
 from gcp_app.inbound.messages import (
+    WIRE_CLASSES,
     ClientMessage,
-    Contact,
-    Customer,
-    GiftCertificateLine,
     InboundMessage,
-    NotificationResult,
     PaymentMessage,
-    RedemptionLine,
-    RefundLine,
     SalesOrderMessage,
 )
 
-# Inner classes first, as the decoder registers them.
-_CLASSES: Final[tuple[type[Any], ...]] = (
-    Contact,
-    Customer,
-    GiftCertificateLine,
-    RedemptionLine,
-    RefundLine,
-    NotificationResult,
-    SalesOrderMessage,
-    PaymentMessage,
-    ClientMessage,
-)
 _DEFAULT_TOPICS: Final = InboundTopics()
-
-
-def _camel(name: str) -> str:
-    """The decoder's rule for keys: `gift_certificates` is `giftCertificates`."""
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
 
 
 def _money(amount: Decimal) -> str:
@@ -81,8 +58,8 @@ def make_converter() -> Converter:
     converter.register_unstructure_hook(Decimal, _money)
     converter.register_unstructure_hook(UUID, str)
     converter.register_unstructure_hook(datetime, _timestamp)
-    for cls in _CLASSES:
-        renamed = {f.name: override(rename=_camel(f.name)) for f in attrs.fields(cls)}
+    for cls in WIRE_CLASSES:
+        renamed = {f.name: override(rename=camel_key(f.name)) for f in attrs.fields(cls)}
         unstructure = make_dict_unstructure_fn(cls, converter, **renamed)  # type: ignore[arg-type]
         converter.register_unstructure_hook(cls, unstructure)
     return converter

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Final
 from uuid import UUID
 
 import attrs
@@ -112,3 +113,16 @@ class ClientMessage:
 
 
 InboundMessage = SalesOrderMessage | PaymentMessage | ClientMessage
+
+# Every class on the wire, inner classes first: the order a converter registers them in.
+WIRE_CLASSES: Final[tuple[type[Any], ...]] = (
+    Contact,
+    Customer,
+    GiftCertificateLine,
+    RedemptionLine,
+    RefundLine,
+    NotificationResult,
+    SalesOrderMessage,
+    PaymentMessage,
+    ClientMessage,
+)

@@ -30,18 +30,25 @@ class NotificationRules:
         channel: NotificationChannel | None = None,
         cause: Cause,
     ) -> bool:
-        """Ask CRM to deliver the CVC. Returns False if this notificationId was requested already.
+        """Ask CRM to deliver the CVC. Returns False if this notificationId was requested already
+        (the open request, or an earlier one: a late redelivery must not open it, and so hand
+        out its CVC, again).
 
         A new request is allowed once the previous one has a result (a failed delivery is tried
         again with a new notificationId; a delivered one may be re-sent on the customer's asking).
+        A certificate issued with channel NONE gets no request (decision 9), whatever it names.
         """
         if self.notification and self.notification.notification_id == notification_id:
             return False
+        if notification_id in self.notification_results:
+            return False
         self._require(S.ACTIVE, action="request a notification for")
         assert self.issue_terms is not None
+        if self.issue_terms.notification_channel is NotificationChannel.NONE:
+            raise InvalidCommand("the certificate was issued with notification channel NONE")
         channel = NotificationChannel(channel or self.issue_terms.notification_channel)
         if channel is NotificationChannel.NONE:
-            raise InvalidCommand("the certificate's notification channel is NONE")
+            raise InvalidCommand("a notification request needs a channel")
         if self.notification and self.notification.status is NotificationStatus.REQUESTED:
             raise TransitionNotAllowed("a notification request is still open")
         attempt = self.notification.attempt + 1 if self.notification else 1

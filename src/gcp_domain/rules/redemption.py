@@ -98,11 +98,14 @@ class RedemptionRules:
             S.CANCELLED: RejectionReason.CANCELLED,
             S.REDEEMED: RejectionReason.FULLY_REDEEMED,
         }
+        # Decision 5: EXPIRED at or after expiresAt even before the timer has run, also for a
+        # certificate locked over ACTIVE (the timer would expire it; unlocking cannot help).
+        working = self.lock.previous_state if self.lock else self.state
+        if working is S.ACTIVE and self.issue_terms and at >= self.issue_terms.expires_at:
+            return RejectionReason.EXPIRED
         if self.state in by_state:
             return by_state[self.state]
         assert self.issue_terms is not None
-        if at >= self.issue_terms.expires_at:
-            return RejectionReason.EXPIRED
         if amount.currency != self.issue_terms.amount.currency:
             return RejectionReason.CURRENCY_MISMATCH
         if amount.is_zero:

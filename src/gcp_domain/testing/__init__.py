@@ -26,12 +26,9 @@ from gcp_domain.testing.commands import (
 )
 from gcp_domain.testing.machine import GiftCertificateMachine
 from gcp_domain.testing.model import Expect, LifecycleModel
-from gcp_domain.testing.rules import KNOWN_DIVERGENCES, Divergence
 
 __all__ = [
-    "KNOWN_DIVERGENCES",
     "CauseFactory",
-    "Divergence",
     "Expect",
     "GiftCertificateMachine",
     "LifecycleCommand",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from hypothesis.stateful import RuleBasedStateMachine, invariant
 
@@ -24,7 +24,6 @@ from gcp_domain.numbers import CertificateNumber
 from gcp_domain.stream import STATUSES, Publication, publication
 from gcp_domain.testing.commands import CauseFactory, LifecycleCommand, SimulatedClock
 from gcp_domain.testing.model import Expect, LifecycleModel
-from gcp_domain.testing.rules import KNOWN_DIVERGENCES, Divergence
 from gcp_domain.vocabulary import CertificateState
 
 S = CertificateState
@@ -74,14 +73,10 @@ class LifecycleChecks(RuleBasedStateMachine):
     simulated business clock), `refused` (how many commands a rule refused, by error code).
     """
 
-    # Where the domain and the written rules are known to disagree (model.Divergence): the
-    # model accepts the domain's way there. An empty set checks the written rules alone.
-    tolerated_divergences: ClassVar[frozenset[Divergence]] = KNOWN_DIVERGENCES
-
     def __init__(self) -> None:
         super().__init__()
         self._certificate: GiftCertificate | None = None
-        self.model = LifecycleModel(tolerated=self.tolerated_divergences)
+        self.model = LifecycleModel()
         self.recorded: list[Any] = []
         self.clock = self.make_clock()
         self.causes = CauseFactory()

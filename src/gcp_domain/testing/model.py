@@ -12,10 +12,8 @@ where each operation may change it, `rules.REFUSAL_BY_POSITION` says why a redem
 rejected there, and a redemption is judged where the certificate would rest once the expiry
 timer had run (decision 5: the timer's lag never changes the answer).
 
-Where the domain does not do what the documents say, the difference is a `Divergence`: the
-model follows the written rule unless told to tolerate it (the machine tolerates
-`KNOWN_DIVERGENCES`, reported and awaiting a decision; tests/property/test_divergences.py shows
-each one failing under the written rules).
+Where the domain did not do what the documents say, the model found it and the domain was put
+right (tests/property/test_written_rules.py keeps those scenarios).
 """
 
 from __future__ import annotations
@@ -32,7 +30,6 @@ from gcp_domain.testing.rules import (
     ALLOWED_FROM,
     LOCKED,
     REFUSAL_BY_POSITION,
-    Divergence,
     Operation,
     Position,
 )
@@ -112,7 +109,6 @@ class LifecycleModel:
     decided_refunds: set[str] = attrs.Factory(set)
     # Decision 1: creation is recorded, not published.
     announced: str | None = None
-    tolerated: frozenset[Divergence] = frozenset()
 
     # ---------------------------------------------------------------- queries
 
@@ -157,8 +153,6 @@ class LifecycleModel:
         due = self.expires_at is not None and at >= self.expires_at
         if not due or not self._allowed(Operation.EXPIRE):
             return self.position
-        if self.position in LOCKED and Divergence.LOCKED_PAST_EXPIRY in self.tolerated:
-            return self.position  # The domain answers LOCKED (reported).
         return P.EXPIRED
 
     def redeemable(self, at: datetime) -> bool:
@@ -245,17 +239,11 @@ class LifecycleModel:
         # Decision 9: "a new request (new notificationId, attempt + 1)": a notificationId
         # already requested is a redelivery.
         if self._requested_before(notification_id):
-            note = self.notification
-            earlier = note is None or note.notification_id != notification_id
-            if not (earlier and Divergence.EARLIER_NOTIFICATION_REOPENED in self.tolerated):
-                return Expect.NOTHING
+            return Expect.NOTHING
         if not self._allowed(Operation.REQUEST_NOTIFICATION):
             return Expect.REFUSED
         # Decision 9: "A certificate issued with notification channel NONE gets no request."
-        overridden = channel not in (None, NotificationChannel.NONE)
-        if self.notification_channel is NotificationChannel.NONE and not (
-            overridden and Divergence.NONE_CHANNEL_REQUEST in self.tolerated
-        ):
+        if self.notification_channel is NotificationChannel.NONE:
             return Expect.REFUSED
         # Silent: a request by channel NONE has nothing to be delivered by.
         if channel is NotificationChannel.NONE:

@@ -8,8 +8,7 @@ diagram and "Where CONTRACTS.md is silent", decisions 1-9), never from
 (model.py) plays them.
 
 `Position` is a node of the diagram, with LOCKED split by the state the lock remembers, so that
-"LOCKED over ACTIVE" (decisions 4 and 5) is a place of its own. `Divergence` names where the
-domain is known not to do what these rules say.
+"LOCKED over ACTIVE" (decisions 4 and 5) is a place of its own.
 """
 
 from __future__ import annotations
@@ -21,28 +20,6 @@ from typing import Final
 from gcp_domain.vocabulary import CertificateState, RejectionReason
 
 S = CertificateState
-
-
-class Divergence(Enum):
-    """Where the domain does not do what the written rules say (reported, not yet decided)."""
-
-    LOCKED_PAST_EXPIRY = (
-        "a redemption of a certificate locked over ACTIVE at or after expiresAt is rejected "
-        "LOCKED; decision 5 says EXPIRED ('even before the timer has run')"
-    )
-    NONE_CHANNEL_REQUEST = (
-        "a certificate issued with channel NONE gets a notification request when the request "
-        "names a channel; decision 9 says it 'gets no request'"
-    )
-    EARLIER_NOTIFICATION_REOPENED = (
-        "a request naming an earlier notificationId opens that request again (attempt + 1, its "
-        "CVC disclosable a second time, its result never recordable); decision 9 says a new "
-        "request has a new notificationId, and the CVC endpoint gives the CVC 'once'"
-    )
-
-
-# What the domain does today, reported; the machine tolerates these until they are decided.
-KNOWN_DIVERGENCES: Final = frozenset(Divergence)
 
 
 class Position(Enum):
