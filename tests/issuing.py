@@ -8,6 +8,7 @@ from uuid import UUID
 from gcp_app.application import GiftCertificates
 from gcp_app.use_cases import IssueCertificate
 from gcp_domain import Cause, Money, Recipient
+from gcp_domain.vocabulary import NotificationChannel
 
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
@@ -26,19 +27,44 @@ def issued(
     certificate_id = app.reservations.reserve_next(
         pool, channel="WEB", order_id=order_id, cause=cause
     ).certificate_id
-    app.execute(
+    issue_reserved(
+        app,
+        certificate_id,
+        order_id,
+        amount=amount,
+        payment_ids=["PAY-1"],
+        cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
+    )
+    return certificate_id
+
+
+def issue_reserved(
+    app: GiftCertificates,
+    certificate_id: UUID,
+    order_id: str,
+    *,
+    amount: str = "5000.00",
+    validity_days: int | None = None,
+    notification_channel: NotificationChannel | None = None,
+    payment_ids: list[str] | None = None,
+    cause: Cause | None = None,
+) -> bool:
+    """Issues `certificate_id` (reserved for `order_id`) as the order's paid sale would: a web
+    sale to client C-1 for Anna, paid by PAY-<order>."""
+    return app.execute(
         IssueCertificate(
             certificate_id=certificate_id,
             amount=Money.of(amount),
             channel="WEB",
             order_id=order_id,
-            payment_ids=["PAY-1"],
+            payment_ids=payment_ids or [f"PAY-{order_id}"],
             client_id="C-1",
             recipient=Recipient(name="Anna", email="anna@example.com"),
-            cause=Cause("kafka:All_Payments", f"msg-{order_id}", order_id),
+            validity_days=validity_days,
+            notification_channel=notification_channel,
+            cause=cause or Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
         )
     )
-    return certificate_id
 
 
 def open_notification(app: GiftCertificates, certificate_id: UUID) -> str:

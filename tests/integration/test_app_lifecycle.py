@@ -14,7 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from tests.issuing import open_notification
+from tests.issuing import issue_reserved, open_notification
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
@@ -89,19 +89,13 @@ def issue(
     notification_channel: NotificationChannel | None = None,
 ) -> UUID:
     certificate_id = reserve(app, order_id)
-    assert app.execute(
-        IssueCertificate(
-            certificate_id=certificate_id,
-            amount=Money.of(amount),
-            channel="WEB",
-            order_id=order_id,
-            payment_ids=[f"PAY-{order_id}"],
-            client_id="C-1",
-            recipient=Recipient(name="Anna", email="anna@example.com"),
-            validity_days=validity_days,
-            notification_channel=notification_channel,
-            cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
-        )
+    assert issue_reserved(
+        app,
+        certificate_id,
+        order_id,
+        amount=amount,
+        validity_days=validity_days,
+        notification_channel=notification_channel,
     )
     return certificate_id
 

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.issuing import issue_reserved
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
@@ -22,7 +23,6 @@ from gcp_app.settings import Settings
 from gcp_app.timers import EXPIRY_ACTOR, RESERVATIONS_ACTOR, Timers
 from gcp_app.use_cases import (
     CancelCertificate,
-    IssueCertificate,
     LockCertificate,
     RecordRefundStep,
     Redeem,
@@ -30,7 +30,7 @@ from gcp_app.use_cases import (
     ReleaseReservation,
     ReverseRedemption,
 )
-from gcp_domain import Cause, CertificateState, GiftCertificate, Money, Recipient
+from gcp_domain import Cause, CertificateState, GiftCertificate, Money
 from gcp_domain.stream import rfc3339
 from gcp_domain.vocabulary import PaymentEvent
 
@@ -72,19 +72,7 @@ def issue(
     certificate_id: UUID | None = None,
 ) -> UUID:
     certificate_id = certificate_id or reserve(app, order_id)
-    assert app.execute(
-        IssueCertificate(
-            certificate_id=certificate_id,
-            amount=Money.of(amount),
-            channel="WEB",
-            order_id=order_id,
-            payment_ids=[f"PAY-{order_id}"],
-            client_id="C-1",
-            recipient=Recipient(name="Anna", email="anna@example.com"),
-            validity_days=VALIDITY.days,
-            cause=Cause("kafka:All_Payments", f"pay-msg-{order_id}", order_id),
-        )
-    )
+    assert issue_reserved(app, certificate_id, order_id, amount=amount, validity_days=VALIDITY.days)
     return certificate_id
 
 

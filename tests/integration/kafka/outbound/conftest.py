@@ -24,7 +24,7 @@ from uuid import UUID
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from tests.issuing import open_notification
+from tests.issuing import issue_reserved, open_notification
 from tests.schemas import contract_validator
 
 from gcp_adapters.kafka.mock_cluster import MockCluster
@@ -33,7 +33,6 @@ from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
 from gcp_app.errors import PoolExhausted
 from gcp_app.use_cases import (
-    IssueCertificate,
     LockCertificate,
     RecordNotificationResult,
     RecordRefundStep,
@@ -41,7 +40,7 @@ from gcp_app.use_cases import (
     ReleaseReservation,
     UnlockCertificate,
 )
-from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
+from gcp_domain import Cause, CertificatePool, GiftCertificate, Money
 from gcp_domain.stream import Publication, publication
 from gcp_domain.vocabulary import PaymentEvent
 
@@ -79,18 +78,8 @@ def reserve(app: GiftCertificates, order_id: str, pool: str = POOL) -> UUID:
 
 def issue(app: GiftCertificates, order_id: str, amount: str = "5000.00") -> UUID:
     certificate_id = reserve(app, order_id)
-    assert app.execute(
-        IssueCertificate(
-            certificate_id=certificate_id,
-            amount=Money.of(amount),
-            channel="WEB",
-            order_id=order_id,
-            payment_ids=[f"PAY-{order_id}"],
-            client_id="C-1",
-            recipient=Recipient(name="Anna", email="anna@example.com"),
-            cause=Cause("kafka:All_Payments", f"pay-{order_id}", order_id),
-        )
-    )
+    cause = Cause("kafka:All_Payments", f"pay-{order_id}", order_id)
+    assert issue_reserved(app, certificate_id, order_id, amount=amount, cause=cause)
     return certificate_id
 
 
