@@ -446,49 +446,31 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
     certificate_id = issue(stocked, "WEB-1")
     cause = Cause("kafka:All_Payments", "refund-msg", "WEB-1")
 
-    with pytest.raises(RefundRejected):
-        stocked.execute(
-            RecordRefundStep(
-                certificate_id=certificate_id,
-                step=PaymentEvent.REFUND_PENDING,
-                order_id="WEB-1",
-                payment_id="REF-0",
-                amount=Money.of("5000.01"),
-                cause=cause,
-            )
-        )
-    assert stocked.execute(
-        RecordRefundStep(
+    def step(
+        kind: PaymentEvent,
+        payment_id: str,
+        amount: Money | None = None,
+        reason: str | None = None,
+    ) -> RecordRefundStep:
+        """A step of the purchase's refund, as All_Payments reports it for order WEB-1."""
+        return RecordRefundStep(
             certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_PENDING,
+            step=kind,
             order_id="WEB-1",
-            payment_id="REF-1",
-            amount=Money.of("5000.00"),
+            payment_id=payment_id,
+            amount=amount,
+            reason=reason,
             cause=cause,
         )
-    )
+
+    with pytest.raises(RefundRejected):
+        stocked.execute(step(PaymentEvent.REFUND_PENDING, "REF-0", amount=Money.of("5000.01")))
+    assert stocked.execute(step(PaymentEvent.REFUND_PENDING, "REF-1", amount=Money.of("5000.00")))
     pending = stocked.current_object(certificate_id)
     refused = redeem(stocked, certificate_id, "PAY-1", "10.00")
-    assert stocked.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_PENDING_DETAILS,
-            order_id="WEB-1",
-            payment_id="REF-1",
-            cause=cause,
-        )
-    )
+    assert stocked.execute(step(PaymentEvent.REFUND_PENDING_DETAILS, "REF-1"))
     details = stocked.current_object(certificate_id)
-    assert stocked.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_FAILED,
-            order_id="WEB-1",
-            payment_id="REF-1",
-            reason="no account",
-            cause=cause,
-        )
-    )
+    assert stocked.execute(step(PaymentEvent.REFUND_FAILED, "REF-1", reason="no account"))
     failed = stocked.current_object(certificate_id)
 
     assert pending["status"] == "REFUND_PENDING"
@@ -503,35 +485,10 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
     assert failed["reason"] == "no account"
     assert failed["remainingBalance"] == "5000.00"
 
-    assert stocked.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_PENDING,
-            order_id="WEB-1",
-            payment_id="REF-2",
-            amount=None,
-            cause=cause,
-        )
-    )
-    assert stocked.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_COMPLETED,
-            order_id="WEB-1",
-            payment_id="REF-2",
-            amount=Money.of("5000.00"),
-            cause=cause,
-        )
-    )
+    assert stocked.execute(step(PaymentEvent.REFUND_PENDING, "REF-2", amount=None))
+    assert stocked.execute(step(PaymentEvent.REFUND_COMPLETED, "REF-2", amount=Money.of("5000.00")))
     assert not stocked.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_COMPLETED,
-            order_id="WEB-1",
-            payment_id="REF-2",
-            amount=Money.of("5000.00"),
-            cause=cause,
-        )
+        step(PaymentEvent.REFUND_COMPLETED, "REF-2", amount=Money.of("5000.00"))
     )
     refunded = stocked.current_object(certificate_id)
     assert refunded["status"] == "REFUNDED"
