@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Final
 
-from gcp_adapters.http.health import readiness_checks
+from gcp_adapters.http.health import not_stalled, readiness_checks
 from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
@@ -131,6 +131,10 @@ def build_service(
         checks = readiness_checks(app)
         if (consumer is not None or relay is not None) and bootstrap_servers:
             checks["kafka"] = KafkaProbe(bootstrap_servers)
+        if consumer is not None:
+            checks["consumer"] = not_stalled(consumer.stalled)
+        if relay is not None:
+            checks["relay"] = not_stalled(relay.stalled)
         http = HttpServer(
             app,
             host=settings.http_host,

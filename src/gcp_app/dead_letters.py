@@ -8,6 +8,7 @@ outbox). So a crash between "decided it is bad" and "told the DLQ" loses nothing
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import datetime
 from typing import Any, Final
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -17,9 +18,15 @@ from eventsourcing.domain import Aggregate, event
 
 from gcp_domain.cause import Cause
 from gcp_domain.stream import rfc3339
+from gcp_domain.text import IDENTIFIER_LIMIT, cut
 
 DEAD_LETTER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:dead-letter")
 SCHEMA_VERSION: Final = 1
+# Contract 1.1: "A message too large to dead-letter whole is dead-lettered with its first
+# 64 KiB and its size", so that no message, however large, stops publishing. A key is an id
+# (an orderId, a clientId) and becomes the DLQ record's key too: its first KiB is plenty.
+MAX_SOURCE_VALUE: Final = 64 * 1024
+MAX_SOURCE_KEY: Final = 1024
 
 
 def dead_letter_id(topic: str, partition: int, offset: int) -> UUID:
@@ -44,6 +51,17 @@ class DeadLetter(Aggregate):
         reason_code: str
         reason: str
         cause: Cause
+        # Since class version 2: the original value's size in bytes and its SHA-256 (hex), so
+        # a value kept only in part can still be told apart and matched with its original.
+        source_size: int | None
+        source_sha256: str | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["source_size"] = None
+            state["source_sha256"] = None
 
     @staticmethod
     def create_id(source_topic: str, source_partition: int, source_offset: int) -> UUID:
@@ -67,12 +85,14 @@ class DeadLetter(Aggregate):
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
-            source_key=_b64(key),
-            source_value=_b64(value),
-            message_id=message_id,
+            source_key=_b64(None if key is None else key[:MAX_SOURCE_KEY]),
+            source_value=_b64(None if value is None else value[:MAX_SOURCE_VALUE]),
+            message_id=None if message_id is None else cut(message_id, IDENTIFIER_LIMIT),
             reason_code=reason_code,
-            reason=reason,
+            reason=cut(reason),
             cause=cause,
+            source_size=None if value is None else len(value),
+            source_sha256=None if value is None else hashlib.sha256(value).hexdigest(),
         )
 
     @event(Created)
@@ -87,6 +107,8 @@ class DeadLetter(Aggregate):
         reason_code: str,
         reason: str,
         cause: Cause,
+        source_size: int | None,
+        source_sha256: str | None,
     ) -> None:
         self.source_topic = source_topic
         self.source_partition = source_partition
@@ -96,6 +118,8 @@ class DeadLetter(Aggregate):
         self.message_id = message_id
         self.reason_code = reason_code
         self.reason = reason
+        self.source_size = source_size
+        self.source_sha256 = source_sha256
 
 
 @attrs.frozen
@@ -120,6 +144,8 @@ def dead_letter_message(letter: DeadLetter, detected_at: datetime) -> DeadLetter
         "sourceValue": letter.source_value,
         "messageId": letter.message_id,
         "detectedAt": rfc3339(detected_at),
+        "sourceSize": letter.source_size,
+        "sourceSha256": letter.source_sha256,
     }
     key = base64.b64decode(letter.source_key) if letter.source_key is not None else None
     headers = {

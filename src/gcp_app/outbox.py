@@ -25,8 +25,10 @@ import attrs
 from eventsourcing.persistence import IntegrityError, Notification, Tracking
 
 from gcp_app.dead_letters import DeadLetter, dead_letter_message
+from gcp_app.parked import ParkedMessage
 from gcp_app.recorders import VersionRange, aggregates_up_to
 from gcp_app.store import EventStore
+from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.pool import CertificatePool
 from gcp_domain.stream import Publication, publication
@@ -183,6 +185,41 @@ class Outbox:
         while len(self._aggregates) > self.cache_size:
             self._aggregates.popitem(last=False)
         return aggregate
+
+    # ------------------------------------------------------------------ parked messages
+
+    def park(self, message: Outgoing, error: str, cause: Cause) -> bool:
+        """Records that the brokers refused `message` for good (see gcp_app.parked).
+        Returns False if it was parked already (a relay that parked it and then restarted)."""
+        parked = ParkedMessage.park(
+            destination=message.destination,
+            position=message.position,
+            key=message.key,
+            size=len(message.value),
+            error=error,
+            cause=cause,
+        )
+        try:
+            self.store.save(parked)
+        except IntegrityError:
+            return False
+        return True
+
+    def parked(self, after: int = 0, limit: int = 1000) -> list[ParkedMessage]:
+        """The parked messages, oldest first, that were parked after notification `after`."""
+        notifications = self.store.recorder.select_notifications(
+            start=after,
+            limit=limit,
+            topics=[ParkedMessage.Created.TOPIC],
+            inclusive_of_start=False,
+        )
+        found: list[ParkedMessage] = []
+        for notification in notifications:
+            created: Any = self.store.mapper.to_domain_event(notification)
+            parked = created.mutate(None)
+            assert isinstance(parked, ParkedMessage)
+            found.append(parked)
+        return found
 
     # ------------------------------------------------------------------ positions
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import attrs
 
+from gcp_domain.text import cut_identifier
+
 
 @attrs.frozen
 class Cause:
@@ -11,9 +13,10 @@ class Cause:
     `causation_id` the message or request that caused the change;
     `correlation_id` the business conversation it belongs to (an orderId, say)."""
 
-    actor: str
-    causation_id: str
-    correlation_id: str
+    # Cut to 200 characters: a token's subject or a message's id is the caller's to choose.
+    actor: str = attrs.field(converter=cut_identifier)
+    causation_id: str = attrs.field(converter=cut_identifier)
+    correlation_id: str = attrs.field(converter=cut_identifier)
 
     @classmethod
     def system(cls, actor: str, causation_id: str) -> Cause:

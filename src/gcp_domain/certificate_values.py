@@ -8,6 +8,7 @@ from decimal import Decimal
 import attrs
 
 from gcp_domain.money import Money
+from gcp_domain.text import cut
 from gcp_domain.vocabulary import (
     CertificateState,
     NotificationChannel,
@@ -27,9 +28,11 @@ class Reservation:
 
 @attrs.frozen
 class Recipient:
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    """Where CRM sends the CVC of a gift; each field cut to 1,000 characters."""
+
+    name: str | None = attrs.field(default=None, converter=cut)
+    email: str | None = attrs.field(default=None, converter=cut)
+    phone: str | None = attrs.field(default=None, converter=cut)
 
     def as_dict(self) -> dict[str, str | None]:
         return {"name": self.name, "email": self.email, "phone": self.phone}

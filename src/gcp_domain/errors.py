@@ -49,3 +49,10 @@ class CvcNotAvailable(DomainError):
 
 class CvcAlreadyDisclosed(DomainError):
     code = "cvc-already-disclosed"
+
+
+class ConflictingDuplicate(DomainError):
+    """A redelivery (same topic and messageId) whose facts differ from the first delivery's:
+    the first stays applied, this one is refused (contract 1.1: dedup by (topic, messageId))."""
+
+    code = "conflicting-duplicate"

@@ -15,6 +15,8 @@ yet. The application carries them out on the certificates and records the outcom
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections import Counter
 from decimal import Decimal
 from typing import Any, Final
@@ -24,6 +26,7 @@ import attrs
 from eventsourcing.domain import Aggregate, event
 
 from gcp_domain.cause import Cause
+from gcp_domain.errors import ConflictingDuplicate
 from gcp_domain.order_values import (
     CancelDue,
     CertificateLine,
@@ -38,6 +41,7 @@ from gcp_domain.order_values import (
     ReversalDue,
     Subject,
 )
+from gcp_domain.text import cut
 from gcp_domain.vocabulary import (
     PAYMENT_FAILED,
     REFUND_STEPS,
@@ -53,6 +57,18 @@ K = DecisionKind
 P = PaymentEvent
 # The payment events GCP acts on; any other is not about certificates.
 PAYMENT_TYPES: Final = frozenset(PaymentEvent)
+
+
+# Which inbound topic a message came from: the same messageId on two topics is two facts.
+ORDER_SOURCE: Final = "order"
+PAYMENT_SOURCE: Final = "payment"
+
+
+def _digest(facts: dict[str, Any]) -> str:
+    """A digest of the facts a message records (not of its bytes: a redelivery may be
+    serialised differently, and fields GCP does not record do not count)."""
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -82,6 +98,15 @@ class SalesOrder(Aggregate):
         certificate_lines: list[dict[str, Any]]
         redemption_lines: list[list[str]]
         refund_lines: list[dict[str, str | None]]
+        # Since class version 2: a digest of the facts above, so that a redelivery with other
+        # facts is told from a plain one (None on events stored before).
+        digest: str | None
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["digest"] = None
 
     class PaymentReceived(Event):
         TOPIC = "gcp:SalesOrder.PaymentReceived"
@@ -93,6 +118,13 @@ class SalesOrder(Aggregate):
         currency: str
         certificate_number: str | None
         refund_of: str | None
+        digest: str | None  # as on OrderMessageReceived
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["digest"] = None
 
     class Decided(Event):
         TOPIC = "gcp:SalesOrder.Decided"
@@ -109,7 +141,8 @@ class SalesOrder(Aggregate):
     @event(Created)
     def __init__(self, order_id: str, cause: Cause) -> None:
         self.order_id = order_id
-        self.messages: set[str] = set()
+        # Messages recorded, by (topic's kind, messageId): the digest of their facts.
+        self.messages: dict[tuple[str, str], str | None] = {}
         self.channel: str | None = None
         self.client_id: str | None = None
         self.customer: dict[str, str | None] | None = None
@@ -123,8 +156,18 @@ class SalesOrder(Aggregate):
 
     # ------------------------------------------------------------------ facts
 
-    def knows(self, message_id: str) -> bool:
-        return message_id in self.messages
+    def _is_redelivery(self, source: str, message_id: str, digest: str) -> bool:
+        """True if this message was recorded already with these facts; raises
+        ConflictingDuplicate if it was recorded with others."""
+        if (source, message_id) not in self.messages:
+            return False
+        recorded = self.messages[(source, message_id)]
+        if recorded is not None and recorded != digest:
+            raise ConflictingDuplicate(
+                f"messageId {message_id} was delivered before with other facts; "
+                "the first delivery stands"
+            )
+        return True
 
     def receive_order_message(
         self,
@@ -140,21 +183,25 @@ class SalesOrder(Aggregate):
         refund_lines: list[tuple[str, str | None]],
         cause: Cause,
     ) -> bool:
-        """Records the order's state from one All_SalesOrder message (once per messageId)."""
-        if message_id in self.messages:
+        """Records the order's state from one All_SalesOrder message, once per messageId on
+        that topic. Returns False for a redelivery; raises ConflictingDuplicate for a
+        redelivery with other facts."""
+        facts: dict[str, Any] = {
+            "event_type": event_type,
+            "channel": channel,
+            "client_id": client_id,
+            "customer": None if customer is None else {k: cut(v) for k, v in customer.items()},
+            "currency": currency,
+            "certificate_lines": [line.as_fact() for line in certificate_lines],
+            "redemption_lines": [[number, str(amount)] for number, amount in redemption_lines],
+            "refund_lines": [
+                {"certificateId": cid, "reason": cut(reason)} for cid, reason in refund_lines
+            ],
+        }
+        digest = _digest(facts)
+        if self._is_redelivery(ORDER_SOURCE, message_id, digest):
             return False
-        self._receive_order_message(
-            message_id=message_id,
-            event_type=event_type,
-            channel=channel,
-            client_id=client_id,
-            customer=customer,
-            currency=currency,
-            certificate_lines=[line.as_fact() for line in certificate_lines],
-            redemption_lines=[[number, str(amount)] for number, amount in redemption_lines],
-            refund_lines=[{"certificateId": cid, "reason": reason} for cid, reason in refund_lines],
-            cause=cause,
-        )
+        self._receive_order_message(message_id=message_id, digest=digest, cause=cause, **facts)
         return True
 
     @event(OrderMessageReceived)
@@ -169,9 +216,10 @@ class SalesOrder(Aggregate):
         certificate_lines: list[dict[str, Any]],
         redemption_lines: list[list[str]],
         refund_lines: list[dict[str, str | None]],
+        digest: str | None,
         cause: Cause,
     ) -> None:
-        self.messages.add(message_id)
+        self.messages[(ORDER_SOURCE, message_id)] = digest
         self.channel = self.channel or channel
         self.client_id = self.client_id or client_id
         self.customer = self.customer or customer
@@ -202,20 +250,21 @@ class SalesOrder(Aggregate):
         refund_of: str | None,
         cause: Cause,
     ) -> bool:
-        """Records one All_Payments message (once per messageId)."""
-        if message_id in self.messages:
+        """Records one All_Payments message, once per messageId on that topic. Returns False
+        for a redelivery; raises ConflictingDuplicate for a redelivery with other facts."""
+        facts: dict[str, Any] = {
+            "payment_id": payment_id,
+            "event_type": PaymentEvent(event_type).value,
+            "method": method,
+            "amount": amount,
+            "currency": currency,
+            "certificate_number": certificate_number,
+            "refund_of": refund_of,
+        }
+        digest = _digest(facts)
+        if self._is_redelivery(PAYMENT_SOURCE, message_id, digest):
             return False
-        self._receive_payment(
-            message_id=message_id,
-            payment_id=payment_id,
-            event_type=PaymentEvent(event_type).value,
-            method=method,
-            amount=amount,
-            currency=currency,
-            certificate_number=certificate_number,
-            refund_of=refund_of,
-            cause=cause,
-        )
+        self._receive_payment(message_id=message_id, digest=digest, cause=cause, **facts)
         return True
 
     @event(PaymentReceived)
@@ -229,9 +278,10 @@ class SalesOrder(Aggregate):
         currency: str,
         certificate_number: str | None,
         refund_of: str | None,
+        digest: str | None,
         cause: Cause,
     ) -> None:
-        self.messages.add(message_id)
+        self.messages[(PAYMENT_SOURCE, message_id)] = digest
         happened = PaymentEvent(event_type)
         known = self.payments.get(payment_id)
         if known is None:
@@ -269,7 +319,7 @@ class SalesOrder(Aggregate):
             kind=kind.value,
             subject=str(subject),
             outcome=outcome.value,
-            reason=reason,
+            reason=cut(reason),
             certificate_id=certificate_id,
             cause=cause,
         )

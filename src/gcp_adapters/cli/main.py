@@ -26,6 +26,7 @@ from gcp_adapters.logs import install_json_logging
 from gcp_adapters.service import PARTS
 from gcp_app.application import GiftCertificates, PoolStatus
 from gcp_app.errors import ConfigurationError, VendorImportRejected
+from gcp_app.outbox import Outbox
 from gcp_app.persistence import describe
 from gcp_app.settings import SETTINGS, Settings
 from gcp_domain.cause import Cause
@@ -242,6 +243,33 @@ def stream_republish(app: GiftCertificates, args: argparse.Namespace) -> int:
     return 0
 
 
+def stream_parked(app: GiftCertificates, args: argparse.Namespace) -> int:
+    """Lists the messages the relay parked: the brokers refused them for good."""
+    parked = Outbox(app.store).parked(limit=args.limit)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "position": p.position,
+                    "destination": p.destination,
+                    "size": p.size,
+                    "error": p.error,
+                    "parkedAt": rfc3339(p.parked_at),
+                }
+                for p in parked
+            ]
+        )
+        return 0
+    if not parked:
+        print("no parked messages")
+    for p in parked:
+        print(
+            f"{rfc3339(p.parked_at)}  notification {p.position} ({p.destination}, "
+            f"{p.size} bytes): {p.error}"
+        )
+    return 0
+
+
 # ---------------------------------------------------------------------- parser
 
 
@@ -307,6 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="first notification position (default 1: everything)",
     )
     again.add_argument("--topic", help="target topic (default: GCP_TOPIC_STREAM)")
+    parked = command(
+        stream,
+        "parked",
+        stream_parked,
+        help="messages the brokers refused for good (too large, ...), parked by the relay",
+    )
+    parked.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    parked.add_argument("--json", action="store_true", help="one JSON array")
 
     minted = command(commands, "token", token, help="print a bearer token for the HTTP API")
     minted.add_argument(

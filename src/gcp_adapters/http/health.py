@@ -2,7 +2,8 @@
 
 `/health/live` says the process answers. `/health/ready` runs every readiness check (each a
 name and a function that raises when its dependency does not answer) and says 503 if any fails;
-the answer names the checks, never the errors' text (the log has it). The store is checked
+the answer names the checks and, for a `NotReady` (the relay stalled, the consumer not polling),
+its reason; never an unexpected error's text (the log has it). The store is checked
 here; the Kafka check joins through `readiness_checks` (and `/metrics` next to these routes).
 """
 
@@ -22,6 +23,12 @@ from gcp_app.application import GiftCertificates
 logger = logging.getLogger("gcp.http.health")
 
 ReadinessCheck = Callable[[], None]
+
+
+class NotReady(Exception):
+    """A readiness check's failure whose message is safe to show (no secret, no input)."""
+
+
 # Open to anyone: no token asked (the auth middleware skips it), none declared in OpenAPI.
 OPEN: Final[dict[str, Any]] = {"security": ANONYMOUS, "opt": {"exclude_from_auth": True}}
 
@@ -33,22 +40,39 @@ def store_check(gcp: GiftCertificates) -> ReadinessCheck:
     return check
 
 
+def not_stalled(stalled: Callable[[], str | None]) -> ReadinessCheck:
+    """A check of a part that says why it is stalled (`Relay.stalled`, ...), or None."""
+
+    def check() -> None:
+        why = stalled()
+        if why is not None:
+            raise NotReady(why)
+
+    return check
+
+
 def readiness_checks(gcp: GiftCertificates) -> dict[str, ReadinessCheck]:
     """The checks of /health/ready; add a dependency here (Kafka, say) to make it count."""
     return {"store": store_check(gcp)}
 
 
-def run_checks(checks: Mapping[str, ReadinessCheck]) -> dict[str, Literal["ok", "failing"]]:
+def run_checks(checks: Mapping[str, ReadinessCheck]) -> ReadyOut:
     results: dict[str, Literal["ok", "failing"]] = {}
+    reasons: dict[str, str] = {}
     for name, check in checks.items():
         try:
             check()
+        except NotReady as not_ready:
+            logger.warning("readiness check %s failed: %s", name, not_ready)
+            results[name] = "failing"
+            reasons[name] = str(not_ready)
         except Exception:
             logger.exception("readiness check %s failed", name)
             results[name] = "failing"
         else:
             results[name] = "ok"
-    return results
+    ok = all(result == "ok" for result in results.values())
+    return ReadyOut(status="ok" if ok else "unavailable", checks=results, reasons=reasons or None)
 
 
 class HealthController(Controller):
@@ -66,9 +90,5 @@ class HealthController(Controller):
         **OPEN,
     )
     def ready(self, readiness: NamedDependency[dict[str, ReadinessCheck]]) -> Response[ReadyOut]:
-        results = run_checks(readiness)
-        ok = all(result == "ok" for result in results.values())
-        return Response(
-            ReadyOut(status="ok" if ok else "unavailable", checks=results),
-            status_code=200 if ok else 503,
-        )
+        answer = run_checks(readiness)
+        return Response(answer, status_code=200 if answer.status == "ok" else 503)

@@ -156,6 +156,10 @@ class OperationsCollector(Collector):
             "gcp_relay_producer_restarts", "Producers replaced after a failure",
             stats.producer_restarts,
         )  # fmt: skip
+        yield _counter(
+            "gcp_relay_parked", "Messages the brokers refused for good, parked (gcp stream parked)",
+            stats.parked,
+        )  # fmt: skip
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -99,9 +99,11 @@ class LiveOut(Camel):
     status: Literal["ok"]
 
 
-class ReadyOut(Camel):
+class ReadyOut(Camel, omit_defaults=True):
     status: Literal["ok", "unavailable"]
     checks: dict[str, Literal["ok", "failing"]]
+    # Why a check fails, where the check can say it safely (the relay, the consumer).
+    reasons: dict[str, str] | None = None
 
 
 # ---------------------------------------------------------------------- the state object

@@ -60,6 +60,8 @@ DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_BATCH_TIMEOUT: Final = 0.2
 RETRY_BACKOFF: Final = 0.5
 MAX_RETRY_BACKOFF: Final = 10.0
+# Readiness fails when batches have kept failing this long.
+STALL_AFTER: Final = 30.0
 
 
 class InboundConsumer(ClosedOnExit):
@@ -98,6 +100,7 @@ class InboundConsumer(ClosedOnExit):
         self._stored_records = 0  # records of the batches stored so far
         self._resubscribe = False
         self._closed = False
+        self._failing_since: float | None = None  # monotonic time of the first failed batch
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -141,6 +144,8 @@ class InboundConsumer(ClosedOnExit):
                 try:
                     self.run_pipelined_once()
                 except Exception as error:  # logged, and the batch is retried
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
                     self.metrics.record_failure()
                     logger.error(
                         "inbound batch of %d records failed (%s); retrying in %.1fs",
@@ -153,9 +158,18 @@ class InboundConsumer(ClosedOnExit):
                     backoff = min(backoff * 2, self.max_retry_backoff)
                 else:
                     backoff = self.retry_backoff
+                    self._failing_since = None
         finally:
             if not self._closed:
                 self.flush()
+
+    def stalled(self, after: float = STALL_AFTER) -> str | None:
+        """Why consumption has not gone on for `after` seconds (its batches keep failing: the
+        store unreachable, say), or None."""
+        since = self._failing_since
+        if since is None or time.monotonic() - since < after:
+            return None
+        return f"inbound batches failing for {time.monotonic() - since:.0f} s"
 
     def run_once(self) -> int:
         """Handles one batch synchronously: the one that failed last time, or the next poll's

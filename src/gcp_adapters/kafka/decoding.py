@@ -42,6 +42,7 @@ from gcp_app.inbound.envelopes import Problem
 from gcp_app.inbound.messages import (
     WIRE_CLASSES,
     ClientMessage,
+    Customer,
     GiftCertificateLine,
     InboundMessage,
     NotificationResult,
@@ -49,6 +50,7 @@ from gcp_app.inbound.messages import (
     RedemptionLine,
     SalesOrderMessage,
 )
+from gcp_domain.text import IDENTIFIER_LIMIT
 
 T = TypeVar("T")
 
@@ -138,10 +140,26 @@ def _string(value: object, _: object = None) -> str:
     return value
 
 
-def _non_empty(value: object, _: object = None) -> str:
-    if not _string(value):
+def _identifier(value: object, _: object = None) -> str:
+    """An id or a code: 1 to 200 characters (contract 1.1: "A messageId is at most 200
+    characters"; GCP holds every other id to the same bound, as it records them all)."""
+    text = _string(value)
+    if not text:
         raise _Invalid("must not be empty")
-    return value  # type: ignore[return-value]  # checked by _string
+    if len(text) > IDENTIFIER_LIMIT:
+        raise _Invalid(f"must be at most {IDENTIFIER_LIMIT} characters")
+    return text
+
+
+def _optional_identifier(value: object, _: object = None) -> str | None:
+    """An optional id: absent or null, or a string of at most 200 characters (whether it may
+    be empty is the message's rule: `_payment_rules`)."""
+    if value is None:
+        return None
+    text = _string(value)
+    if len(text) > IDENTIFIER_LIMIT:
+        raise _Invalid(f"must be at most {IDENTIFIER_LIMIT} characters")
+    return text
 
 
 def _one_of(*allowed: str) -> Callable[[object, object], str]:
@@ -235,26 +253,30 @@ _FIELD_HOOKS: Final[dict[type[Any], dict[str, Callable[[object, object], Any]]]]
         "validity_days": _validity_days,
         "notification_channel": _one_of(*NOTIFICATION_CHANNELS),
     },
-    RedemptionLine: {"certificate_number": _non_empty},
+    RedemptionLine: {"certificate_number": _identifier},
     SalesOrderMessage: {
-        "message_id": _non_empty,
-        "event_type": _non_empty,
-        "order_id": _non_empty,
+        "message_id": _identifier,
+        "event_type": _identifier,
+        "order_id": _identifier,
         "currency": _currency,
+        "channel": _optional_identifier,
     },
     PaymentMessage: {
-        "message_id": _non_empty,
-        "event_type": _non_empty,
-        "payment_id": _non_empty,
-        "order_id": _non_empty,
-        "method": _non_empty,
+        "message_id": _identifier,
+        "event_type": _identifier,
+        "payment_id": _identifier,
+        "order_id": _identifier,
+        "method": _identifier,
         "currency": _currency,
+        "certificate_number": _optional_identifier,
+        "refund_of": _optional_identifier,
     },
     NotificationResult: {
-        "notification_id": _non_empty,
+        "notification_id": _identifier,
         "result": _one_of(*NOTIFICATION_RESULTS),
     },
-    ClientMessage: {"message_id": _non_empty, "client_id": _non_empty},
+    ClientMessage: {"message_id": _identifier, "client_id": _identifier},
+    Customer: {"client_id": _optional_identifier},
 }
 _RULES: Final[dict[type[Any], Callable[[Any], Any]]] = {PaymentMessage: _payment_rules}
 

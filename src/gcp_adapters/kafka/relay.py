@@ -37,6 +37,7 @@ from gcp_adapters.closing import ClosedOnExit
 from gcp_app.application import GiftCertificates
 from gcp_app.change_signal import change_signal
 from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
+from gcp_domain.cause import Cause
 
 logger = logging.getLogger("gcp.kafka.relay")
 librdkafka_logger = logging.getLogger("gcp.kafka.relay.librdkafka")
@@ -61,6 +62,8 @@ DEFAULT_POLL_INTERVAL: Final = 0.2
 WAIT_STEP: Final = 0.1
 # After an unexpected error (the store unreachable, ...), the relay waits this long and retries.
 ERROR_BACKOFF: Final = 1.0
+# Readiness fails when the relay has neither moved its position nor been caught up this long.
+STALL_AFTER: Final = 30.0
 
 PRODUCER_DEFAULTS: Final[Mapping[str, Any]] = {
     "client.id": "gcp-relay",
@@ -83,8 +86,24 @@ PRODUCER_REQUIRED: Final[Mapping[str, Any]] = {"enable.idempotence": True, "acks
 
 _WAITING: Final = "waiting"
 _DELIVERED: Final = "delivered"
+_PARKED: Final = "parked"
 _FAILED: Final = "failed"
-State = Literal["waiting", "delivered", "failed"]
+State = Literal["waiting", "delivered", "parked", "failed"]
+_SETTLED: Final = (_DELIVERED, _PARKED)
+
+# The brokers refuse these for good, whatever the retry: the message is parked
+# (gcp_app.parked) so that the messages after it are published.
+PERMANENT_ERRORS: Final = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.POLICY_VIOLATION,
+    }
+)
+# How a fatal error (enable.gapless.guarantee) names those refusals in its text.
+_PERMANENT_TEXTS: Final = tuple(KafkaError(code).str() for code in PERMANENT_ERRORS)
+PARKING_CAUSE: Final = Cause.system("gcp:relay", "relay")
 
 
 def relay_producer_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,10 +118,16 @@ def relay_producer_config(config: Mapping[str, Any]) -> dict[str, Any]:
 class _Entry:
     """One produced message awaiting its delivery report."""
 
-    position: int
+    message: Outgoing
     generation: int
     state: State = _WAITING
     error: str | None = None
+    # Refused by the producer itself (produce() raised): it concerns this message alone.
+    produced_locally: bool = False
+
+    @property
+    def position(self) -> int:
+        return self.message.position
 
 
 @attrs.frozen
@@ -119,6 +144,8 @@ class RelayStats:
     """Messages produced and not yet acknowledged."""
     producer_restarts: int
     last_error: str | None
+    parked: int = 0
+    """Messages parked since the start: the brokers refused them for good (gcp_app.parked)."""
 
 
 class Relay(ClosedOnExit):
@@ -176,7 +203,14 @@ class Relay(ClosedOnExit):
         self._published = 0
         self._delivery_errors = 0
         self._restarts = 0
+        self._parked = 0
         self._last_error: str | None = None
+        self._progress_at = time.monotonic()
+        # A broker's permanent refusal (of a whole request, which may hold several messages)
+        # since the batch was produced; the first unacknowledged message is then sent again
+        # alone (`_alone`), and parked only if it is refused alone too.
+        self._refused: str | None = None
+        self._alone: int | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -190,6 +224,14 @@ class Relay(ClosedOnExit):
         """The last read found nothing new and nothing awaits a delivery report."""
         return self._read_nothing and not self._pending
 
+    def stalled(self, after: float = STALL_AFTER) -> str | None:
+        """Why publishing has not moved for `after` seconds while messages wait, or None."""
+        idle = time.monotonic() - self._progress_at
+        if idle < after:
+            return None
+        why = f"nothing published for {idle:.0f} s after notification {self._position}"
+        return f"{why} ({self._last_error})" if self._last_error else why
+
     def stats(self) -> RelayStats:
         return RelayStats(
             published=self._published,
@@ -198,6 +240,7 @@ class Relay(ClosedOnExit):
             in_flight=self._waiting,
             producer_restarts=self._restarts,
             last_error=self._last_error,
+            parked=self._parked,
         )
 
     # ------------------------------------------------------------------ one step
@@ -241,11 +284,16 @@ class Relay(ClosedOnExit):
         self._delivery_errors += 1
         self._last_error = f"fatal producer error: {error}"
         self._failed = True
+        if any(text in error for text in _PERMANENT_TEXTS):
+            # The gap-less guarantee turns a broker's permanent refusal into a fatal error.
+            self._refused = error
         logger.error("relay: %s", self._last_error)
 
     def _produce_batch(self, limit: int) -> None:
         if self._failed:  # a fatal producer error after the last batch was settled
             self._restart_producer()
+        if self._alone is not None:
+            limit = 1  # up to and including the suspect message, one at a time
         messages, last = self.outbox.read(self._position, limit)
         self._batch_end = last
         self._read_nothing = last == self._position
@@ -254,7 +302,7 @@ class Relay(ClosedOnExit):
             return
         producer = self._producer_now()
         for message in wanted:
-            entry = _Entry(message.position, self._generation)
+            entry = _Entry(message, self._generation)
             self._pending.append(entry)
             self._waiting += 1
             if not self._produce(producer, message, entry):
@@ -282,29 +330,55 @@ class Relay(ClosedOnExit):
                 producer.poll(WAIT_STEP)  # The local queue is full: let reports drain it.
                 continue
             except KafkaException as error:
-                self._report(entry, _error_text(error))
-                return False
+                entry.produced_locally = True  # refused before any broker saw it
+                self._report(entry, _kafka_error(error))
+                return entry.state == _PARKED  # Refused for good: parked, the batch goes on.
             return True
 
     def _reporter(self, entry: _Entry) -> Callable[[KafkaError | None, Message], None]:
         def report(error: KafkaError | None, _message: Message) -> None:
-            self._report(entry, None if error is None else error.str())
+            self._report(entry, error)
 
         return report
 
-    def _report(self, entry: _Entry, error: str | None) -> None:
+    def _report(self, entry: _Entry, error: KafkaError | str | None) -> None:
         if entry.generation != self._generation or entry.state != _WAITING:
             return  # A report for a batch already given up (purged by a restart).
         self._waiting -= 1
         if error is None:
             entry.state = _DELIVERED
+            if self._alone == entry.position:
+                self._alone = None
             return
-        entry.state = _FAILED
-        entry.error = error
-        self._failed = True
         self._delivery_errors += 1
-        self._last_error = error
-        logger.warning("relay: delivery of notification %d failed: %s", entry.position, error)
+        if isinstance(error, KafkaError) and error.code() in PERMANENT_ERRORS:
+            if entry.produced_locally:
+                self._park(entry, error.str())
+                return
+            self._refused = error.str()  # judged when the batch settles (_judge_refusal)
+        text = error if isinstance(error, str) else error.str()
+        entry.state = _FAILED
+        entry.error = text
+        self._failed = True
+        self._last_error = text
+        logger.warning("relay: delivery of notification %d failed: %s", entry.position, text)
+
+    def _park(self, entry: _Entry, error: str) -> None:
+        """The brokers will never take this message: park it (stored, counted, logged once)
+        and count it as settled, so that the position moves past it."""
+        entry.state = _PARKED
+        entry.error = error
+        self._parked += 1
+        self._last_error = f"parked notification {entry.position}: {error}"
+        if self.outbox.park(entry.message, error, PARKING_CAUSE):
+            message = entry.message
+            logger.error(
+                "relay: parked notification %d (%s, %d bytes): %s; publishing goes on",
+                message.position,
+                message.destination,
+                len(message.value),
+                error,
+            )
 
     def _await_reports(self, deadline: float | None) -> None:
         while self._waiting > 0 and not self._failed and not self._stopping():
@@ -320,12 +394,24 @@ class Relay(ClosedOnExit):
             except KafkaException as error:  # a fatal error surfaces here too
                 self._producer_failed(_error_text(error))
 
+    def _judge_refusal(self) -> None:
+        refused, self._refused = self._refused, None
+        first = next((e for e in self._pending if e.state not in _SETTLED), None)
+        if refused is None or first is None:
+            return
+        if self._alone == first.position:
+            self._alone = None
+            self._park(first, refused)
+        else:
+            self._alone = first.position
+
     def _settle(self) -> int:
         """Moves the position past the acknowledged prefix of the batch; records it."""
+        self._judge_refusal()
         delivered = 0
-        while self._pending and self._pending[0].state == _DELIVERED:
-            self._pending.popleft()
-            delivered += 1
+        while self._pending and self._pending[0].state in _SETTLED:
+            if self._pending.popleft().state == _DELIVERED:
+                delivered += 1
         self._published += delivered
         if not self._pending:
             reached = self._batch_end
@@ -341,6 +427,7 @@ class Relay(ClosedOnExit):
     def _advance(self, position: int) -> None:
         if position <= self._position:
             return
+        self._progress_at = time.monotonic()
         self._position = position
         if self.records_position:
             self.outbox.record_position(self.stream_topic, position)
@@ -384,6 +471,7 @@ class Relay(ClosedOnExit):
                         self._sleep(ERROR_BACKOFF)
                         continue
                     if self.caught_up:
+                        self._progress_at = time.monotonic()
                         woken.wait(self.poll_interval)
         finally:
             self._external_stop = None
@@ -417,6 +505,11 @@ class Relay(ClosedOnExit):
         self._discard_producer()
 
 
-def _error_text(error: KafkaException) -> str:
+def _kafka_error(error: KafkaException) -> KafkaError | str:
     inner = error.args[0] if error.args else None
-    return inner.str() if isinstance(inner, KafkaError) else str(error)
+    return inner if isinstance(inner, KafkaError) else str(error)
+
+
+def _error_text(error: KafkaException) -> str:
+    inner = _kafka_error(error)
+    return inner if isinstance(inner, str) else inner.str()

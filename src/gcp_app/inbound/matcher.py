@@ -1,4 +1,5 @@
-"""Matching one inbound message: its facts recorded on its sale order (once per messageId),
+"""Matching one inbound message: its facts recorded on its sale order (once per topic and
+messageId; a redelivery with other facts is a dead letter, `conflicting-duplicate`),
 then what they call for settled (gcp_app.inbound.settling); or a dead letter with its reason."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from gcp_app.inbound.translation import money, order_facts
 from gcp_app.inbound.work import BatchUnitOfWork
 from gcp_app.use_cases import RecordNotificationResult, UseCases
 from gcp_domain.cause import Cause
-from gcp_domain.errors import DomainError
+from gcp_domain.errors import ConflictingDuplicate, DomainError
 from gcp_domain.order import ORDER_CANCELLED, PAYMENT_TYPES, SalesOrder
 from gcp_domain.vocabulary import PaymentEvent
 
@@ -39,6 +40,8 @@ class Matcher:
                 outcome = Outcome.IGNORED
         except Refusal as refusal:
             return self._dead_letter(work, envelope, refusal.problem)
+        except ConflictingDuplicate as conflict:
+            return self._dead_letter(work, envelope, Problem(conflict.code, conflict.message))
         return Handled(envelope, outcome)
 
     def _dead_letter(self, work: BatchUnitOfWork, envelope: Envelope, problem: Problem) -> Handled:

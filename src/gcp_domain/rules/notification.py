@@ -12,6 +12,7 @@ from gcp_domain.errors import (
     InvalidCommand,
     TransitionNotAllowed,
 )
+from gcp_domain.text import cut
 from gcp_domain.vocabulary import CertificateState, NotificationChannel, NotificationStatus
 
 if TYPE_CHECKING:
@@ -102,5 +103,7 @@ class NotificationRules:
         if sent:
             self._notification_sent(notification_id=notification_id, cause=cause)
         else:
-            self._notification_failed(notification_id=notification_id, error=error, cause=cause)
+            self._notification_failed(
+                notification_id=notification_id, error=cut(error), cause=cause
+            )
         return True

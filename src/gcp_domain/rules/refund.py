@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from gcp_domain.cause import Cause
 from gcp_domain.errors import InvalidCommand, RefundRejected, TransitionNotAllowed
 from gcp_domain.money import Money
+from gcp_domain.text import cut
 from gcp_domain.vocabulary import CertificateState, RefundStatus
 
 if TYPE_CHECKING:
@@ -106,5 +107,5 @@ class RefundRules:
         else:
             self._require(S.ACTIVE, S.REFUND_PENDING, action="fail the refund of")
         known = self._refund_amount(amount) if amount is not None else None
-        self._refund_failed(payment_id=payment_id, reason=reason, amount=known, cause=cause)
+        self._refund_failed(payment_id=payment_id, reason=cut(reason), amount=known, cause=cause)
         return True

@@ -11,6 +11,7 @@ from gcp_domain.certificate_values import Recipient
 from gcp_domain.errors import InvalidCommand, TransitionNotAllowed
 from gcp_domain.money import Money
 from gcp_domain.rules.checks import require_aware
+from gcp_domain.text import cut
 from gcp_domain.vocabulary import CertificateState, NotificationChannel
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class SaleRules:
             if self.state in (S.AVAILABLE,):
                 return False
             raise TransitionNotAllowed(f"cannot release a certificate in {self.state}")
-        self._release_reservation(reason=reason, cause=cause)
+        self._release_reservation(reason=cut(reason), cause=cause)
         return True
 
     def issue(
@@ -113,5 +114,5 @@ class SaleRules:
             raise TransitionNotAllowed(f"cannot cancel a certificate in {self.state}")
         if self.redemptions:
             raise TransitionNotAllowed("a certificate with redemptions cannot be cancelled")
-        self._cancel(reason=reason, cause=cause)
+        self._cancel(reason=cut(reason), cause=cause)
         return True

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from gcp_domain.cause import Cause
 from gcp_domain.errors import InvalidCommand
 from gcp_domain.rules.checks import require_aware
+from gcp_domain.text import cut, cut_identifier
 from gcp_domain.vocabulary import CertificateState
 
 if TYPE_CHECKING:
@@ -29,14 +30,14 @@ class SupportRules:
             raise InvalidCommand("a lock needs a reason")
         self._require(S.ACTIVE, S.REDEEMED, action="lock")
         require_aware(at, "at")
-        self._lock(reason=reason, locked_by=by, locked_at=at, cause=cause)
+        self._lock(reason=cut(reason), locked_by=cut_identifier(by), locked_at=at, cause=cause)
         return True
 
     def unlock(self: GiftCertificate, *, reason: str | None, by: str, cause: Cause) -> bool:
         """Back to the previous working state. Idempotent: an unlocked certificate stays as is."""
         if self.state is not S.LOCKED:
             return False
-        self._unlock(reason=reason, unlocked_by=by, cause=cause)
+        self._unlock(reason=cut(reason), unlocked_by=cut_identifier(by), cause=cause)
         return True
 
     def expire(self: GiftCertificate, *, at: datetime, cause: Cause) -> bool:

@@ -265,7 +265,10 @@ def test_the_service_checks_kafka_and_exposes_its_consumer_and_relay(tmp_path: P
     finally:
         service.stop(timeout=10)
         app.close()
-    assert (ready.status_code, ready.json()["checks"]) == (200, {"store": "ok", "kafka": "ok"})
+    assert (ready.status_code, ready.json()["checks"]) == (
+        200,
+        {"store": "ok", "kafka": "ok", "consumer": "ok", "relay": "ok"},
+    )
     assert "gcp_consumer_consumed_total" in metrics.text
     assert "gcp_consumer_dead_lettered_total" in metrics.text
     assert "gcp_relay_position" in metrics.text

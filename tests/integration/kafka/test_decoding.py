@@ -493,6 +493,33 @@ def test_an_empty_identifier(kind: TopicKind, field: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [
+        (SO, "messageId"),
+        (SO, "eventType"),
+        (SO, "orderId"),
+        (SO, "channel"),
+        (SO, "customer.clientId"),
+        (PAY, "messageId"),
+        (PAY, "paymentId"),
+        (PAY, "orderId"),
+        (PAY, "method"),
+        (PAY, "refundOf"),
+        (CL, "messageId"),
+        (CL, "clientId"),
+        (CL, "giftCertificateNotification.notificationId"),
+    ],
+)
+def test_identifiers_are_at_most_200_characters(kind: TopicKind, field: str) -> None:
+    """Contract 1.1: "A messageId is at most 200 characters"; GCP records every id it is given,
+    so it holds them all to that bound (a 10 KB messageId was copied into every audit)."""
+    assert not isinstance(run(kind, changed(kind, field, "m" * 200)), Problem)
+    assert problem(kind, changed(kind, field, "m" * 201)) == Problem(
+        "invalid-message", f"{field} must be at most 200 characters"
+    )
+
+
 @pytest.mark.parametrize("value", [5, 1.5, True, ["m"], {"id": "m"}])
 def test_a_mistyped_string(value: Any) -> None:
     assert problem(SO, changed(SO, "messageId", value)) == Problem(

@@ -280,3 +280,35 @@ def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any) -> None:
     assert outcomes == [A, A]
     assert gcp.dead_letters() == []
     assert gcp.certificate(cid).state is S.REFUND_PENDING
+
+
+# ---------------------------------------------------------------------- (topic, messageId)
+
+
+def test_a_payment_reusing_its_orders_message_id_is_applied(gcp: Any) -> None:
+    """Contract 1.1: deduplication is by (topic, messageId); the same messageId on
+    All_SalesOrder and All_Payments is two facts."""
+    (granted,) = gcp.stock.reserve(order_id="WEB-SAME-ID")
+    line = build.certificate_line(granted.certificate_id, "5000.00", notification_channel="NONE")
+    order = build.order("WEB-SAME-ID", certificates=[line], message_id="MSG-SHARED")
+    paid = build.payment("WEB-SAME-ID", "PAY-SAME", message_id="MSG-SHARED")
+
+    assert gcp.each(order, paid) == [A, A]
+    assert gcp.certificate(granted.certificate_id).state is S.ACTIVE
+    assert gcp.dead_letters() == []
+
+
+def test_a_redelivery_with_other_facts_is_dead_lettered_and_the_first_stands(gcp: Any) -> None:
+    (granted,) = gcp.stock.reserve(order_id="WEB-CONFLICT")
+    line = build.certificate_line(granted.certificate_id, "5000.00", notification_channel="NONE")
+    order = build.order("WEB-CONFLICT", certificates=[line])
+    paid = build.payment("WEB-CONFLICT", "PAY-C1", amount="5000.00", message_id="MSG-C1")
+    other = build.payment("WEB-CONFLICT", "PAY-C1", amount="4000.00", message_id="MSG-C1")
+
+    assert gcp.each(order, paid, paid, other) == [A, A, Outcome.DUPLICATE, Outcome.DEAD_LETTERED]
+
+    [letter] = gcp.dead_letters()
+    assert letter.reason_code == "conflicting-duplicate"
+    assert "MSG-C1" in letter.reason
+    certificate = gcp.certificate(granted.certificate_id)
+    assert (certificate.state, certificate.balance) == (S.ACTIVE, 5000)

@@ -160,13 +160,15 @@ def block_tiny_pool(app: GiftCertificates) -> None:
         reserve(app, "WEB-T2", pool=TINY_POOL)
 
 
-def record_dead_letter(app: GiftCertificates, offset: int, key: bytes | None = b"WEB-9") -> UUID:
+def record_dead_letter(
+    app: GiftCertificates, offset: int, key: bytes | None = b"WEB-9", value: bytes = b"{not json"
+) -> UUID:
     letter = DeadLetter.record(
         topic="All_Payments",
         partition=1,
         offset=offset,
         key=key,
-        value=b"{not json",
+        value=value,
         message_id=None,
         reason_code="not-json",
         reason="the value is not a JSON object",
@@ -242,8 +244,11 @@ def make_relay(
     """Relays on the cluster, closed before the applications and the cluster."""
     made: list[Relay] = []
 
-    def make(app: GiftCertificates, **options: Any) -> Relay:
+    def make(
+        app: GiftCertificates, producer: dict[str, Any] | None = None, **options: Any
+    ) -> Relay:
         config = {"bootstrap.servers": cluster.bootstrap_servers, **FAST_RECONNECT}
+        config.update(producer or {})
         options.setdefault("poll_interval", 0.05)
         relay = Relay(app, config, STREAM, DLQ, **options)
         made.append(relay)

@@ -218,10 +218,13 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     runner = running(relay)
     runner.wait_for_position(newest(app), timeout=20)  # type: ignore[attr-defined]
 
+    assert relay.stalled(after=1.0) is None  # caught up: readiness is ok
     cluster.broker_down(ALL_BROKERS)
     before_outage = relay.position
     kit.more_changes(app, "outage", count=2)  # recorded while the brokers are away
     time.sleep(3.0)
+    # Readiness tells the truth: messages wait, and nothing has moved for over a second.
+    assert f"after notification {relay.position}" in (relay.stalled(after=1.0) or "")
     # Nothing is acknowledged while the brokers are down: the position may only pass the
     # notifications that publish nothing, never a message.
     waiting, _ = Outbox(app.store).read(before_outage, 10_000)
@@ -231,6 +234,7 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     cluster.broker_up(ALL_BROKERS)
 
     runner.wait_for_position(newest(app), timeout=30)  # type: ignore[attr-defined]
+    assert relay.stalled(after=1.0) is None
     runner.stop()  # type: ignore[attr-defined]
     assert relay.stats().delivery_errors == 0  # waited out, not failed
     expected = kit.expected_stream(app)
