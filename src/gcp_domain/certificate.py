@@ -139,26 +139,31 @@ class GiftCertificate(
         amount: Decimal
         balance_after: Decimal
 
+    # `refund_of` (since 1.1; None on events stored before): the sale payment a step names.
     class RefundPending(Event):
         TOPIC = "gcp:GiftCertificate.RefundPending"
         payment_id: str
         amount: Decimal | None
+        refund_of: str | None = None
 
     class RefundPendingDetails(Event):
         TOPIC = "gcp:GiftCertificate.RefundPendingDetails"
         payment_id: str
         amount: Decimal | None = None
+        refund_of: str | None = None
 
     class RefundCompleted(Event):
         TOPIC = "gcp:GiftCertificate.RefundCompleted"
         payment_id: str
         amount: Decimal
+        refund_of: str | None = None
 
     class RefundFailed(Event):
         TOPIC = "gcp:GiftCertificate.RefundFailed"
         payment_id: str
         reason: str | None
         amount: Decimal | None = None
+        refund_of: str | None = None
 
     class Locked(Event):
         TOPIC = "gcp:GiftCertificate.Locked"
@@ -391,39 +396,55 @@ class GiftCertificate(
 
     # ------------------------------------------------------------------ refund of the purchase
 
+    def _known_refund_amount(
+        self, payment_id: str, refund_of: str | None, amount: Decimal | None
+    ) -> Decimal | None:
+        """The amount is a fact of this refund: never carried over from another one."""
+        refund = self.refund
+        same = refund is not None and (
+            refund.payment_id == payment_id or refund.key == (refund_of or payment_id)
+        )
+        return refund.amount if amount is None and same and refund is not None else amount
+
     @event(RefundPending)
-    def _refund_pending(self, payment_id: str, amount: Decimal | None, cause: Cause) -> None:
+    def _refund_pending(
+        self, payment_id: str, amount: Decimal | None, refund_of: str | None, cause: Cause
+    ) -> None:
         self.state = S.REFUND_PENDING
-        self.refund = Refund(payment_id, RefundStatus.PENDING, amount)
+        self.refund = Refund(payment_id, RefundStatus.PENDING, amount, refund_of=refund_of)
         self.last_cause = cause
 
     @event(RefundPendingDetails)
     def _refund_pending_details(
-        self, payment_id: str, amount: Decimal | None, cause: Cause
+        self, payment_id: str, amount: Decimal | None, refund_of: str | None, cause: Cause
     ) -> None:
-        # The amount is a fact of this refund payment: never carried over from another one.
-        if amount is None and self.refund and self.refund.payment_id == payment_id:
-            amount = self.refund.amount
+        amount = self._known_refund_amount(payment_id, refund_of, amount)
         self.state = S.REFUND_PENDING
-        self.refund = Refund(payment_id, RefundStatus.PENDING_DETAILS, amount)
+        self.refund = Refund(payment_id, RefundStatus.PENDING_DETAILS, amount, refund_of=refund_of)
         self.last_cause = cause
 
     @event(RefundCompleted)
-    def _refund_completed(self, payment_id: str, amount: Decimal, cause: Cause) -> None:
+    def _refund_completed(
+        self, payment_id: str, amount: Decimal, refund_of: str | None, cause: Cause
+    ) -> None:
         self.state = S.REFUNDED
-        self.refund = Refund(payment_id, RefundStatus.COMPLETED, amount)
+        self.refund = Refund(payment_id, RefundStatus.COMPLETED, amount, refund_of=refund_of)
         self.decided_refunds.add(payment_id)
         self.balance = Decimal(0)
         self.last_cause = cause
 
     @event(RefundFailed)
     def _refund_failed(
-        self, payment_id: str, reason: str | None, amount: Decimal | None, cause: Cause
+        self,
+        payment_id: str,
+        reason: str | None,
+        amount: Decimal | None,
+        refund_of: str | None,
+        cause: Cause,
     ) -> None:
-        if amount is None and self.refund is not None and self.refund.payment_id == payment_id:
-            amount = self.refund.amount
+        amount = self._known_refund_amount(payment_id, refund_of, amount)
         self.state = S.ACTIVE
-        self.refund = Refund(payment_id, RefundStatus.FAILED, amount, reason)
+        self.refund = Refund(payment_id, RefundStatus.FAILED, amount, reason, refund_of)
         self.decided_refunds.add(payment_id)
         self.last_cause = cause
 

@@ -85,10 +85,19 @@ class Lock:
 
 @attrs.frozen
 class Refund:
+    """The certificate's latest refund: `payment_id` of its latest step, and the sale payment
+    its steps name in refundOf, if they do (contract 1.1, rule 3)."""
+
     payment_id: str
     status: RefundStatus
     amount: Decimal | None
     reason: str | None = None
+    refund_of: str | None = None
+
+    @property
+    def key(self) -> str:
+        """What makes steps one refund: the sale payment they name, else their paymentId."""
+        return self.refund_of or self.payment_id
 
 
 @attrs.frozen

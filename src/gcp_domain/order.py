@@ -448,18 +448,36 @@ class SalesOrder(Aggregate):
             and self.decision(K.REDEMPTION, redemption_payment_id) is None
         )
 
+    def _same_refund(self, payment_id: str, payment: Payment) -> bool:
+        other = self.payments.get(payment_id)
+        return (
+            payment.refund_of is not None
+            and other is not None
+            and other.refund_of == payment.refund_of
+        )
+
     def _refunded_certificate(self, payment: Payment) -> str | None:
         """Which refunds line a refund payment is for: the one it was paired with before; the
-        only line; the line whose certificate sold for the refunded amount; else the first line
-        not yet paired."""
-        paired = {
-            decision.certificate_id: subject.payment_id
+        one whose refund it continues (a payment naming the same sale payment in refundOf, with
+        steps that refund has not had yet: rule 3's separate payments); the only line; the line
+        whose certificate sold for the refunded amount; else the first line not yet paired."""
+        pairs = [
+            (decision.certificate_id, subject.payment_id, subject.step)
             for (kind, subject), decision in self.decisions.items()
             if isinstance(subject, RefundStep) and decision.certificate_id
-        }
-        for certificate_id, payment_id in paired.items():
+        ]
+        for certificate_id, payment_id, _ in pairs:
             if payment_id == payment.payment_id:
                 return certificate_id
+        for certificate_id in dict.fromkeys(c for c, _, _ in pairs):
+            had = {
+                step
+                for c, payment_id, step in pairs
+                if c == certificate_id and self._same_refund(payment_id, payment)
+            }
+            if had and not had & payment.types:
+                return certificate_id
+        paired = {certificate_id for certificate_id, _, _ in pairs}
         candidates = [cid for cid in self.refund_lines if cid not in paired]
         if len(self.refund_lines) == 1:
             return next(iter(self.refund_lines))

@@ -218,6 +218,7 @@ class Settler:
                 payment_id=payment.payment_id,
                 order_id=order.order_id,
                 amount=Money(payment.amount, payment.currency),
+                refund_of=payment.refund_of,
                 cause=cause,
             ),
         )

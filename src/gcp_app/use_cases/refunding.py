@@ -26,17 +26,26 @@ class RecordRefundStep(CertificateCommand[bool]):
     order_id: str
     amount: Money | None = None
     reason: str | None = None
+    # The sale payment the step names: the steps of one refund may come as payments of their
+    # own, each naming it (contract 1.1, rule 3).
+    refund_of: str | None = None
 
 
 def _pending(certificate: GiftCertificate, command: RecordRefundStep) -> bool:
     return certificate.start_refund(
-        payment_id=command.payment_id, amount=command.amount, cause=command.cause
+        payment_id=command.payment_id,
+        amount=command.amount,
+        refund_of=command.refund_of,
+        cause=command.cause,
     )
 
 
 def _pending_details(certificate: GiftCertificate, command: RecordRefundStep) -> bool:
     return certificate.refund_needs_details(
-        payment_id=command.payment_id, amount=command.amount, cause=command.cause
+        payment_id=command.payment_id,
+        amount=command.amount,
+        refund_of=command.refund_of,
+        cause=command.cause,
     )
 
 
@@ -44,7 +53,10 @@ def _completed(certificate: GiftCertificate, command: RecordRefundStep) -> bool:
     if command.amount is None:
         raise RefundRejected("a completed refund needs its amount")
     return certificate.complete_refund(
-        payment_id=command.payment_id, amount=command.amount, cause=command.cause
+        payment_id=command.payment_id,
+        amount=command.amount,
+        refund_of=command.refund_of,
+        cause=command.cause,
     )
 
 
@@ -53,6 +65,7 @@ def _failed(certificate: GiftCertificate, command: RecordRefundStep) -> bool:
         payment_id=command.payment_id,
         reason=command.reason,
         amount=command.amount,
+        refund_of=command.refund_of,
         cause=command.cause,
     )
 

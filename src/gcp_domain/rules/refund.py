@@ -1,5 +1,11 @@
 """The rules of refunding a certificate's purchase (matching rule 3): pending, waiting for the
-buyer's details, completed (final) or failed (back to ACTIVE), in whatever order they arrive."""
+buyer's details, completed (final) or failed (back to ACTIVE), in whatever order they arrive.
+
+Contract 1.1: "The steps of one refund may arrive as messages of one paymentId, or as separate
+payments, each with its own paymentId, that name the sale's payment in `refundOf`". So a step
+names its own `payment_id` and, optionally, `refund_of`; the refund it belongs to is
+`refund_of or payment_id` (`Refund.key`). A redelivery of a step is told by its own paymentId.
+"""
 
 from __future__ import annotations
 
@@ -21,17 +27,37 @@ S = CertificateState
 class RefundRules:
     """The refund of the certificate's purchase. Mixed into `GiftCertificate`."""
 
-    def _check_refund(self: GiftCertificate, payment_id: str, amount: Decimal | None) -> None:
+    def _of_this_refund(self: GiftCertificate, payment_id: str, refund_of: str | None) -> bool:
+        """The step belongs to the certificate's latest refund: the same paymentId, or the
+        same sale payment named in refundOf."""
+        refund = self.refund
+        return refund is not None and (
+            refund.payment_id == payment_id or refund.key == (refund_of or payment_id)
+        )
+
+    def _refund_completed_already(
+        self: GiftCertificate, payment_id: str, refund_of: str | None
+    ) -> bool:
+        return self.state is S.REFUNDED and self._of_this_refund(payment_id, refund_of)
+
+    def _check_refund(
+        self: GiftCertificate, payment_id: str, refund_of: str | None, amount: Decimal | None
+    ) -> None:
         if not payment_id:
             raise InvalidCommand("a refund is identified by its paymentId")
-        if self.refund and self.refund.payment_id != payment_id and self.state is S.REFUND_PENDING:
+        if self.state is S.REFUND_PENDING and not self._of_this_refund(payment_id, refund_of):
             raise RefundRejected("another refund is pending on this certificate")
         self._require(S.ACTIVE, S.REFUND_PENDING, action="refund")
         if amount is not None and amount > self.balance:
             raise RefundRejected("a refund larger than the remaining balance is rejected")
 
     def start_refund(
-        self: GiftCertificate, *, payment_id: str, amount: Money | None, cause: Cause
+        self: GiftCertificate,
+        *,
+        payment_id: str,
+        amount: Money | None,
+        refund_of: str | None = None,
+        cause: Cause,
     ) -> bool:
         """REFUND_PENDING: not redeemable until the refund completes or fails.
 
@@ -39,10 +65,13 @@ class RefundRules:
         or completed: a late redelivery must not reopen it."""
         if payment_id in self.decided_refunds:
             return False
-        if self.refund and self.refund.payment_id == payment_id and self.state is S.REFUND_PENDING:
+        if self._refund_completed_already(payment_id, refund_of):
             return False
-        self._check_refund(payment_id, self._refund_amount(amount))
-        self._refund_pending(payment_id=payment_id, amount=self._refund_amount(amount), cause=cause)
+        if self.state is S.REFUND_PENDING and self._of_this_refund(payment_id, refund_of):
+            return False
+        known = self._refund_amount(amount)
+        self._check_refund(payment_id, refund_of, known)
+        self._refund_pending(payment_id=payment_id, amount=known, refund_of=refund_of, cause=cause)
         return True
 
     def _refund_amount(self: GiftCertificate, amount: Money | None) -> Decimal | None:
@@ -56,33 +85,50 @@ class RefundRules:
         return amount.amount
 
     def refund_needs_details(
-        self: GiftCertificate, *, payment_id: str, amount: Money | None = None, cause: Cause
+        self: GiftCertificate,
+        *,
+        payment_id: str,
+        amount: Money | None = None,
+        refund_of: str | None = None,
+        cause: Cause,
     ) -> bool:
         """REFUND_PENDING_DETAILS: the refund waits for the buyer's payment details. It may
         arrive before the refund's REFUND_PENDING; the amount is then taken from here."""
         if payment_id in self.decided_refunds:
             return False
+        if self._refund_completed_already(payment_id, refund_of):
+            return False
         if (
-            self.refund
-            and self.refund.payment_id == payment_id
+            self._of_this_refund(payment_id, refund_of)
+            and self.refund is not None
             and self.refund.status is RefundStatus.PENDING_DETAILS
         ):
             return False
         known = self._refund_amount(amount)
-        self._check_refund(payment_id, known)
-        self._refund_pending_details(payment_id=payment_id, amount=known, cause=cause)
+        self._check_refund(payment_id, refund_of, known)
+        self._refund_pending_details(
+            payment_id=payment_id, amount=known, refund_of=refund_of, cause=cause
+        )
         return True
 
     def complete_refund(
-        self: GiftCertificate, *, payment_id: str, amount: Money, cause: Cause
+        self: GiftCertificate,
+        *,
+        payment_id: str,
+        amount: Money,
+        refund_of: str | None = None,
+        cause: Cause,
     ) -> bool:
         """REFUNDED: the money went back to the buyer; the balance is 0 and the state final."""
-        if self.state is S.REFUNDED and self.refund and self.refund.payment_id == payment_id:
+        if self._refund_completed_already(payment_id, refund_of):
             return False
         if amount.is_zero:
             raise RefundRejected("a refund returns a positive amount")
-        self._check_refund(payment_id, self._refund_amount(amount))
-        self._refund_completed(payment_id=payment_id, amount=amount.amount, cause=cause)
+        known = self._refund_amount(amount)
+        self._check_refund(payment_id, refund_of, known)
+        self._refund_completed(
+            payment_id=payment_id, amount=amount.amount, refund_of=refund_of, cause=cause
+        )
         return True
 
     def fail_refund(
@@ -91,21 +137,30 @@ class RefundRules:
         payment_id: str,
         reason: str | None,
         amount: Money | None = None,
+        refund_of: str | None = None,
         cause: Cause,
     ) -> bool:
         """The refund did not happen: back to the working state (ACTIVE).
 
         A failure that arrives before its refund was seen pending is recorded all the same
         (on an ACTIVE certificate), so that the pending, arriving later, records nothing."""
-        if payment_id in self.decided_refunds:
-            if self.state is S.REFUNDED and self.refund and self.refund.payment_id == payment_id:
+        if payment_id in self.decided_refunds or self._refund_completed_already(
+            payment_id, refund_of
+        ):
+            if self._refund_completed_already(payment_id, refund_of):
                 raise TransitionNotAllowed("the refund has completed")
             return False
         if self.state is S.REFUND_PENDING:
-            if self.refund is None or self.refund.payment_id != payment_id:
-                raise RefundRejected("that is not the pending refund's paymentId")
+            if not self._of_this_refund(payment_id, refund_of):
+                raise RefundRejected("that is not a step of the pending refund")
         else:
             self._require(S.ACTIVE, S.REFUND_PENDING, action="fail the refund of")
         known = self._refund_amount(amount) if amount is not None else None
-        self._refund_failed(payment_id=payment_id, reason=cut(reason), amount=known, cause=cause)
+        self._refund_failed(
+            payment_id=payment_id,
+            reason=cut(reason),
+            amount=known,
+            refund_of=refund_of,
+            cause=cause,
+        )
         return True

@@ -22,7 +22,7 @@ POS = "POS-9"
 class Refund:
     """The messages of one refund of a sold certificate's purchase."""
 
-    def __init__(self, granted: Any, order_id: str, amount: str) -> None:
+    def __init__(self, granted: Any, order_id: str, amount: str, *, separate: bool = False) -> None:
         self.line = build.order(
             order_id,
             certificates=[
@@ -32,8 +32,15 @@ class Refund:
             event_type="ORDER_REFUND_REQUESTED",
         )
         self.steps = {
+            # One paymentId for every step, or (`separate`) a payment of its own per step, each
+            # naming the sale's payment: contract 1.1, rule 3 ("channels do both").
             step: build.payment(
-                order_id, "REF-1", step, amount, refund_of=f"PAY-{order_id}", method="CARD"
+                order_id,
+                f"REF-{step}" if separate else "REF-1",
+                step,
+                amount,
+                refund_of=f"PAY-{order_id}",
+                method="CARD",
             )
             for step in (
                 "REFUND_PENDING",
@@ -126,6 +133,58 @@ def test_refund_steps_in_several_arrival_orders(
     assert gcp.dead_letters() == []
     decided = {str(s) for (kind, s), d in gcp.order(order_id).decisions.items() if kind is K.REFUND}
     assert decided == {f"REF-1/{name}" for name in arrival if name != "line"}
+
+
+@pytest.mark.parametrize(
+    ("arrival", "published", "last_step"),
+    [
+        (
+            ["line", "REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUND_COMPLETED"],
+            ["REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUNDED"],
+            "REFUND_COMPLETED",
+        ),
+        (
+            ["REFUND_COMPLETED", "REFUND_PENDING_DETAILS", "line", "REFUND_PENDING"],
+            ["REFUNDED"],
+            "REFUND_COMPLETED",
+        ),
+        (
+            ["REFUND_PENDING_DETAILS", "REFUND_PENDING", "line", "REFUND_COMPLETED"],
+            ["REFUND_PENDING_DETAILS", "REFUNDED"],
+            "REFUND_COMPLETED",
+        ),
+        (
+            ["line", "REFUND_PENDING", "REFUND_FAILED"],
+            ["REFUND_PENDING", "ACTIVE"],
+            "REFUND_FAILED",
+        ),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, list) else None,
+)
+def test_refund_steps_as_payments_of_their_own_are_one_refund(
+    gcp: Any, arrival: list[str], published: list[str], last_step: str
+) -> None:
+    """Issue 11, item 8: REFUND_PENDING as one paymentId, REFUND_PENDING_DETAILS and
+    REFUND_COMPLETED as others, all naming the sale's payment in refundOf, used to leave the
+    certificate REFUND_PENDING ("that is not the pending refund's paymentId")."""
+    granted, order_id = gcp.sell("5000.00")
+    refund = Refund(granted, order_id, "5000.00", separate=True)
+    before = gcp.statuses(granted.certificate_id)
+
+    outcomes = gcp.each(*(refund(name) for name in arrival))
+
+    assert outcomes == [A] * len(arrival)
+    cid = granted.certificate_id
+    assert gcp.statuses(cid)[len(before) :] == published
+    assert gcp.dead_letters() == []
+    current = gcp.object(cid)
+    completed = last_step == "REFUND_COMPLETED"
+    assert current["state"] == ("REFUNDED" if completed else "ACTIVE")
+    assert current["refund"] == {
+        "status": "COMPLETED" if completed else "FAILED",
+        "paymentId": f"REF-{last_step}",
+        "amount": "5000.00",
+    }
 
 
 def test_a_certificate_is_not_redeemable_while_a_refund_is_pending(gcp: Any) -> None:

@@ -343,3 +343,49 @@ def test_a_failure_that_overtook_its_pending_keeps_the_amount_it_carries(
     cert.fail_refund(payment_id="REF-1", reason=None, amount=rub("5000"), cause=cause)
     assert cert.refund is not None
     assert (cert.refund.status, cert.refund.amount) == (RefundStatus.FAILED, Decimal("5000.00"))
+
+
+# ---------------------------------------------------------------------- steps as payments of
+# their own (contract 1.1, rule 3): each names the sale's payment in refundOf
+
+
+def test_steps_with_their_own_payment_ids_naming_the_sale_are_one_refund(
+    make, rub, cause: Cause
+) -> None:
+    cert = make.active()
+    assert cert.start_refund(payment_id="PAY-A", amount=None, refund_of="SALE", cause=cause)
+    assert cert.refund_needs_details(payment_id="PAY-B", refund_of="SALE", cause=cause)
+    assert cert.refund is not None
+    assert (cert.refund.status, cert.refund.key) == (RefundStatus.PENDING_DETAILS, "SALE")
+    assert cert.complete_refund(
+        payment_id="PAY-C", amount=rub("5000.00"), refund_of="SALE", cause=cause
+    )
+    assert cert.state is S.REFUNDED
+    assert cert.refund.payment_id == "PAY-C"
+    # A step of that refund arriving late records nothing; a failure after completion is refused.
+    assert not cert.start_refund(payment_id="PAY-D", amount=None, refund_of="SALE", cause=cause)
+    with pytest.raises(TransitionNotAllowed):
+        cert.fail_refund(payment_id="PAY-E", reason="late", refund_of="SALE", cause=cause)
+
+
+def test_a_step_naming_another_sale_payment_is_another_refund(make, rub, cause: Cause) -> None:
+    cert = make.active()
+    cert.start_refund(payment_id="PAY-A", amount=None, refund_of="SALE-1", cause=cause)
+    with pytest.raises(RefundRejected, match="another refund is pending"):
+        cert.start_refund(payment_id="PAY-B", amount=None, refund_of="SALE-2", cause=cause)
+    with pytest.raises(RefundRejected, match="not a step of the pending refund"):
+        cert.fail_refund(payment_id="PAY-B", reason=None, refund_of="SALE-2", cause=cause)
+
+
+def test_a_failed_refund_of_the_sale_may_be_tried_again_with_a_new_payment(
+    make, rub, cause: Cause
+) -> None:
+    cert = make.active()
+    cert.start_refund(payment_id="PAY-A", amount=rub("5000.00"), refund_of="SALE", cause=cause)
+    cert.fail_refund(payment_id="PAY-B", reason="no account", refund_of="SALE", cause=cause)
+    assert cert.state is S.ACTIVE
+    assert cert.refund is not None
+    assert cert.refund.amount == Decimal("5000.00")  # carried over within the one refund
+    assert not cert.start_refund(payment_id="PAY-B", amount=None, refund_of="SALE", cause=cause)
+    assert cert.start_refund(payment_id="PAY-N", amount=None, refund_of="SALE", cause=cause)
+    assert cert.state is S.REFUND_PENDING
