@@ -104,6 +104,10 @@ SETTINGS: Final = (
 _DEFAULTS: Final = {s.env: s.default for s in SETTINGS}
 
 
+def _embedded_database_url(var_dir: Path) -> str:
+    return f"sqlite:///{var_dir / 'gcp.sqlite'}"
+
+
 @attrs.frozen
 class Settings:
     var_dir: Path
@@ -135,6 +139,12 @@ class Settings:
     cvc_window: timedelta = timedelta(minutes=15)
     matcher_cache_size: int = 100_000
 
+    @property
+    def embedded_store(self) -> bool:
+        """The store is the embedded default: a SQLite file under GCP_VAR_DIR (no
+        GCP_DATABASE_URL)."""
+        return self.database_url == _embedded_database_url(self.var_dir)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -156,7 +166,7 @@ class Settings:
             return value
 
         var_dir = Path(get("GCP_VAR_DIR"))
-        database_url = env.get("GCP_DATABASE_URL") or f"sqlite:///{var_dir / 'gcp.sqlite'}"
+        database_url = env.get("GCP_DATABASE_URL") or _embedded_database_url(var_dir)
         return cls(
             var_dir=var_dir,
             database_url=database_url,

@@ -137,6 +137,40 @@ def test_serve_stocks_the_pool_runs_and_stops_on_sigterm(
     assert "default: available 150" in capsys.readouterr().out
 
 
+@pytest.fixture
+def newcomer_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A newcomer's shell: the embedded defaults (no GCP_DATABASE_URL), a var dir of its own."""
+    monkeypatch.setenv("GCP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("GCP_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def test_on_the_embedded_defaults_serve_stocks_an_empty_default_pool(
+    newcomer_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert serve_until_sigterm(["--only", "timers"]) == 0
+    assert "default: available 1000" in capsys.readouterr().out
+
+
+def test_serve_never_tops_up_a_pool_that_had_certificates(
+    newcomer_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11, item 7: after `gcp pool generate --count 5` a pool held 1,000."""
+    assert main(["pool", "generate", "--count", "5"]) == 0
+    assert serve_until_sigterm(["--only", "timers"]) == 0
+    assert "default: available 5," in capsys.readouterr().out
+
+
+def test_with_a_configured_database_serve_creates_no_certificate(
+    newcomer_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GCP_DATABASE_URL", f"sqlite:///{newcomer_env / 'production.sqlite'}")
+    assert serve_until_sigterm(["--only", "timers"]) == 0
+    assert "available" not in capsys.readouterr().out
+    assert main(["pool", "status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
 def test_one_kafka_part_alone_needs_a_configured_broker(
     operator_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from uuid import UUID, uuid4
 
 import msgspec
@@ -37,6 +37,10 @@ EXIT_REFUSED = 2
 EXIT_FAILED = 1
 # Development tokens printed by `gcp serve` on the generated JWT secret.
 DEV_TOKEN_TTL = timedelta(hours=24)
+
+DEFAULT_POOL: Final = "default"
+# What `serve` stocks, once, on the embedded defaults, so that a newcomer can start.
+FIRST_STOCK: Final = 1000
 
 
 def _settings_epilog() -> str:
@@ -148,21 +152,38 @@ def certificate_at(app: GiftCertificates, args: argparse.Namespace) -> int:
     return 0
 
 
+def _stock_wanted(app: GiftCertificates, args: argparse.Namespace) -> int:
+    """How many certificates `serve` keeps available in `--pool`: `--stock` when given; on
+    the embedded defaults, a first stock for a default pool that never had any (contract 1.1:
+    "gcp serve never creates certificates on its own, except on the embedded defaults ... where
+    it stocks an empty default pool once"); otherwise none."""
+    if args.stock is not None:
+        return int(args.stock)
+    if not app.settings.embedded_store or args.pool != DEFAULT_POOL:
+        return 0
+    if args.pool in app.pool_names():
+        status = app.pool_status(args.pool)
+        if status.available + status.reserved + status.issued + status.cancelled > 0:
+            return 0
+    return FIRST_STOCK
+
+
 def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
     """Runs the service until SIGTERM or Ctrl-C: the HTTP API, the consumers, the relay and the
     timers (or the `--only` parts), after making sure the pool is stocked."""
     install_json_logging(logging.INFO)
-    if args.stock > 0:
+    stock = _stock_wanted(app, args)
+    if stock > 0:
         cause = _cli_cause()
         app.pools.create_pool(args.pool, cause=cause)
-        missing = args.stock - app.pool_status(args.pool).available
+        missing = stock - app.pool_status(args.pool).available
         if missing > 0:
             bar = ProgressBar(missing, f"stocking {args.pool}")
             app.pools.generate_certificates(args.pool, missing, cause=cause, progress=bar.advance)
             bar.finish()
     service = build_service(app, args.only or PARTS)
     print(f"store: {describe(app.settings.database_url)}")
-    if args.stock > 0:
+    if args.pool in app.pool_names():
         print(_status_line(app.pool_status(args.pool)))
     if service.bootstrap_servers:
         embedded = " (embedded, development only)" if service.broker else ""
@@ -356,9 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
     minted.add_argument("--ttl", type=int, default=3600, help="seconds it is valid (default 3600)")
 
     served = command(commands, "serve", serve, help="run the service")
-    served.add_argument("--pool", default="default")
     served.add_argument(
-        "--stock", type=int, default=1000, help="keep at least this many available (0: no check)"
+        "--pool", default=DEFAULT_POOL, help="the pool --stock fills (default %(default)s)"
+    )
+    served.add_argument(
+        "--stock",
+        type=int,
+        default=None,
+        help=(
+            "keep at least this many certificates available in --pool (default: none; on the "
+            f"embedded defaults, {FIRST_STOCK} once for a default pool that never had any)"
+        ),
     )
     served.add_argument(
         "--only", action="append", choices=PARTS, help="run only this part (repeatable)"
