@@ -13,8 +13,10 @@ from gcp_app.inbound.translation import money, order_facts
 from gcp_app.inbound.work import BatchUnitOfWork
 from gcp_app.use_cases import RecordNotificationResult, UseCases
 from gcp_domain.cause import Cause
-from gcp_domain.errors import ConflictingDuplicate, DomainError
+from gcp_domain.errors import ConflictingDuplicate, DomainError, InvalidCertificateNumber
+from gcp_domain.numbers import CertificateNumber
 from gcp_domain.order import ORDER_CANCELLED, PAYMENT_TYPES, SalesOrder
+from gcp_domain.order_values import GIFT_CERTIFICATE
 from gcp_domain.vocabulary import PaymentEvent
 
 
@@ -111,6 +113,7 @@ class Matcher:
     ) -> Outcome:
         if message.event_type not in PAYMENT_TYPES:
             return Outcome.IGNORED
+        self._check_certificate_named(work, message)
         cause = _cause(envelope, message.message_id, message.order_id)
         amount = money(message.amount, message.currency, self._defaults)
         order = work.order(message.order_id, cause)
@@ -127,6 +130,22 @@ class Matcher:
         ):
             return Outcome.DUPLICATE
         return self._settled(work, order, cause, [])
+
+    @staticmethod
+    def _check_certificate_named(work: BatchUnitOfWork, message: PaymentMessage) -> None:
+        """A payment by certificate names one GCP knows, or it is the message at fault: it is
+        dead-lettered now, before its facts are recorded, whatever order line it pairs with."""
+        if message.event_type != PaymentEvent.REDEMPTION and message.method != GIFT_CERTIFICATE:
+            return
+        try:
+            CertificateNumber.parse(message.certificate_number or "")
+        except InvalidCertificateNumber as error:
+            raise Refusal("invalid-message", f"certificateNumber: {error.message}") from None
+        if work.certificate_by_number(message.certificate_number) is None:
+            raise Refusal(
+                "unknown-certificate",
+                f"payment {message.payment_id} names an unknown certificate",
+            )
 
     def _settled(
         self, work: BatchUnitOfWork, order: SalesOrder, cause: Cause, problems: list[Problem]

@@ -210,11 +210,36 @@ def test_an_unknown_number_dead_letters_the_payment(gcp: Any) -> None:
     )
     assert letter.reason_code == "unknown-certificate"
     assert letter.message_id == payment.message_id
-    decision = gcp.order(POS).decision(K.REDEMPTION, "PAY-80")
-    assert (decision.outcome, decision.reason) == (DecisionOutcome.REFUSED, "UNKNOWN_CERTIFICATE")
-    # Decided: the same payment redelivered under a new messageId is not dead-lettered again.
-    gcp.each(build.redemption_payment(POS, "PAY-80", unknown, "1500.00"))
-    assert len(gcp.dead_letters()) == 1
+    # Refused before its facts are recorded: the order knows no such payment.
+    assert "PAY-80" not in gcp.order(POS).payments
+    assert gcp.order(POS).decision(K.REDEMPTION, "PAY-80") is None
+
+
+def test_an_unknown_number_dead_letters_the_payment_whichever_arrives_first(gcp: Any) -> None:
+    """Issue 11, item 6: the order arriving after the payment was dead-lettered in its place
+    ("payment ... names an unknown certificate")."""
+    unknown = "4000123412344824"
+    payment = build.redemption_payment(POS, "PAY-81", unknown, "1500.00")
+    line = build.order(POS, redemptions=[build.redemption_line(unknown, "1500.00")])
+
+    assert gcp.each(payment, line) == [Outcome.DEAD_LETTERED, A]
+
+    (letter,) = gcp.dead_letters()
+    assert (letter.reason_code, letter.message_id) == ("unknown-certificate", payment.message_id)
+
+
+@pytest.mark.parametrize("number", ["1234", "4000123412344821x", "4000123412344825"])
+def test_a_payment_with_a_malformed_certificate_number_is_dead_lettered(
+    gcp: Any, number: str
+) -> None:
+    payment = build.redemption_payment(POS, "PAY-82", number, "10.00")
+
+    assert gcp.each(payment) == [Outcome.DEAD_LETTERED]
+
+    (letter,) = gcp.dead_letters()
+    assert letter.reason_code == "invalid-message"
+    assert letter.reason.startswith("certificateNumber: ")
+    assert number not in letter.reason
 
 
 def test_a_malformed_number_in_an_order_line_is_dead_lettered(gcp: Any) -> None:
