@@ -168,7 +168,12 @@ def _naive(arguments: argparse.Namespace, database: str, var_dir: Path, key: str
     try:
         _say(f"naive: reserving {workload.certificates_needed(count)} certificates ...")
         certificates = store.reserved_certificates(app, workload.certificates_needed(count))
-        records = workload.generate(certificates, count, lag=max(count // 10, 50))
+        records = workload.generate(
+            certificates,
+            count,
+            lag=max(count // 10, 50),
+            notification_ids=app.notification_ids,
+        )
         _say(f"naive: {len(records)} messages, one get / command / save each ...")
         figures = naive.run(app, records)
     finally:
@@ -190,7 +195,9 @@ def _pipeline(
         # A smaller run keeps the same shape: the lead stays well under the lag.
         lead = min(arguments.lead, max(count // 10, 1000))
         lag = max(PIPELINE_LAG * lead // PIPELINE_LEAD, lead * 2)
-        records = workload.generate(certificates, count, lag=lag)
+        records = workload.generate(
+            certificates, count, lag=lag, notification_ids=app.notification_ids
+        )
         figures: dict[str, Any] = {f"mix_{k}": v for k, v in workload.mix(records).items()}
         _say(
             f"pipeline: {len(records)} messages through Kafka (mock cluster), the consumer, "

@@ -8,7 +8,7 @@ inbound topics:
   line) and its card payment (`PAYMENT_AUTHORIZED`, for half of them `PAYMENT_CAPTURED` too);
 - notification results from CRM (`All_Clients`, `SENT`, sometimes `FAILED`) for certificates
   issued with an EMAIL notification, with the notificationId the service opened
-  (`notification_id_for(certificate_id, 1)`);
+  (`app.notification_ids.for_request(certificate_id, 1)`: the bench holds the key);
 - partial redemptions (a POS order's `redemptions` line and its `REDEMPTION` payment), some
   followed later by a full redemption of the rest, and some certificates redeemed whole at once;
 - traffic that is not about certificates (ignored): orders without certificate lines and
@@ -39,7 +39,7 @@ import attrs
 from gcp_adapters.kafka.encoding import encode, key_of, topic_of
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import InboundMessage
-from gcp_app.use_cases import notification_id_for
+from gcp_app.notification_ids import NotificationIds
 
 SALES_ORDER: Final = "All_SalesOrder"
 PAYMENTS: Final = "All_Payments"
@@ -121,7 +121,12 @@ class _Clock:
 
 
 def generate(
-    certificates: Sequence[Reserved], messages: int, *, lag: int, seed: int = 20261126
+    certificates: Sequence[Reserved],
+    messages: int,
+    *,
+    lag: int,
+    notification_ids: NotificationIds,
+    seed: int = 20261126,
 ) -> list[Record]:
     """At least `messages` records (exactly `messages` when enough certificates are given),
     in the order they are to be produced. `lag`: how many messages after its issue a
@@ -140,7 +145,7 @@ def generate(
     for index, certificate in enumerate(certificates):
         if len(timed) >= messages:  # enough: the noise is added and the tail cut below
             break
-        _story(add, rng, clock, index, certificate, lag_certificates)
+        _story(add, rng, clock, index, certificate, lag_certificates, notification_ids)
     timed.sort(key=lambda item: (item[0], item[1]))
     base = [record for _, _, record in timed]
     return _with_noise(base, messages, rng, clock)
@@ -153,6 +158,7 @@ def _story(
     index: int,
     certificate: Reserved,
     lag: float,
+    notification_ids: NotificationIds,
 ) -> None:
     """The messages of one certificate's life, each at a time in certificate units."""
     cid = certificate.certificate_id
@@ -182,7 +188,7 @@ def _story(
         failed = rng.random() < FAILED_NOTIFICATION_SHARE
         result = build.client_notification(
             cid,
-            notification_id_for(cid, 1),
+            notification_ids.for_request(cid, 1),
             "FAILED" if failed else "SENT",
             error="mailbox full" if failed else None,
             client_id=client_id,

@@ -28,6 +28,7 @@ from gcp_app.cvc import CvcDesk
 from gcp_app.cvc_guard import CvcGuard, CvcPolicy
 from gcp_app.defaults import Defaults
 from gcp_app.errors import ConfigurationError
+from gcp_app.notification_ids import NotificationIds
 from gcp_app.pool_index import PoolIndex
 from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer, load_or_create_key, load_or_create_secret
@@ -55,11 +56,15 @@ def build_application(
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
     # The key first: a bad key must not leave a store's connections open behind it.
-    sealer = CvcSealer(load_or_create_key(settings.cipher_key, settings.var_dir))
+    cvc_key = load_or_create_key(settings.cipher_key, settings.var_dir)
+    sealer = CvcSealer(cvc_key)
+    notification_ids = NotificationIds.from_cvc_key(cvc_key)
     store = EventStore(settings, env)
     pool_index = PoolIndex(store.recorder, store.mapper)
     use_cases = UseCases(
-        store, Context(clock, Defaults.from_settings(settings)), saved=pool_index.observe_all
+        store,
+        Context(clock, Defaults.from_settings(settings), notification_ids),
+        saved=pool_index.observe_all,
     )
     shelf = CandidateShelf(pool_index, store.certificates)
     reservations = Reservations(store, pool_index, shelf, clock, ttl=settings.reservation_ttl)
@@ -82,6 +87,7 @@ def build_application(
         ),
         cvc=CvcDesk(use_cases, guard, sealer),
         sealer=sealer,
+        notification_ids=notification_ids,
     )
 
 

@@ -19,6 +19,7 @@ from gcp_app.audit import HistoryEntry, history_entry, replay
 from gcp_app.clock import Clock
 from gcp_app.cvc import CvcDesk
 from gcp_app.errors import CertificateNotFound
+from gcp_app.notification_ids import NotificationIds
 from gcp_app.pool_index import PoolIndex
 from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer
@@ -65,6 +66,8 @@ class GiftCertificates:
     pools: PoolStock
     cvc: CvcDesk
     sealer: CvcSealer
+    # Names CVC notification requests (tests and the bench name them before they read them).
+    notification_ids: NotificationIds
 
     def execute(self, command: Command[R]) -> R:
         """Runs the command's use case in a transaction of its own (see UseCases.execute)."""

@@ -2,7 +2,8 @@
 
 The use case (gcp_app.use_cases.notifying.DiscloseCvc) records the disclosure and answers the
 sealed CVC. Around it: the throttle (gcp_app.cvc_guard) is asked first, a refused request is
-counted, and the failure that locks a certificate out is recorded on it (`CvcLockedOut`).
+counted against its caller, and the failure that locks a caller out is recorded on the
+certificate it named (`CvcLockedOut`).
 """
 
 from __future__ import annotations
@@ -39,15 +40,15 @@ class CvcDesk:
         """The plain CVC, once per notification request. The caller must not log it.
 
         Throttled (`gcp_app.cvc_guard`): a failed request (`CertificateNotFound`,
-        `CvcNotAvailable`) counts against the certificate id and the client (`client`, by
-        default the cause's actor); while either is locked out every request is refused with
+        `CvcNotAvailable`) counts against the caller (`client`, by default the cause's actor),
+        never the certificate; while the caller is locked out its requests are refused with
         `CvcThrottled`. The counts are in the store, shared by every application on it. The
-        failure that locks a certificate out records `CvcLockedOut` on it (if it exists), once
-        per lock-out across all of them. `CvcAlreadyDisclosed` is no failure: only a caller
-        with the right notificationId gets it.
+        failure that locks a caller out records `CvcLockedOut` on the certificate it named (if
+        that exists), once per lock-out across all of them. `CvcAlreadyDisclosed` is no
+        failure: only a caller with the right notificationId gets it.
         """
         who = client or cause.actor
-        self.guard.check(certificate_id, who)
+        self.guard.check(who)
         try:
             sealed = self._use_cases.execute(
                 DiscloseCvc(
@@ -55,7 +56,7 @@ class CvcDesk:
                 )
             )
         except (CertificateNotFound, CvcNotAvailable) as refused:
-            locked_out = self.guard.failed(certificate_id, who, cause=cause)
+            locked_out = self.guard.failed(who, cause=cause)
             if locked_out and not isinstance(refused, CertificateNotFound):
                 self._locked_out(certificate_id, cause)
             raise
@@ -64,11 +65,11 @@ class CvcDesk:
     def _locked_out(self, certificate_id: UUID, cause: Cause) -> None:
         policy = self.guard.policy
         logger.warning(
-            "CVC requests for certificate %s locked out for %d s after %d failures (by %s)",
-            certificate_id,
+            "CVC requests of %s locked out for %d s after %d failures (the last for %s)",
+            cause.actor,
             policy.window_seconds,
             policy.max_failures,
-            cause.actor,
+            certificate_id,
         )
         try:
             self._use_cases.execute(

@@ -1,18 +1,18 @@
-"""Throttling of the CVC endpoint: failure windows per certificate and per client, shared by
-every process of a deployment through the event store.
+"""Throttling of the CVC endpoint: a failure window per caller, shared by every process of a
+deployment through the event store.
 
 A failed CVC request (no such certificate, a wrong or closed notificationId, a locked or
-unissued certificate: everything the caller sees as "not found") counts against the certificate
-id it named and against the client (the token's subject) that made it. After `max_failures` on
-one certificate id within `window`, that id is locked out for `window`: every request for it is
-refused, the right notificationId included. After `max_client_failures` by one client within
-`window`, that client is locked out likewise, whatever certificate it names.
+unissued certificate: everything the caller sees as "not found") counts against the caller (the
+token's subject) that made it, never against the certificate it named (contract 1.1: "A CVC
+request that fails counts against its caller, never against the certificate, so one caller
+cannot keep the CVC from another"). After `max_failures` by one caller within `window`, that
+caller is locked out for `window`: every request it makes is refused, whatever it names. Another
+caller asking for the same certificate is not slowed.
 
-Certificate ids are counted whether or not the certificate exists, so an unknown id and a real
-one answer alike on the sixth attempt as on the first (the lock-out *event* is recorded only on
-a certificate that exists: `GiftCertificates.disclose_cvc`). A lock-out starts once per window:
-`failed()` says True for the failure that started it, and only for that one, in whichever
-process it ran.
+The failure that starts a caller's lock-out is recorded, as `CvcLockedOut`, on the certificate
+it named if that exists (the audit's "who was locked out asking for this certificate"). A
+lock-out starts once per window: `failed()` says True for the failure that started it, and only
+for that one, in whichever process it ran.
 
 The counts live in the event store (`gcp_app.cvc_failures`), not in the process: every process
 on the same database sees the same failures and lock-outs, and they survive a restart. A check
@@ -68,17 +68,12 @@ class CvcThrottled(DomainError):
 
 @attrs.frozen
 class CvcPolicy:
-    max_failures: int = 5
-    max_client_failures: int = 20
+    max_failures: int = 5  # per caller, within the window
     window: timedelta = timedelta(minutes=15)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CvcPolicy:
-        return cls(
-            max_failures=settings.cvc_max_failures,
-            max_client_failures=settings.cvc_max_client_failures,
-            window=settings.cvc_window,
-        )
+        return cls(max_failures=settings.cvc_max_failures, window=settings.cvc_window)
 
     @property
     def window_seconds(self) -> int:
@@ -95,10 +90,10 @@ class CvcGuard:
         self.policy = policy
         self._now = now
 
-    def check(self, certificate_id: UUID, client: str) -> None:
-        """Raises CvcThrottled while the certificate id or the client is locked out."""
+    def check(self, client: str) -> None:
+        """Raises CvcThrottled while the caller `client` is locked out."""
         now = self._now()
-        keys = self._keys(certificate_id, client)
+        keys = self._keys(client)
         loaded = self._load(keys, now)
         states = [key_state(loaded[key], now, self.policy.window) for key in keys]
         until = [s.locked_until for s in states if s.locked_until is not None]
@@ -106,18 +101,18 @@ class CvcGuard:
             wait = (max(until) - now).total_seconds()
             raise CvcThrottled(retry_after=max(1, math.ceil(wait)))
 
-    def failed(self, certificate_id: UUID, client: str, *, cause: Cause) -> bool:
-        """Counts a failed request (`cause` is recorded with it: who asked, which request). True
-        if it locked the certificate id out (once per lock-out: the caller records the event
-        then)."""
-        keys = self._keys(certificate_id, client)
+    def failed(self, client: str, *, cause: Cause) -> bool:
+        """Counts a failed request of the caller `client` (`cause` is recorded with it: which
+        request). True if it locked the caller out (once per lock-out: the caller of this
+        method records the event then)."""
+        keys = self._keys(client)
         for attempt in range(COUNT_ATTEMPTS):
             now = self._now()
             loaded = self._load(keys, now)
             changed: list[CvcFailures] = []
             started = [self._count(key, loaded[key], now, cause, changed) for key in keys]
             if not changed:
-                return False  # Both keys locked out already (failures that raced past check).
+                return False  # Locked out already (failures that raced past check).
             try:
                 self.app.save(*changed)
             except IntegrityError:
@@ -129,12 +124,8 @@ class CvcGuard:
         logger.warning("a failed CVC request could not be counted; answered as throttled")
         raise CvcThrottled(retry_after=1)
 
-    def _keys(self, certificate_id: UUID, client: str) -> tuple[_Key, _Key]:
-        # The certificate's key first: failed() reports whether *it* was locked out.
-        return (
-            _Key("certificate", str(certificate_id), self.policy.max_failures),
-            _Key("client", client, self.policy.max_client_failures),
-        )
+    def _keys(self, client: str) -> tuple[_Key]:
+        return (_Key("client", client, self.policy.max_failures),)
 
     def _load(self, keys: Iterable[_Key], now: datetime) -> dict[_Key, list[CvcFailures]]:
         """The buckets of each key around `now`, oldest first: the previous one (its failures

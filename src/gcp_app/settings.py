@@ -59,13 +59,8 @@ SETTINGS: Final = (
     Setting(
         "GCP_CVC_MAX_FAILURES",
         "5",
-        "Failed CVC requests on one certificate within the window before it is locked out.",
-    ),
-    Setting(
-        "GCP_CVC_MAX_CLIENT_FAILURES",
-        "20",
-        "Failed CVC requests by one client (token subject) within the window before it is "
-        "locked out.",
+        "Failed CVC requests by one caller (token subject) within the window before it is "
+        "locked out; never counted against the certificate.",
     ),
     Setting(
         "GCP_CVC_WINDOW_SECONDS",
@@ -135,7 +130,6 @@ class Settings:
     http_port: int = 8080
     jwt_secret: str | None = None
     cvc_max_failures: int = 5
-    cvc_max_client_failures: int = 20
     cvc_window: timedelta = timedelta(minutes=15)
     matcher_cache_size: int = 100_000
 
@@ -193,7 +187,6 @@ class Settings:
             http_port=integer("GCP_HTTP_PORT", 0, 65535),
             jwt_secret=env.get("GCP_JWT_SECRET") or None,
             cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
-            cvc_max_client_failures=integer("GCP_CVC_MAX_CLIENT_FAILURES", 1, 100_000),
             cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),
         )

@@ -61,8 +61,8 @@ from gcp_adapters.kafka.mock_cluster import MockCluster
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id
 from gcp_app.inbound import inbox_source
+from gcp_app.notification_ids import NotificationIds
 from gcp_app.settings import Settings
-from gcp_app.use_cases import notification_id_for
 from gcp_domain import Cause, CertificateState
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.order import SalesOrder, sales_order_id
@@ -186,7 +186,8 @@ def split(total_cents: int, parts: int, rng: random.Random) -> list[Decimal]:
 
 
 class Builder:
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, notification_ids: NotificationIds) -> None:
+        self.notification_ids = notification_ids
         self.rng = rng
 
     def message_id(self) -> str:
@@ -259,7 +260,7 @@ class Builder:
             "clientId": client_id,
             "giftCertificateNotification": {
                 "certificateId": str(certificate_id),
-                "notificationId": notification_id_for(certificate_id, 1),
+                "notificationId": self.notification_ids.for_request(certificate_id, 1),
                 "result": result,
                 "channel": "EMAIL",
                 "error": None if result == "SENT" else "mailbox unavailable",
@@ -309,7 +310,7 @@ def with_redeliveries(messages: list[Outgoing], rng: random.Random) -> list[Outg
 
 
 def build_scenario(app: GiftCertificates, rng: random.Random) -> Scenario:
-    build = Builder(rng)
+    build = Builder(rng, app.notification_ids)
     certificates: list[CertificateModel] = []
     order_messages: dict[str, set[str]] = defaultdict(set)
     phase1: list[Outgoing] = []

@@ -38,7 +38,6 @@ from tests.arrivals import draw_arrivals
 
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import ClientMessage, InboundMessage
-from gcp_app.use_cases import notification_id_for
 
 EXAMPLES = 10
 NAMES = (
@@ -112,7 +111,12 @@ def scenario(deployment: Any, kit: Any) -> Scenario:
         "paid": (kit.PAYMENTS, build.payment(web, paid, "PAYMENT_CAPTURED", "8000.00")),
         "sent": (
             kit.CLIENTS,
-            build.client_notification(c1, notification_id_for(c1, 1), "SENT", client_id=client_id),
+            build.client_notification(
+                c1,
+                deployment.app.notification_ids.for_request(c1, 1),
+                "SENT",
+                client_id=client_id,
+            ),
         ),
         "use-line": (
             kit.SALES,

@@ -21,7 +21,6 @@ from typing import Any
 
 from gcp_adapters.kafka.encoding import encode
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import notification_id_for
 
 
 def test_issue_publishes_issued_then_notification_requested_and_crm_result_is_recorded(
@@ -62,7 +61,7 @@ def test_issue_publishes_issued_then_notification_requested_and_crm_result_is_re
         "amount": "5000.00",
     }
     assert issued["reservation"] is None
-    assert notification_id == notification_id_for(certificate_id, 1)
+    assert notification_id == deployment.app.notification_ids.for_request(certificate_id, 1)
     assert requested["notification"] == {
         "notificationId": notification_id,
         "channel": "EMAIL",

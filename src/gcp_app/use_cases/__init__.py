@@ -24,7 +24,6 @@ from gcp_app.use_cases.selling import (
     IssueCertificate,
     ReleaseLapsedReservation,
     ReleaseReservation,
-    notification_id_for,
 )
 from gcp_app.use_cases.unit_of_work import StoreUnitOfWork, UnitOfWork
 
@@ -50,5 +49,4 @@ __all__ = [
     "UnitOfWork",
     "UnlockCertificate",
     "UseCases",
-    "notification_id_for",
 ]

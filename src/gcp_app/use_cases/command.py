@@ -10,6 +10,7 @@ import attrs
 
 from gcp_app.clock import Clock
 from gcp_app.defaults import Defaults
+from gcp_app.notification_ids import NotificationIds
 from gcp_app.use_cases.unit_of_work import UnitOfWork
 from gcp_domain.cause import Cause
 
@@ -35,10 +36,12 @@ class CertificateCommand(Command[R]):
 
 @attrs.frozen
 class Context:
-    """What a use case may need besides its unit of work: the business clock and defaults."""
+    """What a use case may need besides its unit of work: the business clock, defaults, and
+    how notification requests are named."""
 
     clock: Clock
     defaults: Defaults
+    notification_ids: NotificationIds
 
 
 # A use case: `handler(context, work, command) -> result`.

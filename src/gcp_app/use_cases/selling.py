@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Final
-from uuid import NAMESPACE_URL, UUID, uuid5
 
 import attrs
 
@@ -18,14 +17,8 @@ from gcp_domain.certificate_values import Recipient
 from gcp_domain.money import Money
 from gcp_domain.vocabulary import CertificateState, NotificationChannel
 
-NOTIFICATION_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:notification")
 # The release reason of a reservation that was not issued in time.
 RESERVATION_TIMEOUT: Final = "RESERVATION_TIMEOUT"
-
-
-def notification_id_for(certificate_id: UUID, attempt: int) -> str:
-    """Deterministic, so that re-running a batch after a crash opens the same request."""
-    return str(uuid5(NOTIFICATION_NAMESPACE, f"{certificate_id}/{attempt}"))
 
 
 def _strings(values: Iterable[str]) -> tuple[str, ...]:
@@ -67,7 +60,8 @@ def issue_certificate(context: Context, work: UnitOfWork, command: IssueCertific
     )
     if issued and channel is not NotificationChannel.NONE:
         certificate.request_notification(
-            notification_id=notification_id_for(certificate.id, 1), cause=command.cause
+            notification_id=context.notification_ids.for_request(certificate.id, 1),
+            cause=command.cause,
         )
     return issued
 

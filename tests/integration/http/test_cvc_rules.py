@@ -1,6 +1,7 @@
-"""Issue 4's CVC rules over HTTP: once under concurrency, throttling and lock-out per certificate
-and per client, one answer for an unknown certificate and a wrong notificationId, and a scan
-that the CVC reaches no log line, error body, stored event or stream object.
+"""Issue 4's CVC rules over HTTP: once under concurrency, throttling and lock-out per caller
+(never per certificate, contract 1.1), one answer for an unknown certificate and a wrong
+notificationId, and a scan that the CVC reaches no log line, error body, stored event or stream
+object.
 
 The application's CVCs have 8 digits (conftest), so a search for one cannot match by chance.
 """
@@ -90,7 +91,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 # ---------------------------------------------------------------------- throttling per certificate
 
 
-def test_five_failures_lock_the_certificate_out_and_record_it_once(
+def test_five_failures_lock_the_caller_out_and_record_it_once(
     gcp: GiftCertificates,
     client: TestClient[Any],
     world: Any,
@@ -113,11 +114,10 @@ def test_five_failures_lock_the_certificate_out_and_record_it_once(
     assert locked_out.actor == "http:crm-a"
     assert locked_out.causation_id == f"guess-{MAX_FAILURES - 1}"
 
-    # Now every request is refused, the right notificationId too, by any client.
-    for sub in ("crm-a", "crm-b"):
-        refused = client.get(
-            url, params={"notificationId": world.notification_id}, headers=bearer("crm", sub=sub)
-        )
+    # Now every request of crm-a is refused, with the right notificationId too.
+    for _ in range(2):
+        right = {"notificationId": world.notification_id}
+        refused = client.get(url, params=right, headers=bearer("crm", sub="crm-a"))
         body = problem(refused, 429, "cvc-throttled")
         assert int(refused.headers["Retry-After"]) == WINDOW - 1
         assert str(world.certificate_id) not in body["detail"]
@@ -126,10 +126,28 @@ def test_five_failures_lock_the_certificate_out_and_record_it_once(
     assert gcp.current_object(world.certificate_id)["status"] == "NOTIFICATION_REQUESTED"
 
     clock.advance(timedelta(seconds=WINDOW - 2))
-    assert client.get(url, params={"notificationId": "x"}, headers=bearer("crm")).status_code == 429
+    refused = client.get(url, params={"notificationId": "x"}, headers=bearer("crm", sub="crm-a"))
+    assert refused.status_code == 429
     clock.advance(timedelta(seconds=1))
+    wrong_again = client.get(
+        url, params={"notificationId": "x"}, headers=bearer("crm", sub="crm-a")
+    )
+    assert wrong_again.status_code == 404  # the lock-out is over
+
+
+def test_a_caller_locked_out_does_not_keep_the_cvc_from_another(
+    client: TestClient[Any], world: Any, bearer: Bearer, problem: Problem
+) -> None:
+    """Issue 11, item 4: five wrong notificationIds from one caller made the real CRM's
+    request, with the right one, a 429 for 15 minutes."""
+    url = cvc_url(world.certificate_id)
+    prober = bearer("crm", sub="prober")
+    for attempt in range(MAX_FAILURES):
+        client.get(url, params={"notificationId": f"guess-{attempt}"}, headers=prober)
+    problem(client.get(url, params={"notificationId": "y"}, headers=prober), 429, "cvc-throttled")
+
     granted = client.get(
-        url, params={"notificationId": world.notification_id}, headers=bearer("crm")
+        url, params={"notificationId": world.notification_id}, headers=bearer("crm", sub="crm")
     )
     assert granted.status_code == 200, granted.text
 
@@ -182,7 +200,7 @@ def test_a_client_with_too_many_failures_is_refused_everywhere(
     problem: Problem,
     clock: Any,
 ) -> None:
-    limit = gcp.settings.cvc_max_client_failures
+    limit = gcp.settings.cvc_max_failures
     prober = bearer("crm", sub="prober")
     for _ in range(limit):
         # Each on another (unknown) certificate: no certificate reaches its own limit.

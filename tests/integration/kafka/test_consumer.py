@@ -29,7 +29,6 @@ from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
 from gcp_app.inbound import InboundBatches
 from gcp_app.reservation_desk import ReservationGranted
-from gcp_app.use_cases import notification_id_for
 from gcp_domain import Cause, CertificateState
 from gcp_domain.order import sales_order_id
 
@@ -213,7 +212,8 @@ def test_the_seed_flow_issues_the_certificate(
     current = app.current_object(granted.certificate_id)
     assert current["status"] == "NOTIFICATION_REQUESTED"
     assert current["notification"]["status"] == "REQUESTED"
-    assert current["notification"]["notificationId"] == notification_id_for(certificate.id, 1)
+    opened = app.notification_ids.for_request(certificate.id, 1)
+    assert current["notification"]["notificationId"] == opened
     assert current["orderId"] == order_id
     assert current["recipient"]["name"] == "Anna"
     stats = consumer.metrics.snapshot()
@@ -327,7 +327,7 @@ def test_a_restart_resumes_from_the_database(
     first.close()
     stored = events(first_app)
 
-    notification = notification_id_for(granted.certificate_id, 1)
+    notification = first_app.notification_ids.for_request(granted.certificate_id, 1)
     send(CLIENTS, "C-1", {
         "messageId": str(uuid.uuid4()), "eventType": "CLIENT_UPDATED", "clientId": "C-1",
         "giftCertificateNotification": {

@@ -32,7 +32,6 @@ from tests.arrivals import draw_arrivals
 from gcp_app.inbound import Envelope, Outcome
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import InboundMessage
-from gcp_app.use_cases import notification_id_for
 
 EXAMPLES = min(settings().max_examples, 50)
 WEB, POS = "WEB-1", "POS-9"
@@ -54,7 +53,7 @@ def scenario(gcp: Any) -> Scenario:
     produced = {
         "sale": build.order(WEB, certificates=lines),
         "paid": build.payment(WEB, "PAY-1", "PAYMENT_CAPTURED", "8000.00"),
-        "sent": build.client_notification(c1, notification_id_for(c1, 1), "SENT"),
+        "sent": build.client_notification(c1, gcp.app.notification_ids.for_request(c1, 1), "SENT"),
         "use-line": build.order(POS, redemptions=[build.redemption_line(first.number, "1500.00")]),
         "use-pay": build.redemption_payment(POS, "PAY-80", first.number, "1500.00"),
         "refund-line": build.order(

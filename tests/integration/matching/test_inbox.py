@@ -15,7 +15,7 @@ from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id, dead_letter_message
 from gcp_app.inbound import Envelope, InboundBatches, Outcome, Problem
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import LockCertificate, UnlockCertificate, notification_id_for
+from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, CertificateState
 
 S = CertificateState
@@ -137,7 +137,9 @@ def sale(gcp: Any) -> tuple[Any, list[Envelope]]:
     batch = [
         gcp.envelopes(build.order(ORDER, certificates=[build.certificate_line(cid)])),
         gcp.envelopes(build.payment(ORDER, "PAY-1")),
-        gcp.envelopes(build.client_notification(cid, notification_id_for(cid, 1), "SENT")),
+        gcp.envelopes(
+            build.client_notification(cid, gcp.app.notification_ids.for_request(cid, 1), "SENT")
+        ),
         gcp.envelopes.broken("All_Payments", b"?", Problem("not-json", "not JSON")),
     ]
     assert gcp.handle(batch) == [A, A, A, Outcome.DEAD_LETTERED]
@@ -203,7 +205,7 @@ def test_a_duplicate_message_id_at_a_new_offset_records_nothing(gcp: Any) -> Non
     cid = granted.certificate_id
     order = build.order(ORDER, certificates=[build.certificate_line(cid)])
     payment = build.payment(ORDER, "PAY-1")
-    result = build.client_notification(cid, notification_id_for(cid, 1), "SENT")
+    result = build.client_notification(cid, gcp.app.notification_ids.for_request(cid, 1), "SENT")
     gcp.each(order, payment, result)
     recorded = gcp.recorded()
 

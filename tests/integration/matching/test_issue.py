@@ -13,7 +13,6 @@ import pytest
 from gcp_app.inbound import Outcome
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import Contact
-from gcp_app.use_cases import notification_id_for
 from gcp_domain import CertificateState, NotificationChannel, NotificationStatus
 from gcp_domain.vocabulary import DecisionKind as K
 from gcp_domain.vocabulary import DecisionOutcome
@@ -50,7 +49,7 @@ def test_order_and_payment_issue_in_either_order(gcp: Any, clock: Any, payment_f
     assert terms.issued_at == clock.now()
     current = gcp.object(cid)
     assert current["status"] == "NOTIFICATION_REQUESTED"
-    assert current["notification"]["notificationId"] == notification_id_for(cid, 1)
+    assert current["notification"]["notificationId"] == gcp.app.notification_ids.for_request(cid, 1)
     assert current["notification"]["status"] == "REQUESTED"
     assert current["remainingBalance"] == "5000.00"
     assert current["audit"]["updatedBy"] == (

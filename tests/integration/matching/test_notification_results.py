@@ -9,7 +9,7 @@ import pytest
 
 from gcp_app.inbound import Outcome
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import RequestNotification, notification_id_for
+from gcp_app.use_cases import RequestNotification
 from gcp_domain import Cause, NotificationStatus
 
 A = Outcome.APPLIED
@@ -23,7 +23,7 @@ CRM = Cause("crm:svc", "req-resend", "req-resend")
 def test_a_result_is_recorded(gcp: Any, result: str, error: str | None, status: str) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     cid = granted.certificate_id
-    note = notification_id_for(cid, 1)
+    note = gcp.app.notification_ids.for_request(cid, 1)
     message = build.client_notification(cid, note, result, error=error)
 
     assert gcp.each(message) == [A]
@@ -50,7 +50,8 @@ def test_a_result_is_recorded(gcp: Any, result: str, error: str | None, status: 
 def test_a_failed_notification_can_be_requested_again(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
     cid = granted.certificate_id
-    gcp.each(build.client_notification(cid, notification_id_for(cid, 1), "FAILED", error="bounced"))
+    note = gcp.app.notification_ids.for_request(cid, 1)
+    gcp.each(build.client_notification(cid, note, "FAILED", error="bounced"))
 
     second = gcp.app.execute(RequestNotification(certificate_id=cid, cause=CRM))
     assert gcp.each(build.client_notification(cid, second, "SENT")) == [A]
@@ -92,7 +93,7 @@ def test_an_unknown_notification_id_is_dead_lettered(gcp: Any) -> None:
 
 def test_a_contradicting_result_is_dead_lettered(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
-    note = notification_id_for(granted.certificate_id, 1)
+    note = gcp.app.notification_ids.for_request(granted.certificate_id, 1)
 
     outcomes = gcp.each(
         build.client_notification(granted.certificate_id, note, "SENT"),
@@ -105,7 +106,7 @@ def test_a_contradicting_result_is_dead_lettered(gcp: Any) -> None:
 
 def test_an_unknown_result_is_dead_lettered(gcp: Any) -> None:
     granted, _ = gcp.sell(channel="EMAIL")
-    note = notification_id_for(granted.certificate_id, 1)
+    note = gcp.app.notification_ids.for_request(granted.certificate_id, 1)
 
     assert gcp.each(build.client_notification(granted.certificate_id, note, "DELIVERED")) == [
         Outcome.DEAD_LETTERED

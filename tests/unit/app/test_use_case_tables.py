@@ -12,6 +12,7 @@ import pytest
 from gcp_app import use_cases
 from gcp_app.defaults import Defaults
 from gcp_app.inbound.settling import Settler
+from gcp_app.notification_ids import NotificationIds
 from gcp_app.use_cases import CertificateCommand, Command, Context, UseCases
 from gcp_app.use_cases.runner import HANDLERS
 from gcp_domain import Cause
@@ -25,7 +26,8 @@ class _Clock:
 
 def runner() -> UseCases:
     store: Any = object()  # never reached: nothing here is executed alone
-    return UseCases(store, Context(_Clock(), Defaults()), saved=lambda changed: None)
+    context = Context(_Clock(), Defaults(), NotificationIds(b"test-key"))
+    return UseCases(store, context, saved=lambda changed: None)
 
 
 def test_every_command_has_its_use_case() -> None:

@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from bench import workload
 from gcp_adapters.kafka.decoding import TopicKind, decode
 from gcp_app.inbound import Problem
+from gcp_app.notification_ids import NotificationIds
 from gcp_app.stock import draw_number
 
 CONTRACTS = Path(__file__).parents[3] / "docs" / "contracts"
@@ -36,7 +37,9 @@ def records() -> list[workload.Record]:
         workload.Reserved(uuid4(), draw_number().value)
         for _ in range(workload.certificates_needed(MESSAGES))
     ]
-    return workload.generate(certificates, MESSAGES, lag=300)
+    return workload.generate(
+        certificates, MESSAGES, lag=300, notification_ids=NotificationIds(b"bench-key")
+    )
 
 
 def test_the_size_asked_for(records: list[workload.Record]) -> None:
