@@ -15,6 +15,7 @@ from typing import Final
 
 from gcp_adapters.http.health import not_stalled, readiness_checks
 from gcp_adapters.http.metrics import MetricsSources
+from gcp_adapters.http.rate_limit import caller_rate
 from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.decoding import InboundTopics
@@ -147,6 +148,7 @@ def build_service(
             port=settings.http_port,
             jwt_secret=secret,
             readiness=checks,
+            rate=caller_rate(settings.rate_per_second, settings.redis_url),
             metrics=MetricsSources(
                 consumer=consumer.metrics.snapshot if consumer else None,
                 relay=relay.stats if relay else None,

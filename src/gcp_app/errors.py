@@ -63,3 +63,14 @@ class VendorImportRejected(DomainError):
 
 class ConfigurationError(Exception):
     """A setting is missing or malformed."""
+
+
+class RateLimited(DomainError):
+    """A caller over its rate (contract 1.1: `GCP_RATE_PER_SECOND` a second, bursts up to
+    twice that): try again after `retry_after` seconds. Other callers are not slowed."""
+
+    code = "rate-limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many requests from this caller; try again later.")
+        self.retry_after = retry_after

@@ -63,6 +63,17 @@ SETTINGS: Final = (
         "locked out; never counted against the certificate.",
     ),
     Setting(
+        "GCP_RATE_PER_SECOND",
+        "50",
+        "Requests a second per caller (token subject) on reservations, bursts up to twice that.",
+    ),
+    Setting(
+        "GCP_REDIS_URL",
+        None,
+        "Redis shared by the HTTP processes for the rate limits (redis://host:6379/0); unset: "
+        "each process limits on its own.",
+    ),
+    Setting(
         "GCP_CVC_WINDOW_SECONDS",
         "900",
         "Window of the CVC failure counts, and how long a lock-out lasts (15 min).",
@@ -131,6 +142,8 @@ class Settings:
     jwt_secret: str | None = None
     cvc_max_failures: int = 5
     cvc_window: timedelta = timedelta(minutes=15)
+    rate_per_second: int = 50
+    redis_url: str | None = None
     matcher_cache_size: int = 100_000
 
     @property
@@ -186,6 +199,8 @@ class Settings:
             http_host=get("GCP_HTTP_HOST"),
             http_port=integer("GCP_HTTP_PORT", 0, 65535),
             jwt_secret=env.get("GCP_JWT_SECRET") or None,
+            rate_per_second=integer("GCP_RATE_PER_SECOND", 1, 1_000_000_000),
+            redis_url=(env.get("GCP_REDIS_URL") or "").strip() or None,
             cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
             cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),

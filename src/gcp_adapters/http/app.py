@@ -8,6 +8,7 @@ from importlib.metadata import version as package_version
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -21,6 +22,7 @@ from gcp_adapters.http.idempotency import IdempotentPosts
 from gcp_adapters.http.metrics import HttpMetrics, MetricsController, MetricsSources
 from gcp_adapters.http.pools import PoolsController
 from gcp_adapters.http.problems import EXCEPTION_HANDLERS
+from gcp_adapters.http.rate_limit import STATE_KEY, CallerRate, MemoryBuckets
 from gcp_adapters.http.request_ids import RequestIdLogging, echo_request_id, provide_cause
 from gcp_app.application import GiftCertificates
 
@@ -38,10 +40,14 @@ def create_http_app(
     jwt_secret: str,
     readiness: Mapping[str, ReadinessCheck] | None = None,
     metrics: MetricsSources | None = None,
+    rate: CallerRate | None = None,
 ) -> Litestar:
     """The Litestar app over `application`. `readiness` replaces the default checks of
     /health/ready (the store) when the service knows more dependencies; `metrics` gives
-    /metrics the consumer's and the relay's counters when this process runs them."""
+    /metrics the consumer's and the relay's counters when this process runs them; `rate`
+    limits reservations per caller (default: GCP_RATE_PER_SECOND in this process)."""
+    if rate is None:
+        rate = MemoryBuckets(application.settings.rate_per_second)
     checks = dict(readiness if readiness is not None else readiness_checks(application))
     http_metrics = HttpMetrics(application, metrics)
 
@@ -71,6 +77,8 @@ def create_http_app(
         # roles are checked by each endpoint's guard, inside it: a refusal releases the claim.
         middleware=[DefineMiddleware(IdempotentPosts, application=application)],
         exception_handlers=EXCEPTION_HANDLERS,
+        state=State({STATE_KEY: rate}),
+        on_shutdown=[rate.close],
         before_send=[echo_request_id],
         openapi_config=OpenAPIConfig(
             title="GCP",

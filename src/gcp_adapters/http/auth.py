@@ -143,8 +143,10 @@ def requires(*roles: Role) -> Guard:
     return guard
 
 
-def access(*roles: Role) -> dict[str, Any]:
-    """The route-handler arguments of an endpoint for `roles`: its guard, its security
-    requirement in the OpenAPI document, and the roles as `opt` (for middleware and tools;
-    each handler's docstring, the operation's description, names them for people)."""
-    return {"guards": [requires(*roles)], "security": BEARER, "opt": {"roles": list(roles)}}
+def access(*roles: Role, limits: Guard | None = None) -> dict[str, Any]:
+    """The route-handler arguments of an endpoint for `roles`: its guards (the roles', then
+    `limits`, a rate limit), its security requirement in the OpenAPI document, and the roles
+    as `opt` (for middleware and tools; each handler's docstring, the operation's description,
+    names them for people)."""
+    guards = [requires(*roles), *([limits] if limits else [])]
+    return {"guards": guards, "security": BEARER, "opt": {"roles": list(roles)}}

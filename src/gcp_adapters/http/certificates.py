@@ -24,6 +24,7 @@ from gcp_adapters.http.models import (
     UnlockIn,
 )
 from gcp_adapters.http.problems import COMMON, problem_responses
+from gcp_adapters.http.rate_limit import rate_limited
 from gcp_adapters.http.request_ids import provide_cause
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
@@ -57,8 +58,8 @@ class CertificatesController(Controller):
     @get(
         "/next",
         summary="Reserve the next pre-created certificate",
-        responses=problem_responses(*COMMON, 404, 409, 422, 503),
-        **access(Role.CHANNEL),
+        responses=problem_responses(*COMMON, 404, 409, 422, 429, 503),
+        **access(Role.CHANNEL, limits=rate_limited),
     )
     async def reserve_next(
         self,

@@ -41,6 +41,7 @@ from gcp_app.errors import (
     IdempotencyKeyReused,
     PoolExhausted,
     PoolNotFound,
+    RateLimited,
     ReservationContention,
     ReservationLapsed,
     VendorImportRejected,
@@ -90,6 +91,10 @@ BY_CODE: Final[dict[str, ProblemType]] = {
         "cvc-throttled", 429, "Too many failed CVC requests", retry_after=900
     ),
     PoolExhausted.code: ProblemType("pool-exhausted", 409, "Pool exhausted"),
+    # Retry-After is when the caller's bucket has a token again (the error's `retry_after`).
+    RateLimited.code: ProblemType(
+        "rate-limited", 429, "Too many requests from this caller", retry_after=1
+    ),
     PoolNotFound.code: ProblemType("pool-not-found", 404, "Pool not found"),
     TransitionNotAllowed.code: ProblemType(
         "transition-not-allowed", 409, "Not allowed in the certificate's state"
@@ -185,7 +190,7 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
         headers["WWW-Authenticate"] = "Bearer"
     elif problem is METHOD_NOT_ALLOWED and isinstance(exc, HTTPException):
         headers.update(exc.headers or {})
-    if isinstance(exc, CvcThrottled):
+    if isinstance(exc, CvcThrottled | RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     elif problem.retry_after is not None:
         headers["Retry-After"] = str(problem.retry_after)

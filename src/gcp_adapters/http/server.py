@@ -16,6 +16,7 @@ import uvicorn
 from gcp_adapters.http.app import create_http_app
 from gcp_adapters.http.health import ReadinessCheck
 from gcp_adapters.http.metrics import MetricsSources
+from gcp_adapters.http.rate_limit import CallerRate
 from gcp_app.application import GiftCertificates
 
 # Requests in flight get this long to finish when the service stops.
@@ -32,11 +33,15 @@ class HttpServer:
         jwt_secret: str,
         readiness: Mapping[str, ReadinessCheck] | None = None,
         metrics: MetricsSources | None = None,
+        rate: CallerRate | None = None,
     ) -> None:
         self.host = host
+        http_app = create_http_app(
+            app, jwt_secret=jwt_secret, readiness=readiness, metrics=metrics, rate=rate
+        )
         self.server = uvicorn.Server(
             uvicorn.Config(
-                create_http_app(app, jwt_secret=jwt_secret, readiness=readiness, metrics=metrics),
+                http_app,
                 host=host,
                 port=port,
                 log_config=None,  # the process's logging configuration applies
