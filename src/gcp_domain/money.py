@@ -13,9 +13,21 @@ from gcp_domain.errors import InvalidMoney
 # Minor digits of the currencies a retailer is likely to see; others default to 2.
 # Kept here (not in a locale library) so the domain stays dependency-free.
 MINOR_DIGITS: Final[dict[str, int]] = {
-    "BHD": 3, "CLP": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0,
-    "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
+    "BHD": 3, "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0,
+    "KMF": 0, "KRW": 0, "KWD": 3, "LYD": 3, "OMR": 3, "PYG": 0, "RWF": 0, "TND": 3, "UGX": 0,
+    "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
 }  # fmt: skip
+# The currencies of ISO 4217 (list one, 2025) that money can be paid in: no funds codes (BOV,
+# CHE, ...), no metals, no XDR, and not XTS (testing) or XXX (no currency).
+ISO_4217: Final = frozenset(
+    """AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
+    BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
+    GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
+    KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK
+    MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR
+    SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS
+    UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()  # noqa: SIM905
+)
 DEFAULT_CURRENCY: Final = "RUB"
 
 
@@ -28,6 +40,8 @@ def check_currency(currency: object) -> str:
         raise InvalidMoney(f"currency must be a three-letter ISO 4217 code, got {currency!r}")
     if not currency.isupper() or not currency.isalpha():
         raise InvalidMoney(f"currency must be a three-letter ISO 4217 code, got {currency!r}")
+    if currency not in ISO_4217:
+        raise InvalidMoney(f"currency {currency} is not an ISO 4217 currency")
     return currency
 
 

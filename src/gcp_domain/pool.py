@@ -6,6 +6,7 @@ reservation contend on one aggregate); the application keeps that as a read mode
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Final
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -22,9 +23,17 @@ BLOCKED_REPUBLISH_AFTER: Final = timedelta(minutes=1)
 DEFAULT_LOW_WATERMARK: Final = 100
 
 
+# 1 to 64 ASCII letters, digits, '.', '_' or '-', beginning with a letter or digit (so no
+# "..", no ".hidden", nothing a path or a shell reads otherwise).
+POOL_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def check_pool_name(name: str) -> str:
-    if not name or len(name) > 64 or not all(ch.isalnum() or ch in "-_." for ch in name):
-        raise InvalidCommand("a pool name has 1 to 64 letters, digits, '-', '_' or '.'")
+    if not POOL_NAME.fullmatch(name):
+        raise InvalidCommand(
+            "a pool name has 1 to 64 letters, digits, '.', '_' or '-', "
+            "and begins with a letter or digit"
+        )
     return name
 
 

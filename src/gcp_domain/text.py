@@ -6,7 +6,10 @@ Commands cut, appliers never do: an event stored before the bound replays as it 
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final, overload
+
+from gcp_domain.errors import InvalidCommand
 
 TEXT_LIMIT: Final = 1_000
 IDENTIFIER_LIMIT: Final = 200
@@ -26,3 +29,21 @@ def cut(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
 def cut_identifier(text: str) -> str:
     """An identifier recorded for audit (an actor, a request id) cut to 200 characters."""
     return cut(text, IDENTIFIER_LIMIT)
+
+
+# Unicode's bidirectional controls: text that reads otherwise than it is stored (RLO, ...).
+_BIDI_CONTROLS: Final = frozenset(
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+# Categories that show nothing: controls, formats (zero-width ...), separators.
+_INVISIBLE: Final = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def check_reason(reason: str, what: str = "a reason") -> str:
+    """A reason a person typed (a lock's, say) is text someone can read: no control characters
+    (ESC, CR, LF, NUL, ...), no bidirectional overrides, and not only invisible characters."""
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in reason):
+        raise InvalidCommand(f"{what} has control or direction characters")
+    if all(unicodedata.category(ch) in _INVISIBLE for ch in reason):
+        raise InvalidCommand(f"{what} needs visible text")
+    return reason

@@ -126,7 +126,8 @@ def jwt_auth(secret: str) -> JWTAuth[Principal, RoleToken]:
         exclude=PUBLIC_PATHS,
         openapi_security_scheme_name=SECURITY_SCHEME,
         description="HS256 JWT with claims `sub` and `roles` (channel, crm, support, admin).",
-        require_claims=["exp", "iat", "sub"],
+        # A token without `roles` is not GCP's: 401, not a 403 that says it was understood.
+        require_claims=["exp", "iat", "sub", "roles"],
     )
 
 

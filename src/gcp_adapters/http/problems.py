@@ -22,6 +22,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
+    ClientException,
     HTTPException,
     MethodNotAllowedException,
     NotAuthorizedException,
@@ -136,6 +137,21 @@ UNAUTHORIZED: Final = ProblemType(
 FORBIDDEN: Final = ProblemType("forbidden", 403, "Forbidden")
 NO_ROUTE: Final = ProblemType("route-not-found", 404, "No such endpoint")
 METHOD_NOT_ALLOWED: Final = ProblemType("method-not-allowed", 405, "Method not allowed")
+UNSUPPORTED_MEDIA_TYPE: Final = ProblemType(
+    "unsupported-media-type",
+    415,
+    "Unsupported media type",
+    detail="A request body is JSON, sent with Content-Type: application/json.",
+)
+TOO_DEEP: Final = ProblemType(
+    "invalid-request", 400, "Invalid request", detail="The JSON body is nested too deeply."
+)
+
+
+class UnsupportedMediaType(ClientException):
+    status_code = 415
+
+
 INTERNAL: Final = ProblemType(
     "internal",
     500,
@@ -149,6 +165,7 @@ LITESTAR: Final[tuple[tuple[type[HTTPException], ProblemType], ...]] = (
     (PermissionDeniedException, FORBIDDEN),
     (NotFoundException, NO_ROUTE),
     (MethodNotAllowedException, METHOD_NOT_ALLOWED),
+    (UnsupportedMediaType, UNSUPPORTED_MEDIA_TYPE),
 )
 
 EVERY_TYPE: Final = (
@@ -160,6 +177,8 @@ EVERY_TYPE: Final = (
 
 
 def problem_type_of(exc: Exception) -> ProblemType:
+    if isinstance(exc, RecursionError):
+        return TOO_DEEP  # msgspec on a body nested a thousand levels deep
     if isinstance(exc, DomainError):
         return BY_CODE.get(exc.code, DOMAIN_RULE)
     for cls, problem in LITESTAR:

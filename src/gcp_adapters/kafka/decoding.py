@@ -50,6 +50,7 @@ from gcp_app.inbound.messages import (
     RedemptionLine,
     SalesOrderMessage,
 )
+from gcp_domain.money import ISO_4217
 from gcp_domain.text import IDENTIFIER_LIMIT
 
 T = TypeVar("T")
@@ -193,6 +194,8 @@ def _money(value: object, _: object = None) -> Decimal:
 def _currency(value: object, _: object = None) -> str:
     if not (isinstance(value, str) and _CURRENCY.fullmatch(value)):
         raise _Invalid("must be an ISO 4217 code of three uppercase letters")
+    if value not in ISO_4217:
+        raise _Invalid("must be an ISO 4217 currency")
     return value
 
 

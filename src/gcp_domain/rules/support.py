@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from gcp_domain.cause import Cause
 from gcp_domain.errors import InvalidCommand
 from gcp_domain.rules.checks import require_aware
-from gcp_domain.text import cut, cut_identifier
+from gcp_domain.text import check_reason, cut, cut_identifier
 from gcp_domain.vocabulary import CertificateState
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ class SupportRules:
             return False
         if not reason or not reason.strip():
             raise InvalidCommand("a lock needs a reason")
+        check_reason(reason, "a lock's reason")
         self._require(S.ACTIVE, S.REDEEMED, action="lock")
         require_aware(at, "at")
         self._lock(reason=cut(reason), locked_by=cut_identifier(by), locked_at=at, cause=cause)
@@ -37,6 +38,8 @@ class SupportRules:
         """Back to the previous working state. Idempotent: an unlocked certificate stays as is."""
         if self.state is not S.LOCKED:
             return False
+        if reason:
+            check_reason(reason, "an unlock's reason")
         self._unlock(reason=cut(reason), unlocked_by=cut_identifier(by), cause=cause)
         return True
 

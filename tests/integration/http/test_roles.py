@@ -117,6 +117,18 @@ def test_role_matrix(
             ),
             id="other-algorithm",
         ),
+        pytest.param(
+            jwt.encode(
+                {
+                    "sub": "x",
+                    "iat": datetime.now(UTC),
+                    "exp": datetime.now(UTC) + timedelta(hours=1),
+                },
+                SECRET,
+                algorithm="HS256",
+            ),
+            id="no-roles-claim",  # issue 11, item 5: it was 403
+        ),
     ],
 )
 def test_an_invalid_token_is_401(

@@ -528,6 +528,14 @@ def test_a_mistyped_string(value: Any) -> None:
     assert problem(SO, changed(SO, "channel", value)).reason == "channel must be a string"
 
 
+@pytest.mark.parametrize("currency", ["ZZZ", "XXX", "XTS", "XAU", "BOV"])
+def test_a_code_that_is_no_iso_4217_currency(currency: str) -> None:
+    """Issue 11, item 5: currency ZZZ or XXX issued a certificate."""
+    expected = Problem("invalid-message", "currency must be an ISO 4217 currency")
+    assert problem(PAY, changed(PAY, "currency", currency)) == expected
+    assert problem(SO, changed(SO, "currency", currency)) == expected
+
+
 @pytest.mark.parametrize("currency", ["rub", "RU", "RUBL", "R1B", 643, "", "РУБ"])
 def test_a_bad_currency(currency: Any) -> None:
     expected = Problem(
