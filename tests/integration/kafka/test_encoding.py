@@ -22,6 +22,7 @@ from gcp_adapters.kafka.encoding import encode, key_of, kind_of, topic_of
 from gcp_app.inbound import Problem
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import Contact, Customer, InboundMessage
+from gcp_domain.money import ISO_4217
 
 CERTIFICATE_ID = "3f1c0a52-8d7e-4c2b-9a41-0b6f2d9e7c10"
 REFUNDED_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
@@ -60,7 +61,7 @@ moment = st.datetimes(
     ),
 )
 occurred_at = st.none() | moment
-currency = st.none() | st.from_regex(r"[A-Z]{3}", fullmatch=True)
+currency = st.none() | st.sampled_from(sorted(ISO_4217))
 certificate_id = st.uuids()
 contact = st.none() | st.builds(Contact, name=maybe_text, email=maybe_text, phone=maybe_text)
 customer = st.none() | st.builds(Customer, client_id=maybe_text, email=maybe_text, phone=maybe_text)
