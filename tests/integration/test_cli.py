@@ -11,7 +11,10 @@ from pathlib import Path
 import jwt
 import pytest
 
+from gcp_adapters.bootstrap import build_application
 from gcp_adapters.cli.main import main
+from gcp_app.settings import Settings
+from gcp_domain import Cause
 from gcp_domain.numbers import CertificateNumber
 
 
@@ -228,3 +231,54 @@ def test_serve_prints_no_tokens_on_a_configured_secret(
     out = capsys.readouterr().out
     assert "http: http://127.0.0.1:" in out
     assert "Bearer" not in out
+
+
+# ---------------------------------------------------------------------- a newcomer's mistakes
+# (issue 11, item 9): a clear one-line refusal with exit status 2, never a traceback
+
+
+def test_importing_a_missing_file_is_a_clear_refusal(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pool", "import", str(operator_env / "missing.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err
+    assert "missing.csv" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["pool", "generate", "--count", "-5"], "-5 is not 1 or more"),
+        (["pool", "generate", "--count", "many"], "'many' is not a whole number"),
+        (["certificate", "at", "x", "--at", "yesterday"], "'yesterday' is not an RFC 3339"),
+        (["certificate", "at", "x", "--at", "2026-11-26T10:00:00"], "needs its offset"),
+        (["certificate", "at", "x", "--version", "0"], "0 is not 1 or more"),
+    ],
+)
+def test_a_bad_argument_is_refused_by_the_parser_with_status_2(
+    operator_env: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+
+
+def test_a_version_beyond_the_history_is_refused_not_answered_with_the_last(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["pool", "generate", "--count", "1"]) == 0
+    app = build_application(Settings.from_env())
+    try:
+        cause = Cause("channel:web", "req-1", "WEB-1")
+        granted = app.reservations.reserve_next("default", channel="WEB", cause=cause)
+    finally:
+        app.close()
+    capsys.readouterr()
+    assert main(["certificate", "at", str(granted.certificate_id), "--version", "99"]) == 2
+    assert "--version 99: the certificate has 2 versions" in capsys.readouterr().err
+    assert main(["certificate", "at", str(granted.certificate_id), "--version", "2"]) == 0

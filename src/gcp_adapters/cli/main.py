@@ -43,6 +43,30 @@ DEFAULT_POOL: Final = "default"
 FIRST_STOCK: Final = 1000
 
 
+def _positive(text: str) -> int:
+    """An argument that is a whole number, 1 or more (argparse says so and exits with 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def _instant(text: str) -> datetime:
+    """An RFC 3339 instant with its offset (argparse says why not and exits with 2)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 instant (say 2026-11-26T10:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs its offset (say ...T10:00:00Z)")
+    return moment
+
+
 def _settings_epilog() -> str:
     lines = ["configuration (environment variables):"]
     for setting in SETTINGS:
@@ -87,6 +111,9 @@ def pool_import(app: GiftCertificates, args: argparse.Namespace) -> int:
             count = app.pools.import_certificates(
                 args.pool, file, source=f"vendor:{path.name}", cause=_cli_cause()
             )
+    except OSError as error:
+        print(f"gcp: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_REFUSED
     except VendorImportRejected as rejected:
         print(f"{path}: {len(rejected.problems)} bad rows, nothing imported:", file=sys.stderr)
         for line, reason in rejected.problems:
@@ -133,11 +160,10 @@ def certificate_history(app: GiftCertificates, args: argparse.Namespace) -> int:
 def certificate_at(app: GiftCertificates, args: argparse.Namespace) -> int:
     """The certificate as it was at a version or an instant: an audit's question."""
     certificate_id = _certificate_id(app, args.certificate)
-    at = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else None
-    if at is not None and at.tzinfo is None:
-        raise DomainError("--at needs a timezone (say 2026-11-26T10:00:00Z)")
-    certificate = app.state_at(certificate_id, version=args.version, at=at)
     history = app.history(certificate_id)
+    if args.version is not None and args.version > len(history):
+        raise DomainError(f"--version {args.version}: the certificate has {len(history)} versions")
+    certificate = app.state_at(certificate_id, version=args.version, at=args.at)
     last = history[certificate.version - 1]
     summary = {
         "certificateId": str(certificate.id),
@@ -318,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate = command(pool, "generate", pool_generate, help="pre-create certificates")
     generate.add_argument("--pool", default="default")
-    generate.add_argument("--count", type=int, required=True)
+    generate.add_argument(
+        "--count", type=_positive, required=True, help="how many certificates, 1 or more"
+    )
     imported = command(pool, "import", pool_import, help="load a card vendor's CSV (number,cvc)")
     imported.add_argument("file")
     imported.add_argument("--pool", default="default")
@@ -335,8 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("certificate")
     at = command(certificate, "at", certificate_at, help="state at a version or an instant")
     at.add_argument("certificate")
-    at.add_argument("--version", type=int)
-    at.add_argument("--at", help="RFC 3339 instant, e.g. 2026-11-26T10:00:00Z")
+    at.add_argument("--version", type=_positive, help="the state after this many events")
+    at.add_argument(
+        "--at", type=_instant, help="the state at an RFC 3339 instant, e.g. 2026-11-26T10:00:00Z"
+    )
 
     stream = commands.add_parser("stream", help="the outbound stream").add_subparsers(
         dest="stream_command", required=True
