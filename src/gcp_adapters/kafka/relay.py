@@ -365,12 +365,22 @@ class Relay(ClosedOnExit):
 
     def _park(self, entry: _Entry, error: str) -> None:
         """The brokers will never take this message: park it (stored, counted, logged once)
-        and count it as settled, so that the position moves past it."""
-        entry.state = _PARKED
+        and count it as settled, so that the position moves past it. If the parking cannot be
+        stored (the store is away), the message counts as failed: it is tried again, and
+        parked then."""
         entry.error = error
+        try:
+            stored = self.outbox.park(entry.message, error, PARKING_CAUSE)
+        except Exception:  # a delivery callback must not raise: the batch is redone instead
+            logger.exception("relay: could not park notification %d; trying again", entry.position)
+            entry.state = _FAILED
+            self._failed = True
+            self._last_error = f"could not park notification {entry.position}"
+            return
+        entry.state = _PARKED
         self._parked += 1
         self._last_error = f"parked notification {entry.position}: {error}"
-        if self.outbox.park(entry.message, error, PARKING_CAUSE):
+        if stored:
             message = entry.message
             logger.error(
                 "relay: parked notification %d (%s, %d bytes): %s; publishing goes on",

@@ -69,6 +69,13 @@ DLQ_SCHEMA = contract_validator("dead-letter.schema.json")
 # ====================================================================== the scenario
 
 
+def newest(app: GiftCertificates) -> int:
+    """The position of the store's newest notification."""
+    position = app.store.recorder.max_notification_id()
+    assert position is not None
+    return position
+
+
 def reserve(app: GiftCertificates, order_id: str, pool: str = POOL) -> UUID:
     granted = app.reservations.reserve_next(
         pool, channel="WEB", order_id=order_id, cause=Cause("channel:web", order_id, order_id)

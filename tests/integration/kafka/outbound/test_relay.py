@@ -28,12 +28,6 @@ DURABLE = pytest.mark.parametrize(
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-def newest(app: GiftCertificates) -> int:
-    position = app.store.recorder.max_notification_id()
-    assert position is not None
-    return position
-
-
 @DURABLE
 def test_the_relay_publishes_every_change_and_dead_letter_once(
     app: GiftCertificates,
@@ -47,8 +41,8 @@ def test_the_relay_publishes_every_change_and_dead_letter_once(
 
     kit.drain(relay)
 
-    assert relay.position == newest(app)
-    assert Outbox(app.store).position(kit.STREAM) == newest(app)  # recorded in the store
+    assert relay.position == kit.newest(app)
+    assert Outbox(app.store).position(kit.STREAM) == kit.newest(app)  # recorded in the store
     stream = read_topic(kit.STREAM, len(expected))
     assert sorted(m.value["eventId"] for m in stream) == sorted(p.event_id for _, p in expected)
     by_event = {p.event_id: p for _, p in expected}
@@ -75,7 +69,7 @@ def test_the_relay_publishes_every_change_and_dead_letter_once(
         assert letter.headers["deadLetterId"] == letter.value["deadLetterId"]
     stats = relay.stats()
     assert stats.published == len(expected) + 1
-    assert (stats.delivery_errors, stats.in_flight, stats.last_position) == (0, 0, newest(app))
+    assert (stats.delivery_errors, stats.in_flight, stats.last_position) == (0, 0, kit.newest(app))
 
 
 def test_the_producer_is_idempotent_and_never_times_messages_out() -> None:
@@ -106,7 +100,7 @@ def test_a_new_relay_resumes_from_the_recorded_position_without_gap_or_duplicate
     first.run_once(timeout=10)
     first.run_once(timeout=10)
     stopped_at = first.position
-    assert 0 < stopped_at < newest(app)
+    assert 0 < stopped_at < kit.newest(app)
     first.close()
     kit.more_changes(app, "late")
 
@@ -134,10 +128,10 @@ def test_the_run_loop_follows_new_changes(
     """PostgreSQL wakes the relay through the store's subscription; SQLite is polled."""
     kit.scenario(app)
     runner = running(make_relay(app, poll_interval=0.05))
-    runner.wait_for_position(newest(app), timeout=20)  # type: ignore[attr-defined]
+    runner.wait_for_position(kit.newest(app), timeout=20)  # type: ignore[attr-defined]
 
     kit.more_changes(app, "live", count=3)
-    runner.wait_for_position(newest(app), timeout=20)  # type: ignore[attr-defined]
+    runner.wait_for_position(kit.newest(app), timeout=20)  # type: ignore[attr-defined]
     runner.stop()  # type: ignore[attr-defined]
 
     expected = kit.expected_stream(app)
@@ -157,11 +151,11 @@ def test_on_postgres_a_new_change_wakes_the_waiting_relay(
     kit.scenario(app)
     relay = make_relay(app, poll_interval=60.0)
     runner = running(relay)
-    runner.wait_for_position(newest(app), timeout=20)  # type: ignore[attr-defined]
+    runner.wait_for_position(kit.newest(app), timeout=20)  # type: ignore[attr-defined]
     time.sleep(0.3)  # caught up: waiting to be woken
 
     kit.more_changes(app, "live", count=1)
-    runner.wait_for_position(newest(app), timeout=5)  # type: ignore[attr-defined]
+    runner.wait_for_position(kit.newest(app), timeout=5)  # type: ignore[attr-defined]
 
     relay.stop()  # wakes it now, not after the poll interval
     runner.stop()  # type: ignore[attr-defined]
@@ -199,7 +193,7 @@ def test_injected_produce_errors_lose_nothing_and_keep_each_certificates_order(
     assert stats.delivery_errors >= 1
     assert stats.producer_restarts >= 1
     assert "authorization" in (stats.last_error or "").lower()
-    assert relay.position == newest(app)
+    assert relay.position == kit.newest(app)
     stream = read_topic(kit.STREAM, len(expected))
     kit.check_order_and_completeness(stream, expected)
 
@@ -216,7 +210,7 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     kit.scenario(app)
     relay = make_relay(app)
     runner = running(relay)
-    runner.wait_for_position(newest(app), timeout=20)  # type: ignore[attr-defined]
+    runner.wait_for_position(kit.newest(app), timeout=20)  # type: ignore[attr-defined]
 
     assert relay.stalled(after=1.0) is None  # caught up: readiness is ok
     cluster.broker_down(ALL_BROKERS)
@@ -233,7 +227,7 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     kit.more_changes(app, "still", count=1)
     cluster.broker_up(ALL_BROKERS)
 
-    runner.wait_for_position(newest(app), timeout=30)  # type: ignore[attr-defined]
+    runner.wait_for_position(kit.newest(app), timeout=30)  # type: ignore[attr-defined]
     assert relay.stalled(after=1.0) is None
     runner.stop()  # type: ignore[attr-defined]
     assert relay.stats().delivery_errors == 0  # waited out, not failed
@@ -269,7 +263,7 @@ def test_a_relay_stopped_during_an_outage_leaves_the_rest_to_the_next_one(
     second = make_relay(make_app())
     kit.drain(second, timeout=30)
 
-    assert second.position == newest(app)
+    assert second.position == kit.newest(app)
     expected = kit.expected_stream(app)
     kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
 
@@ -292,7 +286,7 @@ def test_stop_interrupts_a_relay_waiting_for_its_reports(
     runner.stop()  # type: ignore[attr-defined]
 
     assert time.monotonic() - started < 2.0
-    assert relay.position < newest(app)
+    assert relay.position < kit.newest(app)
     assert Outbox(app.store).position(kit.STREAM) == relay.position
     cluster.broker_up(ALL_BROKERS)
 

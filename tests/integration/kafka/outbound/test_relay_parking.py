@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 from confluent_kafka import KafkaError
 
@@ -18,12 +19,6 @@ from gcp_adapters.kafka.mock_cluster import PRODUCE_API_KEY, MockCluster
 from gcp_adapters.kafka.relay import Relay
 from gcp_app.application import GiftCertificates
 from gcp_app.outbox import DEAD_LETTERS, Outbox
-
-
-def newest(app: GiftCertificates) -> int:
-    position = app.store.recorder.max_notification_id()
-    assert position is not None
-    return position
 
 
 def test_a_message_larger_than_the_producer_takes_is_parked_and_the_rest_is_published(
@@ -35,14 +30,14 @@ def test_a_message_larger_than_the_producer_takes_is_parked_and_the_rest_is_publ
     kit.scenario(app)
     # 60 KB of value: about 80 KB once in the dead letter's JSON, over the 50 KB allowed below.
     large = kit.record_dead_letter(app, offset=7, value=b"x" * 60_000)
-    large_position = newest(app)
+    large_position = kit.newest(app)
     kit.more_changes(app, "after-the-large-one")
     expected = kit.expected_stream(app)
     relay = make_relay(app, producer={"message.max.bytes": 50_000})
 
     kit.drain(relay)
 
-    assert relay.position == newest(app)
+    assert relay.position == kit.newest(app)
     assert relay.stats().parked == 1
     [parked] = Outbox(app.store).parked()
     assert (parked.destination, parked.position) == (DEAD_LETTERS, large_position)
@@ -67,7 +62,7 @@ def test_a_parked_message_stays_parked_for_a_relay_that_starts_again(
     again = make_relay(app, producer={"message.max.bytes": 50_000})
     kit.drain(again)
 
-    assert again.position == newest(app)
+    assert again.position == kit.newest(app)
     assert again.stats().parked == 0  # the position is past it: nothing is tried again
     assert len(Outbox(app.store).parked()) == 1
 
@@ -90,7 +85,7 @@ def test_a_message_a_broker_refuses_again_when_sent_alone_is_parked(
 
     kit.drain(relay, timeout=30)
 
-    assert relay.position == newest(app)
+    assert relay.position == kit.newest(app)
     [parked] = Outbox(app.store).parked()
     assert "too large" in parked.error.lower()
     first = min(position for position, _ in expected)
@@ -115,7 +110,34 @@ def test_a_request_refused_in_a_batch_is_sent_again_alone_and_nothing_is_parked(
 
     kit.drain(relay, timeout=30)
 
-    assert relay.position == newest(app)
+    assert relay.position == kit.newest(app)
     assert Outbox(app.store).parked() == []
     assert relay.stats().producer_restarts >= 1
     kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
+
+
+class _StoreAwayOnce(Outbox):
+    """An outbox whose first parking cannot be stored."""
+
+    away = True
+
+    def park(self, *args: Any, **kwargs: Any) -> bool:
+        if self.away:
+            self.away = False
+            raise OSError("the store is away")
+        return super().park(*args, **kwargs)
+
+
+def test_a_parking_that_cannot_be_stored_is_tried_again(
+    app: GiftCertificates, kit: ModuleType, make_relay: Callable[..., Relay]
+) -> None:
+    kit.record_dead_letter(app, offset=7, value=b"x" * 60_000)
+    relay = make_relay(
+        app, producer={"message.max.bytes": 50_000}, outbox=_StoreAwayOnce(app.store)
+    )
+
+    kit.drain(relay)
+
+    assert relay.position == kit.newest(app)
+    assert len(Outbox(app.store).parked()) == 1
+    assert relay.stats().producer_restarts >= 1
