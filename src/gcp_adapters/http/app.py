@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -22,9 +21,10 @@ from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness
 from gcp_adapters.http.idempotency import IdempotentPosts
 from gcp_adapters.http.metrics import HttpMetrics, MetricsController, MetricsSources
 from gcp_adapters.http.pools import PoolsController
-from gcp_adapters.http.problems import EXCEPTION_HANDLERS, UnsupportedMediaType
+from gcp_adapters.http.problems import EXCEPTION_HANDLERS
 from gcp_adapters.http.rate_limit import STATE_KEY, CallerRate, MemoryBuckets
 from gcp_adapters.http.request_ids import RequestIdLogging, echo_request_id, provide_cause
+from gcp_adapters.http.strict_input import strict_requests
 from gcp_app.application import GiftCertificates
 
 
@@ -33,19 +33,6 @@ def _version() -> str:
         return package_version("gcp")
     except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
         return "0.0.0"
-
-
-async def json_bodies_only(request: Request[Any, Any, Any]) -> None:
-    """A request with a body says it is JSON (contract 1.1, strict input): a form, XML or plain
-    text is refused with 415 before anything reads it."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return
-    declared = request.headers.get("content-length")
-    if declared == "0" or (declared is None and not await request.body()):
-        return
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType()
 
 
 def create_http_app(
@@ -91,7 +78,7 @@ def create_http_app(
         # roles are checked by each endpoint's guard, inside it: a refusal releases the claim.
         middleware=[DefineMiddleware(IdempotentPosts, application=application)],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_request=json_bodies_only,
+        before_request=strict_requests,
         state=State({STATE_KEY: rate}),
         on_shutdown=[rate.close],
         before_send=[echo_request_id],

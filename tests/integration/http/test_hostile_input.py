@@ -79,3 +79,29 @@ def test_money_is_in_an_iso_4217_currency(currency: str) -> None:
     with pytest.raises(InvalidMoney, match="ISO 4217"):
         Money.of("10.00", currency)
     assert Money.of("10.00", "EUR").currency == "EUR"
+
+
+def test_a_json_key_given_twice_is_refused(
+    client: Any, world: Any, bearer: Callable[..., Any], problem: Callable[..., Any]
+) -> None:
+    headers = {**bearer("support"), "Content-Type": "application/json"}
+    twice = b'{"reason": "fraud check", "reason": ""}'
+    body = problem(lock(client, world, headers, content=twice), 400, "invalid-request")
+    assert body["errors"] == [{"message": "the JSON body names the key reason more than once"}]
+    assert (
+        client.get(f"/certificates/{world.certificate_id}", headers=bearer("support")).json()[
+            "state"
+        ]
+        == "ACTIVE"
+    )
+
+
+def test_a_query_parameter_given_twice_is_refused(
+    client: Any, bearer: Callable[..., Any], problem: Callable[..., Any]
+) -> None:
+    channel = bearer("channel")
+    twice = client.get("/certificates/next?pool=default&pool=other", headers=channel)
+    assert problem(twice, 400, "invalid-request")["errors"] == [
+        {"message": "query parameter pool is given more than once"}
+    ]
+    assert client.get("/certificates/next?pool=default", headers=channel).status_code == 200
