@@ -126,3 +126,16 @@ def test_two_processes_share_one_callers_bucket(two_servers: tuple[str, str]) ->
     granted = sum(codes.count(200) for codes in statuses.values())
     assert 2 * RATE <= granted <= 2 * RATE + math.ceil(RATE * elapsed) + 1, (statuses, elapsed)
     assert all(429 in codes for codes in statuses.values()), statuses  # both saw the shared limit
+
+
+def test_a_redis_that_does_not_answer_lets_requests_through() -> None:
+    """The limit protects the pools: without Redis, reservations go on (and it is logged)."""
+
+    async def run() -> float:
+        buckets = RedisBuckets("redis://127.0.0.1:1/0", RATE)
+        try:
+            return await buckets.take("web-shop")
+        finally:
+            await buckets.close()
+
+    assert asyncio.run(run()) == 0.0

@@ -14,6 +14,7 @@ and writes a bucket atomically, on the server's clock.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -23,11 +24,14 @@ from typing import Any, Final, Protocol
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from gcp_adapters.http.auth import Principal
 from gcp_app.errors import RateLimited
 
 STATE_KEY: Final = "rate_limiter"
+_WARN_EVERY: Final = 60.0
+logger = logging.getLogger("gcp.http.rate_limit")
 # A bucket left alone this long after it is full again holds no information.
 _IDLE_SECONDS: Final = 60
 
@@ -110,10 +114,20 @@ class RedisBuckets:
         self.rate = rate
         self.capacity = burst if burst is not None else 2 * rate
         self._redis: Any = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._warned_at = -_WARN_EVERY
         self._script: Any = self._redis.register_script(_TAKE)
 
     async def take(self, caller: str) -> float:
-        wait = await self._script(keys=[f"gcp:rate:{caller}"], args=[self.rate, self.capacity])
+        """A Redis that does not answer lets the request through (logged, once a minute): the
+        limit protects the pools; refusing every reservation would take them away."""
+        try:
+            wait = await self._script(keys=[f"gcp:rate:{caller}"], args=[self.rate, self.capacity])
+        except (RedisError, OSError) as error:
+            now = time.monotonic()
+            if now - self._warned_at > _WARN_EVERY:
+                self._warned_at = now
+                logger.warning("rate limit not checked: Redis does not answer (%s)", error)
+            return 0.0
         return float(wait)
 
     async def close(self) -> None:
