@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 
 from gcp_domain.cause import Cause
 from gcp_domain.stream import rfc3339
-from gcp_domain.text import IDENTIFIER_LIMIT, cut
+from gcp_domain.text import cut, cut_identifier
 
 DEAD_LETTER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:dead-letter")
 SCHEMA_VERSION: Final = 1
@@ -87,7 +87,7 @@ class DeadLetter(Aggregate):
             source_offset=offset,
             source_key=_b64(None if key is None else key[:MAX_SOURCE_KEY]),
             source_value=_b64(None if value is None else value[:MAX_SOURCE_VALUE]),
-            message_id=None if message_id is None else cut(message_id, IDENTIFIER_LIMIT),
+            message_id=None if message_id is None else cut_identifier(message_id),
             reason_code=reason_code,
             reason=cut(reason),
             cause=cause,

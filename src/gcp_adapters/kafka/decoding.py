@@ -144,19 +144,19 @@ def _string(value: object, _: object = None) -> str:
 def _identifier(value: object, _: object = None) -> str:
     """An id or a code: 1 to 200 characters (contract 1.1: "A messageId is at most 200
     characters"; GCP holds every other id to the same bound, as it records them all)."""
-    text = _string(value)
+    text = _bounded(value)
     if not text:
         raise _Invalid("must not be empty")
-    if len(text) > IDENTIFIER_LIMIT:
-        raise _Invalid(f"must be at most {IDENTIFIER_LIMIT} characters")
     return text
 
 
 def _optional_identifier(value: object, _: object = None) -> str | None:
     """An optional id: absent or null, or a string of at most 200 characters (whether it may
     be empty is the message's rule: `_payment_rules`)."""
-    if value is None:
-        return None
+    return None if value is None else _bounded(value)
+
+
+def _bounded(value: object) -> str:
     text = _string(value)
     if len(text) > IDENTIFIER_LIMIT:
         raise _Invalid(f"must be at most {IDENTIFIER_LIMIT} characters")

@@ -34,6 +34,7 @@ import attrs
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gcp_adapters.closing import ClosedOnExit
+from gcp_adapters.kafka.refusals import Refusals, error_text, is_permanent, kafka_error
 from gcp_app.application import GiftCertificates
 from gcp_app.change_signal import change_signal
 from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
@@ -90,19 +91,7 @@ _PARKED: Final = "parked"
 _FAILED: Final = "failed"
 State = Literal["waiting", "delivered", "parked", "failed"]
 _SETTLED: Final = (_DELIVERED, _PARKED)
-
-# The brokers refuse these for good, whatever the retry: the message is parked
-# (gcp_app.parked) so that the messages after it are published.
-PERMANENT_ERRORS: Final = frozenset(
-    {
-        KafkaError.MSG_SIZE_TOO_LARGE,
-        KafkaError.RECORD_LIST_TOO_LARGE,
-        KafkaError.INVALID_RECORD,
-        KafkaError.POLICY_VIOLATION,
-    }
-)
-# How a fatal error (enable.gapless.guarantee) names those refusals in its text.
-_PERMANENT_TEXTS: Final = tuple(KafkaError(code).str() for code in PERMANENT_ERRORS)
+# Who parks a message the brokers refuse for good (gcp_adapters.kafka.refusals).
 PARKING_CAUSE: Final = Cause.system("gcp:relay", "relay")
 
 
@@ -206,11 +195,7 @@ class Relay(ClosedOnExit):
         self._parked = 0
         self._last_error: str | None = None
         self._progress_at = time.monotonic()
-        # A broker's permanent refusal (of a whole request, which may hold several messages)
-        # since the batch was produced; the first unacknowledged message is then sent again
-        # alone (`_alone`), and parked only if it is refused alone too.
-        self._refused: str | None = None
-        self._alone: int | None = None
+        self._refusals = Refusals()
 
     # ------------------------------------------------------------------ state
 
@@ -284,17 +269,15 @@ class Relay(ClosedOnExit):
         self._delivery_errors += 1
         self._last_error = f"fatal producer error: {error}"
         self._failed = True
-        if any(text in error for text in _PERMANENT_TEXTS):
+        if is_permanent(error):
             # The gap-less guarantee turns a broker's permanent refusal into a fatal error.
-            self._refused = error
+            self._refusals.refused(error)
         logger.error("relay: %s", self._last_error)
 
     def _produce_batch(self, limit: int) -> None:
         if self._failed:  # a fatal producer error after the last batch was settled
             self._restart_producer()
-        if self._alone is not None:
-            limit = 1  # up to and including the suspect message, one at a time
-        messages, last = self.outbox.read(self._position, limit)
+        messages, last = self.outbox.read(self._position, self._refusals.limit(limit))
         self._batch_end = last
         self._read_nothing = last == self._position
         wanted = [m for m in messages if m.destination in self.destinations]
@@ -331,7 +314,7 @@ class Relay(ClosedOnExit):
                 continue
             except KafkaException as error:
                 entry.produced_locally = True  # refused before any broker saw it
-                self._report(entry, _kafka_error(error))
+                self._report(entry, kafka_error(error))
                 return entry.state == _PARKED  # Refused for good: parked, the batch goes on.
             return True
 
@@ -347,16 +330,15 @@ class Relay(ClosedOnExit):
         self._waiting -= 1
         if error is None:
             entry.state = _DELIVERED
-            if self._alone == entry.position:
-                self._alone = None
+            self._refusals.delivered(entry.position)
             return
         self._delivery_errors += 1
-        if isinstance(error, KafkaError) and error.code() in PERMANENT_ERRORS:
-            if entry.produced_locally:
-                self._park(entry, error.str())
-                return
-            self._refused = error.str()  # judged when the batch settles (_judge_refusal)
         text = error if isinstance(error, str) else error.str()
+        if isinstance(error, KafkaError) and is_permanent(error):
+            if entry.produced_locally:
+                self._park(entry, text)
+                return
+            self._refusals.refused(text)  # about which message: judged when the batch settles
         entry.state = _FAILED
         entry.error = text
         self._failed = True
@@ -402,22 +384,14 @@ class Relay(ClosedOnExit):
             try:
                 self._producer.flush(step)
             except KafkaException as error:  # a fatal error surfaces here too
-                self._producer_failed(_error_text(error))
-
-    def _judge_refusal(self) -> None:
-        refused, self._refused = self._refused, None
-        first = next((e for e in self._pending if e.state not in _SETTLED), None)
-        if refused is None or first is None:
-            return
-        if self._alone == first.position:
-            self._alone = None
-            self._park(first, refused)
-        else:
-            self._alone = first.position
+                self._producer_failed(error_text(error))
 
     def _settle(self) -> int:
         """Moves the position past the acknowledged prefix of the batch; records it."""
-        self._judge_refusal()
+        first = next((e for e in self._pending if e.state not in _SETTLED), None)
+        refused = self._refusals.to_park(first.position if first else None)
+        if first is not None and refused is not None:
+            self._park(first, refused)
         delivered = 0
         while self._pending and self._pending[0].state in _SETTLED:
             if self._pending.popleft().state == _DELIVERED:
@@ -513,13 +487,3 @@ class Relay(ClosedOnExit):
         self._pending.clear()
         self._waiting = 0
         self._discard_producer()
-
-
-def _kafka_error(error: KafkaException) -> KafkaError | str:
-    inner = error.args[0] if error.args else None
-    return inner if isinstance(inner, KafkaError) else str(error)
-
-
-def _error_text(error: KafkaException) -> str:
-    inner = _kafka_error(error)
-    return inner if isinstance(inner, str) else inner.str()
