@@ -19,7 +19,7 @@ from gcp_adapters.http.rate_limit import caller_rate
 from gcp_adapters.http.server import HttpServer
 from gcp_adapters.kafka.consumer import DEFAULT_BATCH_SIZE, InboundConsumer
 from gcp_adapters.kafka.decoding import InboundTopics
-from gcp_adapters.kafka.embedded import ADDRESS_FILE, EmbeddedBroker
+from gcp_adapters.kafka.embedded import ADDRESS_FILE, EmbeddedBroker, running_address
 from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import Relay
 from gcp_adapters.service import CONSUMERS, HTTP, PARTS, RELAY, TIMERS, Service
@@ -110,13 +110,17 @@ def build_service(
     broker = None
     bootstrap_servers = settings.kafka_bootstrap_servers
     if (CONSUMERS in chosen or RELAY in chosen) and bootstrap_servers is None:
-        if not {CONSUMERS, RELAY} <= set(chosen):
-            raise ConfigurationError(
-                "running a Kafka part without the other needs GCP_KAFKA_BOOTSTRAP_SERVERS: "
-                "the embedded broker lives inside one process"
-            )
-        broker = _embedded_broker(settings)
-        bootstrap_servers = broker.bootstrap_servers
+        if {CONSUMERS, RELAY} <= set(chosen):
+            broker = _embedded_broker(settings)
+            bootstrap_servers = broker.bootstrap_servers
+        else:
+            # One Kafka part alone joins the embedded broker of a `gcp serve` running here.
+            bootstrap_servers = running_address(settings.var_dir)
+            if bootstrap_servers is None:
+                raise ConfigurationError(
+                    "running a Kafka part without the other needs GCP_KAFKA_BOOTSTRAP_SERVERS, "
+                    f"or a `gcp serve` on the embedded broker (GCP_VAR_DIR={settings.var_dir})"
+                )
     consumer = relay = None
     if CONSUMERS in chosen:
         assert bootstrap_servers is not None

@@ -21,6 +21,7 @@ from gcp_adapters.bootstrap import build_application, build_service, configured_
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.http.models import PoolLevelsOut
+from gcp_adapters.kafka.embedded import running_address
 from gcp_adapters.kafka.republish import RepublishStalled, republish
 from gcp_adapters.logs import install_json_logging
 from gcp_adapters.service import PARTS
@@ -255,12 +256,11 @@ def token(app: GiftCertificates, args: argparse.Namespace) -> int:
 
 def stream_republish(app: GiftCertificates, args: argparse.Namespace) -> int:
     """Publishes the stream's history again, with the same eventIds, to a real Kafka."""
-    servers = app.settings.kafka_bootstrap_servers
+    servers = app.settings.kafka_bootstrap_servers or running_address(app.settings.var_dir)
     if servers is None:
         print(
-            "gcp: GCP_KAFKA_BOOTSTRAP_SERVERS is not set: republishing needs the Kafka cluster "
-            "that consumers read (an embedded broker would start empty and vanish with this "
-            "command)",
+            "gcp: no Kafka to republish to: set GCP_KAFKA_BOOTSTRAP_SERVERS to the cluster "
+            "that consumers read, or run `gcp serve` on the embedded broker first",
             file=sys.stderr,
         )
         return EXIT_REFUSED

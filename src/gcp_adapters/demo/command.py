@@ -20,7 +20,7 @@ from gcp_adapters.demo.console import DemoFailed, complain, say
 from gcp_adapters.demo.script import Demo
 from gcp_adapters.demo.watcher import StreamWatcher
 from gcp_adapters.http.auth import Role, mint_token
-from gcp_adapters.kafka.embedded import ADDRESS_FILE
+from gcp_adapters.kafka.embedded import running_address
 from gcp_app.errors import ConfigurationError
 from gcp_app.settings import Settings
 
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host  # noqa: S104
         url = (args.url or f"http://{host}:{settings.http_port}").rstrip("/")
         bootstrap = (
-            args.bootstrap or settings.kafka_bootstrap_servers or _embedded_address(settings)
+            args.bootstrap or settings.kafka_bootstrap_servers or running_address(settings.var_dir)
         )
         if not bootstrap:
             raise ConfigurationError(
@@ -114,9 +114,3 @@ def run(args: argparse.Namespace) -> int:
     say()
     say("done: every step got its publication. `gcp certificate history <id>` shows the audit.")
     return 0
-
-
-def _embedded_address(settings: Settings) -> str | None:
-    """The address a local `gcp serve` left for its embedded broker, if it runs one."""
-    path = settings.var_dir / ADDRESS_FILE
-    return path.read_text().strip() or None if path.exists() else None

@@ -9,7 +9,9 @@ nothing on disk and drops old messages: development and demos only (see docs/kaf
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Final
 
 from gcp_adapters.closing import ClosedOnExit
@@ -24,6 +26,8 @@ DEFAULT_PARTITIONS: Final = 3
 # Where `gcp serve` leaves the embedded broker's address (under GCP_VAR_DIR) for local tools
 # such as `gcp demo`; removed when the service stops.
 ADDRESS_FILE: Final = "kafka.address"
+# How long running_address() waits for the broker to accept a connection.
+PROBE_SECONDS: Final = 1.0
 
 
 class EmbeddedBroker(ClosedOnExit):
@@ -108,3 +112,24 @@ def bootstrap_servers_or_embedded(
         return configured.strip(), None
     broker = EmbeddedBroker(topics, partitions, num_brokers=num_brokers)
     return broker.bootstrap_servers, broker
+
+
+def running_address(var_dir: Path) -> str | None:
+    """The address of the embedded broker a local `gcp serve` runs, if one answers there.
+
+    `gcp serve` leaves the address under GCP_VAR_DIR; a file left behind by a process that was
+    killed names a port nobody listens on, so the address counts only if it takes a connection.
+    """
+    path = var_dir / ADDRESS_FILE
+    try:
+        address = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    host, _, port = address.split(",")[0].rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_SECONDS):
+            return address
+    except OSError:
+        return None

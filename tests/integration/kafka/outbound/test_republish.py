@@ -1,5 +1,6 @@
 """Republishing history: the same eventIds again, from a position, to the stream or another
-topic; `gcp stream republish` refuses to run without a configured Kafka."""
+topic; `gcp stream republish` uses the configured Kafka or the embedded broker of a running
+`gcp serve`, and refuses to run without either."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import ModuleType
 import pytest
 
 from gcp_adapters.cli.main import main
+from gcp_adapters.kafka.embedded import ADDRESS_FILE
 from gcp_adapters.kafka.mock_cluster import ALL_BROKERS, MockCluster
 from gcp_adapters.kafka.relay import Relay
 from gcp_adapters.kafka.republish import RepublishStalled, republish
@@ -108,7 +110,31 @@ def test_the_command_refuses_without_a_configured_kafka(
     assert main(["stream", "republish"]) == 2
 
     _, err = capsys.readouterr()
-    assert "GCP_KAFKA_BOOTSTRAP_SERVERS is not set" in err
+    assert "no Kafka to republish to: set GCP_KAFKA_BOOTSTRAP_SERVERS" in err
+
+
+@SQLITE
+def test_the_command_finds_the_embedded_broker_of_a_running_service(
+    app: GiftCertificates,
+    kit: ModuleType,
+    cluster: MockCluster,
+    tmp_path: Path,
+    database_url: str,
+    read_topic: Callable[..., list],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kit.scenario(app)
+    expected = kit.expected_stream(app)
+    var = tmp_path / "var"
+    var.mkdir(exist_ok=True)
+    (var / ADDRESS_FILE).write_text(cluster.bootstrap_servers + "\n")  # as `gcp serve` leaves it
+    monkeypatch.setenv("GCP_VAR_DIR", str(var))
+    monkeypatch.setenv("GCP_DATABASE_URL", database_url)
+    monkeypatch.delenv("GCP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+
+    assert main(["stream", "republish"]) == 0
+
+    kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
 
 
 @SQLITE
