@@ -31,6 +31,7 @@ from gcp_app.defaults import Defaults
 from gcp_app.errors import ConfigurationError
 from gcp_app.notification_ids import NotificationIds
 from gcp_app.pool_index import PoolIndex
+from gcp_app.pool_watch import LowWatermarkWatch
 from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer, load_or_create_key, load_or_create_secret
 from gcp_app.settings import Settings
@@ -68,7 +69,10 @@ def build_application(
         saved=pool_index.observe_all,
     )
     shelf = CandidateShelf(pool_index, store.certificates)
-    reservations = Reservations(store, pool_index, shelf, clock, ttl=settings.reservation_ttl)
+    watch = LowWatermarkWatch(store, pool_index)
+    reservations = Reservations(
+        store, pool_index, shelf, clock, ttl=settings.reservation_ttl, watch=watch
+    )
     guard = CvcGuard(store, CvcPolicy.from_settings(settings), now=clock.now)
     return GiftCertificates(
         settings=settings,
@@ -85,6 +89,7 @@ def build_application(
             sealer,
             low_watermark=settings.pool_low_watermark,
             cvc_digits=settings.cvc_digits,
+            watch=watch,
         ),
         cvc=CvcDesk(use_cases, guard, sealer),
         sealer=sealer,

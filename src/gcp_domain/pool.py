@@ -1,4 +1,5 @@
-"""The certificate pool: its name, its low watermark, and when it ran dry (ISSUE_BLOCKED).
+"""The certificate pool: its name, its low watermark, when it ran low (POOL_LOW) and when it ran
+dry (ISSUE_BLOCKED).
 
 Which certificates a pool holds is not state of this aggregate (that would make every
 reservation contend on one aggregate); the application keeps that as a read model.
@@ -62,6 +63,19 @@ class CertificatePool(Aggregate):
         TOPIC = "gcp:CertificatePool.LowWatermarkChanged"
         low_watermark: int
 
+    class RanLow(Event):
+        """POOL_LOW: the available count fell below the low watermark."""
+
+        TOPIC = "gcp:CertificatePool.RanLow"
+        available: int
+        low_watermark: int
+
+    class Replenished(Event):
+        """Restocked to the low watermark or above: the next fall below is news again."""
+
+        TOPIC = "gcp:CertificatePool.Replenished"
+        available: int
+
     @staticmethod
     def create_id(name: str) -> UUID:
         return pool_id(name)
@@ -81,6 +95,7 @@ class CertificatePool(Aggregate):
         self.low_watermark = low_watermark
         self.blocked_at: datetime | None = None
         self.total_added = 0
+        self.running_low = False
 
     def record_added(self, *, count: int, source: str, cause: Cause) -> None:
         if count <= 0:
@@ -102,6 +117,29 @@ class CertificatePool(Aggregate):
     @event(IssueBlocked)
     def _block(self, reason: str, blocked_at: datetime, cause: Cause) -> None:
         self.blocked_at = blocked_at
+
+    def report_low(self, *, available: int, cause: Cause) -> bool:
+        """POOL_LOW when `available` is below the low watermark, once until replenished."""
+        if self.running_low or available >= self.low_watermark:
+            return False
+        self._run_low(available=available, low_watermark=self.low_watermark, cause=cause)
+        return True
+
+    @event(RanLow)
+    def _run_low(self, available: int, low_watermark: int, cause: Cause) -> None:
+        self.running_low = True
+
+    def report_restocked(self, *, available: int, cause: Cause) -> bool:
+        """After a restock: a pool that ran low is replenished once `available` reaches the low
+        watermark (a reservation given back is no restock: the pool would flap around it)."""
+        if not self.running_low or available < self.low_watermark:
+            return False
+        self._replenish(available=available, cause=cause)
+        return True
+
+    @event(Replenished)
+    def _replenish(self, available: int, cause: Cause) -> None:
+        self.running_low = False
 
     def set_low_watermark(self, *, low_watermark: int, cause: Cause) -> bool:
         if low_watermark < 0:

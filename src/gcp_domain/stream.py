@@ -250,12 +250,21 @@ def certificate_publication(certificate: GiftCertificate, event: Any) -> Publica
 
 P = CertificatePool
 # A pool's events that publish, each with its status; the rest are the pool's own bookkeeping.
-_POOL_STATUS: Final[dict[type, StreamStatus]] = {P.IssueBlocked: St.ISSUE_BLOCKED}
-POOL_UNPUBLISHED: Final = frozenset({P.Created, P.CertificatesAdded, P.LowWatermarkChanged})
+_POOL_STATUS: Final[dict[type, StreamStatus]] = {
+    P.IssueBlocked: St.ISSUE_BLOCKED,
+    P.RanLow: St.POOL_LOW,
+}
+POOL_UNPUBLISHED: Final = frozenset(
+    {P.Created, P.CertificatesAdded, P.LowWatermarkChanged, P.Replenished}
+)
+# Why a pool publication was made (the contract's `reason`).
+POOL_LOW_REASON: Final = "BELOW_LOW_WATERMARK"
 
 
 def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
-    """ISSUE_BLOCKED, keyed by the pool's name; other pool events are not published."""
+    """ISSUE_BLOCKED or POOL_LOW, keyed by the pool's name; POOL_LOW also says how many
+    certificates were left (`available`) and the pool's `lowWatermark`. Other pool events are
+    not published."""
     status = _POOL_STATUS.get(type(event))
     if status is None:
         return None
@@ -269,7 +278,7 @@ def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
             "occurredAt": rfc3339(event.timestamp),
             "pool": pool.name,
             "redeemable": False,
-            "reason": event.reason,
+            "reason": event.reason if status is St.ISSUE_BLOCKED else POOL_LOW_REASON,
             "version": event.originator_version,
             "audit": {
                 "createdAt": rfc3339(pool.created_on),
@@ -280,6 +289,8 @@ def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
             },
         }
     )
+    if status is St.POOL_LOW:
+        value.update({"available": event.available, "lowWatermark": event.low_watermark})
     return Publication(key=pool.name, event_id=event_id, status=status, value=value)
 
 

@@ -127,3 +127,4 @@ class StreamStatus(StrEnum):
     EXPIRED = "EXPIRED"
     CANCELLED = "CANCELLED"
     ISSUE_BLOCKED = "ISSUE_BLOCKED"
+    POOL_LOW = "POOL_LOW"

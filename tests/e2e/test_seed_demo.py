@@ -9,6 +9,7 @@ publications, in order. SIGTERM must then stop the service with exit code 0.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -36,7 +37,10 @@ FIRST = [
 REFUNDED = ["RESERVED", "ISSUED", "REFUND_PENDING", "REFUND_PENDING_DETAILS", "REFUNDED"]
 LOCKED = ["RESERVED", "ISSUED", "LOCKED", "ACTIVE"]
 SMALL_POOL_LAST = ["RESERVED"]
-BLOCKED = ["ISSUE_BLOCKED"]
+# The small pool (low watermark 1) runs low, then dry; the main pool, stocked with 20 under the
+# default watermark of 100, runs low at its first reservation.
+BLOCKED = ["POOL_LOW", "ISSUE_BLOCKED"]
+MAIN_POOL = ["POOL_LOW"]
 
 
 def free_port() -> int:
@@ -90,6 +94,23 @@ def test_the_demo_walks_the_ten_seed_events(
                 assert f"== {number}. " in demo.stdout, said
             assert "CVC received (hidden)" in demo.stdout, said
             assert "urn:gcp:problem:pool-exhausted" in demo.stdout, said
+            assert "below its low watermark of 1" in demo.stdout, said
+            # The CVC handed out is a version the stream does not publish: the demo says so.
+            assert "(after 1 unpublished change, such as the CVC handed out)" in demo.stdout
+            assert "the admin refills the pool" in demo.stdout, said
+
+            # The demo cleans up after itself: its small pool is refilled to its watermark.
+            status = subprocess.run(
+                [sys.executable, "-m", "gcp_adapters.cli.main", "pool", "status", "--json"],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=DEMO_TIMEOUT,
+                check=True,
+            )
+            [small] = [p for p in json.loads(status.stdout) if p["pool"].startswith("demo-small")]
+            assert small["available"] >= small["lowWatermark"] == 1, small
 
             reader = kit.Reader(bootstrap)
             try:
@@ -105,7 +126,7 @@ def test_the_demo_walks_the_ten_seed_events(
                 reader.close()
             # Each publication once (the relay and the stream are at least once, but nothing
             # here was retried), in each certificate's order.
-            expected = [FIRST, REFUNDED, LOCKED, SMALL_POOL_LAST, BLOCKED]
+            expected = [FIRST, REFUNDED, LOCKED, SMALL_POOL_LAST, BLOCKED, MAIN_POOL]
             assert sorted(by_key.values()) == sorted(expected), by_key
             # The CVC's body is never printed: the demo says only that it got one.
             assert '"cvc"' not in demo.stdout

@@ -1,4 +1,5 @@
-"""Pools: generating certificates, the levels, running dry (ISSUE_BLOCKED) and finding numbers."""
+"""Pools: generating certificates, the levels, running low (POOL_LOW) and dry (ISSUE_BLOCKED),
+and finding numbers."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, PoolNotFound
+from gcp_app.reservation_desk import ReservationRequest
 from gcp_app.stock import draw_number
 from gcp_app.use_cases import CancelCertificate, IssueCertificate, ReleaseReservation
 from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
@@ -259,3 +262,115 @@ def test_a_second_instance_sees_the_same_pools(
 @pytest.mark.parametrize("malformed", ["", "1234", "4000 1234 1234 123X", "1234567890123456"])
 def test_a_malformed_number_is_simply_not_found(app: GiftCertificates, malformed: str) -> None:
     assert app.find_by_number(malformed) is None
+
+
+def pool_events(app: GiftCertificates) -> list[Any]:
+    """The pool's RanLow and Replenished events, in the order they were stored."""
+    wanted = {CertificatePool.RanLow.TOPIC, CertificatePool.Replenished.TOPIC}
+    return [
+        app.store.mapper.to_domain_event(n)
+        for n in app.store.recorder.select_notifications(start=1, limit=100_000)
+        if n.topic in wanted
+    ]
+
+
+def test_pool_low_once_when_reservations_take_a_pool_below_its_watermark(
+    app: GiftCertificates,
+) -> None:
+    app.pools.create_pool("default", low_watermark=3, cause=ADMIN)
+    app.pools.generate_certificates("default", 5, cause=ADMIN)
+    for _ in range(2):  # 5 -> 3 available: at the watermark, not below it
+        app.reservations.reserve_next("default", channel="WEB", cause=WEB)
+    assert pool_events(app) == []
+
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 2 left
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 1 left: no news
+
+    [ran_low] = pool_events(app)
+    assert isinstance(ran_low, CertificatePool.RanLow)
+    assert (ran_low.available, ran_low.low_watermark) == (2, 3)
+    assert ran_low.cause == WEB
+
+
+def test_pool_low_again_only_after_a_restock_to_the_watermark(app: GiftCertificates) -> None:
+    app.pools.create_pool("default", low_watermark=3, cause=ADMIN)
+    app.pools.generate_certificates("default", 3, cause=ADMIN)
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 2: POOL_LOW
+    app.pools.generate_certificates("default", 1, cause=ADMIN)  # 3: replenished
+    app.pools.generate_certificates("default", 1, cause=ADMIN)  # 4: nothing more to say
+    assert [type(e) for e in pool_events(app)] == [
+        CertificatePool.RanLow,
+        CertificatePool.Replenished,
+    ]
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 3
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 2: news again
+
+    events = pool_events(app)
+    assert [type(e) for e in events] == [
+        CertificatePool.RanLow,
+        CertificatePool.Replenished,
+        CertificatePool.RanLow,
+    ]
+    assert events[1].available == 3
+
+
+def test_a_reservation_given_back_is_no_restock(app: GiftCertificates) -> None:
+    app.pools.create_pool("default", low_watermark=2, cause=ADMIN)
+    app.pools.generate_certificates("default", 2, cause=ADMIN)
+    granted = app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 1: POOL_LOW
+    app.execute(
+        ReleaseReservation(
+            certificate_id=granted.certificate_id, reason="PAYMENT_FAILED", cause=WEB
+        )
+    )  # 2 available again
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 1 again: same shortage
+
+    assert [type(e) for e in pool_events(app)] == [CertificatePool.RanLow]
+
+
+def test_reservations_through_the_desk_report_pool_low(app: GiftCertificates) -> None:
+    app.pools.create_pool("default", low_watermark=5, cause=ADMIN)
+    app.pools.generate_certificates("default", 6, cause=ADMIN)
+    for _ in range(3):
+        app.reservation_desk.reserve(
+            ReservationRequest("default", "WEB", WEB, order_id=None, idempotency_key=None)
+        )
+
+    [ran_low] = pool_events(app)
+    assert ran_low.available in {3, 4}  # the desk may serve the requests as one group
+
+
+@DURABLE
+def test_two_instances_report_one_pool_low_for_one_shortage(
+    app: GiftCertificates, make_app: Callable[[], GiftCertificates]
+) -> None:
+    app.pools.create_pool("default", low_watermark=4, cause=ADMIN)
+    app.pools.generate_certificates("default", 6, cause=ADMIN)
+    other = make_app()
+    for instance in (app, other, app, other, app):
+        instance.reservations.reserve_next("default", channel="WEB", cause=WEB)
+
+    assert [type(e) for e in pool_events(app)] == [CertificatePool.RanLow]
+
+
+def test_a_store_failing_the_pool_low_check_fails_no_reservation(
+    app: GiftCertificates, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.pools.create_pool("default", low_watermark=3, cause=ADMIN)
+    app.pools.generate_certificates("default", 4, cause=ADMIN)
+    pool = app.store.pool
+
+    def unreachable(name: str) -> CertificatePool:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(app.store, "pool", unreachable)
+    granted = app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 3 left
+    granted_below = app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # 2 left
+    monkeypatch.setattr(app.store, "pool", pool)
+
+    assert granted.certificate_id != granted_below.certificate_id
+    assert pool_events(app) == []
+    assert "could not check pool 'default' against its low watermark" in caplog.text
+    app.reservations.reserve_next("default", channel="WEB", cause=WEB)  # tried again: 1 left
+    [ran_low] = pool_events(app)
+    assert ran_low.available == 1

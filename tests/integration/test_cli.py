@@ -255,6 +255,9 @@ def test_importing_a_missing_file_is_a_clear_refusal(
         (["certificate", "at", "x", "--at", "yesterday"], "'yesterday' is not an RFC 3339"),
         (["certificate", "at", "x", "--at", "2026-11-26T10:00:00"], "needs its offset"),
         (["certificate", "at", "x", "--version", "0"], "0 is not 1 or more"),
+        (["pool", "generate", "--count", "1", "--low-watermark", "-1"], "-1 is negative"),
+        (["token", "--role", "crm", "--sub", "x", "--ttl", "0"], "0 is not 1 or more"),
+        (["stream", "republish", "--from", "0"], "0 is not 1 or more"),
     ],
 )
 def test_a_bad_argument_is_refused_by_the_parser_with_status_2(
@@ -282,3 +285,18 @@ def test_a_version_beyond_the_history_is_refused_not_answered_with_the_last(
     assert main(["certificate", "at", str(granted.certificate_id), "--version", "99"]) == 2
     assert "--version 99: the certificate has 2 versions" in capsys.readouterr().err
     assert main(["certificate", "at", str(granted.certificate_id), "--version", "2"]) == 0
+
+
+def test_pool_generate_gives_a_new_pool_its_low_watermark(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["pool", "generate", "--pool", "small", "--count", "3", "--low-watermark", "5"]) == 0
+    )
+    assert (
+        main(["pool", "generate", "--pool", "small", "--count", "1", "--low-watermark", "9"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["pool", "status", "--pool", "small", "--json"]) == 0
+    [small] = json.loads(capsys.readouterr().out)
+    assert (small["available"], small["lowWatermark"]) == (4, 5)  # set once, at creation

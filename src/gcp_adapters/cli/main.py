@@ -42,6 +42,7 @@ DEV_TOKEN_TTL = timedelta(hours=24)
 DEFAULT_POOL: Final = "default"
 # What `serve` stocks, once, on the embedded defaults, so that a newcomer can start.
 FIRST_STOCK: Final = 1000
+CERTIFICATE_HELP: Final = "a certificate's id or its printed number"
 
 
 def _positive(text: str) -> int:
@@ -52,6 +53,17 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
+def _not_negative(text: str) -> int:
+    """An argument that is a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
     return value
 
 
@@ -98,6 +110,7 @@ def _status_line(status: PoolStatus) -> str:
 
 
 def pool_generate(app: GiftCertificates, args: argparse.Namespace) -> int:
+    app.pools.create_pool(args.pool, low_watermark=args.low_watermark, cause=_cli_cause())
     bar = ProgressBar(args.count, f"generating {args.pool}")
     app.pools.generate_certificates(args.pool, args.count, cause=_cli_cause(), progress=bar.advance)
     bar.finish()
@@ -243,9 +256,6 @@ def _print_dev_tokens(app: GiftCertificates) -> None:
 
 def token(app: GiftCertificates, args: argparse.Namespace) -> int:
     """Prints a bearer token for the HTTP API, signed with the configured secret."""
-    if args.ttl < 1:
-        print("gcp: --ttl is a number of seconds, 1 or more", file=sys.stderr)
-        return EXIT_REFUSED
     print(
         mint_token(
             configured_jwt_secret(app.settings), args.sub, args.role, timedelta(seconds=args.ttl)
@@ -263,9 +273,6 @@ def stream_republish(app: GiftCertificates, args: argparse.Namespace) -> int:
             "that consumers read, or run `gcp serve` on the embedded broker first",
             file=sys.stderr,
         )
-        return EXIT_REFUSED
-    if args.start < 1:
-        print("gcp: --from is a notification position, 1 or more", file=sys.stderr)
         return EXIT_REFUSED
     topic = args.topic or app.settings.topic_stream
     newest = app.store.recorder.max_notification_id() or 0
@@ -343,29 +350,45 @@ def build_parser() -> argparse.ArgumentParser:
         dest="pool_command", required=True
     )
     generate = command(pool, "generate", pool_generate, help="pre-create certificates")
-    generate.add_argument("--pool", default="default")
+    generate.add_argument(
+        "--pool", default=DEFAULT_POOL, help="the pool to fill (default: %(default)s)"
+    )
     generate.add_argument(
         "--count", type=_positive, required=True, help="how many certificates, 1 or more"
     )
+    generate.add_argument(
+        "--low-watermark",
+        type=_not_negative,
+        help="for a pool this creates: POOL_LOW is published when fewer certificates are "
+        "available (default: GCP_POOL_LOW_WATERMARK; an existing pool keeps its own)",
+    )
     imported = command(pool, "import", pool_import, help="load a card vendor's CSV (number,cvc)")
-    imported.add_argument("file")
-    imported.add_argument("--pool", default="default")
+    imported.add_argument(
+        "file", help="a CSV file with the header number,cvc and one certificate a line"
+    )
+    imported.add_argument(
+        "--pool", default=DEFAULT_POOL, help="the pool to fill (default: %(default)s)"
+    )
     status = command(pool, "status", pool_status, help="pool levels")
-    status.add_argument("--pool")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--pool", help="only this pool (default: every pool)")
+    status.add_argument("--json", action="store_true", help="one JSON array instead of lines")
 
     certificate = commands.add_parser("certificate", help="look up and audit").add_subparsers(
         dest="certificate_command", required=True
     )
     show = command(certificate, "show", certificate_show, help="current state object")
-    show.add_argument("certificate", help="certificate id or printed number")
+    show.add_argument("certificate", help=CERTIFICATE_HELP)
     history = command(certificate, "history", certificate_history, help="every event")
-    history.add_argument("certificate")
+    history.add_argument("certificate", help=CERTIFICATE_HELP)
     at = command(certificate, "at", certificate_at, help="state at a version or an instant")
-    at.add_argument("certificate")
-    at.add_argument("--version", type=_positive, help="the state after this many events")
+    at.add_argument("certificate", help=CERTIFICATE_HELP)
     at.add_argument(
-        "--at", type=_instant, help="the state at an RFC 3339 instant, e.g. 2026-11-26T10:00:00Z"
+        "--version", type=_positive, help="the state after this many events (default: the last)"
+    )
+    at.add_argument(
+        "--at",
+        type=_instant,
+        help="the state at an RFC 3339 instant, e.g. 2026-11-26T10:00:00Z (default: now)",
     )
 
     stream = commands.add_parser("stream", help="the outbound stream").add_subparsers(
@@ -380,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--from",
         dest="start",
-        type=int,
+        type=_positive,
         default=1,
         metavar="POSITION",
         help="first notification position (default 1: everything)",
@@ -392,8 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
         stream_parked,
         help="messages the brokers refused for good (too large, ...), parked by the relay",
     )
-    parked.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
-    parked.add_argument("--json", action="store_true", help="one JSON array")
+    parked.add_argument(
+        "--limit", type=_positive, default=1000, help="at most this many (default: %(default)s)"
+    )
+    parked.add_argument("--json", action="store_true", help="one JSON array instead of lines")
 
     minted = command(commands, "token", token, help="print a bearer token for the HTTP API")
     minted.add_argument(
@@ -404,15 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="a role of the token (repeatable)",
     )
     minted.add_argument("--sub", required=True, help="who the token names (recorded as actor)")
-    minted.add_argument("--ttl", type=int, default=3600, help="seconds it is valid (default 3600)")
+    minted.add_argument(
+        "--ttl", type=_positive, default=3600, help="seconds it is valid (default: %(default)s)"
+    )
 
     served = command(commands, "serve", serve, help="run the service")
     served.add_argument(
-        "--pool", default=DEFAULT_POOL, help="the pool --stock fills (default %(default)s)"
+        "--pool", default=DEFAULT_POOL, help="the pool --stock fills (default: %(default)s)"
     )
     served.add_argument(
         "--stock",
-        type=int,
+        type=_not_negative,
         default=None,
         help=(
             "keep at least this many certificates available in --pool (default: none; on the "
@@ -420,7 +447,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     served.add_argument(
-        "--only", action="append", choices=PARTS, help="run only this part (repeatable)"
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part, repeatable (default: all of them in one process)",
     )
 
     # The demo talks to a running service over HTTP and Kafka: it opens no store of its own.

@@ -45,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--token-secret",
         help="the service's JWT secret (default: GCP_JWT_SECRET, or <GCP_VAR_DIR>/jwt.secret)",
     )
-    parser.add_argument("--pool", default="default", help="the pool to sell from")
+    parser.add_argument(
+        "--pool", default="default", help="the pool to sell from (default: %(default)s)"
+    )
     parser.add_argument(
         "--timeout",
         type=float,

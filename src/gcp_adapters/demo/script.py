@@ -266,21 +266,26 @@ class Demo:
         self.watcher.wait_for(third, "ACTIVE")
 
     def shortage(self) -> None:
-        """Event 9, on a pool of its own (the main pool stays stocked)."""
+        """Event 9, on a pool of its own (the main pool stays stocked); the admin's refill
+        ends it, so the demo leaves no pool below its low watermark."""
         small = _unique("demo-small").lower()
         self.step(
             "Certificate shortage",
-            f"an admin stocks a pool {small} with one certificate; "
+            f"an admin stocks a pool {small} with one certificate (low watermark 1); "
             "the shop takes it, then asks for another",
         )
-        self.call("POST", f"/pools/{small}/certificates", Role.ADMIN, 201, json={"count": 1})
+        stock = {"count": 1, "lowWatermark": 1}
+        self.call("POST", f"/pools/{small}/certificates", Role.ADMIN, 201, json=stock)
         last = self.reserve(small, _unique("WEB"))
         self.watcher.wait_for(last["certificateId"], "RESERVED")
+        self.watcher.wait_for(small, "POOL_LOW")
         refused = self.call(
             "GET", f"/certificates/next?pool={small}&orderId={_unique('WEB')}", Role.CHANNEL, 409
         )
         say(f"       problem: {refused.json().get('type')}")
         self.watcher.wait_for(small, "ISSUE_BLOCKED")
+        say("       the admin refills the pool: the shop can sell again")
+        self.call("POST", f"/pools/{small}/certificates", Role.ADMIN, 201, json={"count": 1})
 
     def report(self) -> None:
         """Event 10: what a BI consumer of the stream would count."""

@@ -52,8 +52,10 @@ class StreamWatcher:
         if key in self.tracked:
             return
         self.tracked.add(key)
+        previous = None
         for value in self.by_key.get(key, []):
-            print_publication(value)
+            print_publication(value, previous)
+            previous = value
 
     def poll(self, timeout: float = 0.2) -> None:
         for message in self.consumer.consume(num_messages=500, timeout=timeout):
@@ -75,9 +77,11 @@ class StreamWatcher:
             self.seen_events.add(value.get("eventId", ""))
             self.statuses[str(value.get("status"))] += 1
             name = key.decode("utf-8") if isinstance(key, bytes) else ""
-            self.by_key.setdefault(name, []).append(value)
+            earlier = self.by_key.setdefault(name, [])
+            previous = earlier[-1] if earlier else None
+            earlier.append(value)
             if name in self.tracked:
-                print_publication(value)
+                print_publication(value, previous)
 
     def wait_for(self, key: str, status: str) -> dict[str, Any]:
         """The next publication for `key` with `status` (after those already waited for)."""
@@ -98,10 +102,18 @@ class StreamWatcher:
         self.consumer.close()
 
 
-def print_publication(value: dict[str, Any]) -> None:
+def print_publication(value: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+    """One line per publication; `previous`, the one before it for the same key, shows the
+    versions between them that the stream does not publish."""
     status = value.get("status")
     if status == "ISSUE_BLOCKED":
         say(f"    <- stream: {status:<22} pool {value.get('pool')}: {value.get('reason')}")
+        return
+    if status == "POOL_LOW":
+        say(
+            f"    <- stream: {status:<22} pool {value.get('pool')}: {value.get('available')} "
+            f"available, below its low watermark of {value.get('lowWatermark')}"
+        )
         return
     parts = [f"state {value.get('state')}"]
     if value.get("remainingBalance") is not None:
@@ -120,4 +132,18 @@ def print_publication(value: dict[str, Any]) -> None:
     if value.get("reason") and status != "LOCKED":
         parts.append(f"reason {value['reason']}")
     masked = value.get("maskedNumber") or "?"
-    say(f"    <- stream: {status:<22} {masked} v{value.get('version')}: {', '.join(parts)}")
+    version = int(value.get("version") or 0)
+    say(
+        f"    <- stream: {status:<22} {masked} v{version}: {', '.join(parts)}"
+        f"{_unpublished_before(version, previous)}"
+    )
+
+
+def _unpublished_before(version: int, previous: dict[str, Any] | None) -> str:
+    """Why a version was skipped: the certificate changed in a way the stream does not publish
+    (its creation in the pool, the CVC handed out to CRM)."""
+    skipped = version - 1 - int(previous.get("version") or 0) if previous else 0
+    if skipped <= 0:
+        return ""
+    changes = "change" if skipped == 1 else "changes"
+    return f" (after {skipped} unpublished {changes}, such as the CVC handed out)"

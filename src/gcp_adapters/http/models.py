@@ -24,6 +24,7 @@ MoneyString = Annotated[
 ]
 Reason = Annotated[str, Meta(min_length=1, max_length=1000)]
 MAX_GENERATE: Final = 100_000
+MAX_LOW_WATERMARK: Final = 1_000_000
 
 
 class Camel(Struct, rename="camel", forbid_unknown_fields=False):
@@ -48,6 +49,10 @@ class UnlockIn(Camel):
 
 class GenerateIn(Camel):
     count: Annotated[int, Meta(ge=1, le=MAX_GENERATE)]
+    # Only for a pool this call creates (default GCP_POOL_LOW_WATERMARK); an existing pool
+    # keeps its own. gt=-1, not ge=0: Litestar 2.25 leaves a falsy bound (0) out of the
+    # OpenAPI schema of an optional field.
+    low_watermark: Annotated[int, Meta(gt=-1, le=MAX_LOW_WATERMARK)] | None = None
 
 
 # ---------------------------------------------------------------------- responses

@@ -47,7 +47,10 @@ class PoolsController(Controller):
         pool: PoolName,
         data: JSONBody[GenerateIn],
     ) -> GeneratedOut:
-        """Roles: admin. Body `{"count": N}`, 1 to 100,000; answers when they are stored."""
+        """Roles: admin. Body `{"count": N}`, 1 to 100,000, and `lowWatermark` for a pool this
+        call creates (POOL_LOW is published when fewer are available); answers when they are
+        stored."""
+        gcp.pools.create_pool(pool, low_watermark=data.low_watermark, cause=cause)
         created = gcp.pools.generate_certificates(pool, data.count, cause=cause)
         levels = PoolLevelsOut.of(gcp.pool_status(pool))
         return GeneratedOut(pool=pool, created=created, levels=levels)

@@ -7,6 +7,9 @@ is refused with a problem instead.
   choice, not the caller's (`400 invalid-request`).
 - A query parameter is given once: `?pool=a&pool=b` is `400`, not "the last one wins".
 - A body nested too deep for the decoder is `400`, never a `500` (`problems.TOO_DEEP`).
+- A body has the JSON types its model says: an integer is a JSON number, not `"1e3"`, `"5"` or
+  `true` (Litestar converts leniently, for query strings; a body has types of its own). As in
+  JSON Schema, a number with no fraction (`5.0`) is an integer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
@@ -54,8 +58,32 @@ async def strict_requests(request: Request[Any, Any, Any]) -> None:
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType()
     try:
-        json.loads(body, object_pairs_hook=_each_key_once)
+        document = json.loads(body, object_pairs_hook=_each_key_once)
     except _DuplicateKey as twice:
         raise _refused(f"the JSON body names the key {twice} more than once") from None
     except ValueError:
         return  # Not JSON at all: the handler's decoding says so, as it always has.
+    model = _body_model(request)
+    if model is not None:
+        try:
+            msgspec.convert(_integers_as_integers(document), model, strict=True)
+        except msgspec.ValidationError as wrong:
+            raise _refused(str(wrong)) from None
+
+
+def _body_model(request: Request[Any, Any, Any]) -> type[msgspec.Struct] | None:
+    """The model of the handler's `data` (its JSON body), if it has one."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    model = data.annotation if data is not None else None
+    return model if isinstance(model, type) and issubclass(model, msgspec.Struct) else None
+
+
+def _integers_as_integers(document: Any) -> Any:
+    """`document` with each number that has no fraction as an int (JSON Schema's integer)."""
+    if isinstance(document, float) and document.is_integer():
+        return int(document)
+    if isinstance(document, dict):
+        return {key: _integers_as_integers(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [_integers_as_integers(value) for value in document]
+    return document

@@ -27,6 +27,7 @@ from gcp_app.errors import (
     ReservationLapsed,
 )
 from gcp_app.pool_index import PoolIndex
+from gcp_app.pool_watch import LowWatermarkWatch
 from gcp_app.reservation_desk import Answer, ReservationGranted, ReservationRequest
 from gcp_app.shelf import CandidateShelf
 from gcp_app.store import EventStore
@@ -44,13 +45,15 @@ GROUP_ATTEMPTS: Final = 2
 
 @attrs.define(eq=False)
 class Reservations:
-    """`ttl`: how long a reservation holds before the timer releases it."""
+    """`ttl`: how long a reservation holds before the timer releases it; `watch` says POOL_LOW
+    when reservations take a pool below its low watermark."""
 
     _store: EventStore
     _index: PoolIndex
     _shelf: CandidateShelf
     _clock: Clock
     _ttl: timedelta = attrs.field(kw_only=True)
+    _watch: LowWatermarkWatch = attrs.field(kw_only=True)
 
     def reserve_next(
         self,
@@ -104,6 +107,7 @@ class Reservations:
         except IntegrityError:
             return None  # Taken by a concurrent reserver (or the key was just used).
         self._index.observe(certificate)
+        self._watch.after_reservations([certificate.pool], request.cause)
         return _granted(certificate)
 
     def _reserve(
@@ -226,6 +230,9 @@ class Reservations:
         for index, certificate in taken.items():
             self._index.observe(certificate)
             answers[index] = _granted(certificate)
+        if taken:
+            first = requests[next(iter(taken))]
+            self._watch.after_reservations((c.pool for c in taken.values()), first.cause)
         return []
 
     def _learn_taken(self, candidates: Iterable[GiftCertificate]) -> None:

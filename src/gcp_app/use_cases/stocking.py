@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError
 
 from gcp_app.errors import ConcurrentUpdate, VendorImportRejected
 from gcp_app.pool_index import PoolIndex
+from gcp_app.pool_watch import LowWatermarkWatch
 from gcp_app.sealing import CvcSealer
 from gcp_app.stock import draw_cvc, draw_number, read_vendor_csv
 from gcp_app.store import EventStore
@@ -36,9 +37,11 @@ class PoolStock:
         *,
         low_watermark: int,
         cvc_digits: int,
+        watch: LowWatermarkWatch,
     ) -> None:
         """`low_watermark` for new pools (GCP_POOL_LOW_WATERMARK); `cvc_digits` of generated
-        CVCs (GCP_CVC_DIGITS)."""
+        CVCs (GCP_CVC_DIGITS); `watch`, the reservations' POOL_LOW watch, hears of restocks."""
+        self._watch = watch
         self._store = store
         self._index = index
         self._sealer = sealer
@@ -137,5 +140,10 @@ class PoolStock:
                 NumberClaim(number=number.value, certificate_id=certificate.id, cause=cause)
             )
         pool.record_added(count=len(batch), source=source, cause=cause)
+        if pool.running_low:  # rare: only then is the index brought up to date for a count
+            self._index.catch_up()
+            available = self._index.levels(pool_name).available + len(batch)
+            pool.report_restocked(available=available, cause=cause)
         self._store.save(*aggregates, pool)
         self._index.observe_all(certificates)
+        self._watch.forget(pool_name)

@@ -110,6 +110,14 @@ ISSUE_BLOCKED: dict[str, Any] = {
     "audit": PARTIALLY_REDEEMED["audit"],
 }
 
+POOL_LOW: dict[str, Any] = {
+    **ISSUE_BLOCKED,
+    "status": "POOL_LOW",
+    "reason": "BELOW_LOW_WATERMARK",
+    "available": 99,
+    "lowWatermark": 100,
+}
+
 LOCKED: dict[str, Any] = {
     **PARTIALLY_REDEEMED,
     "status": "LOCKED",
@@ -137,16 +145,21 @@ def test_the_status_and_state_enums_are_the_domain_s() -> None:
     assert states == [*(str(state) for state in CertificateState), None]
 
 
+# Keys only POOL_LOW carries (contract 1.1); every other key is on every publication.
+POOL_LOW_ONLY = {"available", "lowWatermark"}
+
+
 def test_every_property_is_required_and_described() -> None:
-    assert set(SCHEMA["required"]) == set(SCHEMA["properties"]) == set(PARTIALLY_REDEEMED)
+    assert set(SCHEMA["required"]) == set(SCHEMA["properties"]) - POOL_LOW_ONLY
+    assert set(SCHEMA["required"]) == set(PARTIALLY_REDEEMED)
     for name, definition in SCHEMA["properties"].items():
         assert definition.get("description"), name
 
 
 @pytest.mark.parametrize(
     "instance",
-    [PARTIALLY_REDEEMED, RESERVED, ISSUE_BLOCKED, LOCKED],
-    ids=["partially-redeemed", "reserved", "issue-blocked", "locked"],
+    [PARTIALLY_REDEEMED, RESERVED, ISSUE_BLOCKED, POOL_LOW, LOCKED],
+    ids=["partially-redeemed", "reserved", "issue-blocked", "pool-low", "locked"],
 )
 def test_hand_built_objects_validate(instance: dict[str, Any]) -> None:
     assert errors_of(instance) == []
@@ -192,6 +205,9 @@ _DROP = object()
         broken(schemaVersion=2),
         {**ISSUE_BLOCKED, "state": "ACTIVE"},
         {**ISSUE_BLOCKED, "certificateId": CERTIFICATE_ID},
+        {**POOL_LOW, "number": "4000123412344821"},
+        {k: v for k, v in POOL_LOW.items() if k != "available"},
+        {**POOL_LOW, "lowWatermark": -1},
         {**LOCKED, "lock": None},
         {**RESERVED, "redeemable": True},
     ],
@@ -213,6 +229,7 @@ def test_the_domain_s_own_publications_validate() -> None:
                 values.append(json.loads(json.dumps(published.value)))
 
     pool = CertificatePool.create(name="default", cause=cause)
+    pool.report_low(available=3, cause=cause)
     pool.report_exhausted(at=now, cause=cause)
     publish(pool)
     certificate = GiftCertificate.create(
@@ -250,6 +267,7 @@ def test_the_domain_s_own_publications_validate() -> None:
     publish(certificate)
 
     assert [v["status"] for v in values] == [
+        "POOL_LOW",
         "ISSUE_BLOCKED",
         "RESERVED",
         "ISSUED",

@@ -156,3 +156,32 @@ def test_a_replayed_pool_equals_the_live_one(cause: Cause) -> None:
     assert replayed == pool
     assert replayed.blocked_at == AT
     assert replayed.low_watermark == 20
+
+
+def test_pool_low_once_per_fall_below_the_watermark_again_after_a_restock(cause: Cause) -> None:
+    pool = new_pool(cause, low_watermark=10)
+    assert pool.running_low is False
+    assert not pool.report_low(available=10, cause=cause)  # at the watermark: not below it
+    assert pool.report_low(available=9, cause=cause)
+    assert not pool.report_low(available=3, cause=cause)  # the same fall: said once
+    assert event_types(pool) == [CertificatePool.RanLow]
+    assert not pool.report_restocked(available=9, cause=cause)  # still below
+    assert pool.report_restocked(available=10, cause=cause)
+    assert not pool.report_restocked(available=50, cause=cause)  # nothing ran low since
+    assert event_types(pool) == [CertificatePool.Replenished]
+    assert pool.report_low(available=9, cause=cause)  # a new fall is news again
+    assert event_types(pool) == [CertificatePool.RanLow]
+
+
+def test_a_pool_that_never_ran_low_records_no_restock(cause: Cause) -> None:
+    pool = new_pool(cause, low_watermark=10)
+    assert not pool.report_restocked(available=1000, cause=cause)
+    assert event_types(pool) == []
+
+
+def test_pool_low_is_replayed(cause: Cause) -> None:
+    pool = new_pool(cause, low_watermark=10)
+    pool.report_low(available=2, cause=cause)
+    [ran_low] = pool.collect_events()
+    assert ran_low.available == 2
+    assert ran_low.low_watermark == 10

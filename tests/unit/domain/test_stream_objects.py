@@ -197,7 +197,7 @@ def test_notification_results_publish_sent_or_failed(
 
 def test_the_scenarios_cover_every_contract_status() -> None:
     covered = {s for _, _, s, _ in SCENARIOS.values()}
-    covered |= {"NOTIFICATION_SENT", "NOTIFICATION_FAILED", "ISSUE_BLOCKED"}
+    covered |= {"NOTIFICATION_SENT", "NOTIFICATION_FAILED", "ISSUE_BLOCKED", "POOL_LOW"}
     assert covered == set(STATUSES)
 
 
@@ -690,11 +690,40 @@ def test_issue_blocked_has_the_same_fields_as_a_certificate_object(make, cause: 
     assert set(pub.value) == set(published(cert).value)
 
 
+def test_a_pool_below_its_low_watermark_publishes_pool_low_with_its_level(
+    make, cause: Cause
+) -> None:
+    pool = CertificatePool.create(name="spring-2027", low_watermark=100, cause=cause)
+    pool.collect_events()
+    assert pool.report_low(available=99, cause=cause)
+    [event] = pool.collect_events()
+    pub = publication(pool, event)
+    assert pub is not None
+    assert (pub.key, pub.status) == ("spring-2027", "POOL_LOW")
+    assert pub.headers["status"] == "POOL_LOW"
+    value = pub.value
+    assert (value["pool"], value["reason"]) == ("spring-2027", "BELOW_LOW_WATERMARK")
+    assert (value["available"], value["lowWatermark"]) == (99, 100)
+    assert value["certificateId"] is None
+    assert value["redeemable"] is False
+    assert value["version"] == pool.version
+    _, blocked = blocked_publication(cause)
+    assert set(value) == set(blocked.value) | {"available", "lowWatermark"}
+
+
 def test_other_pool_events_are_not_published(cause: Cause) -> None:
     pool = CertificatePool.create(name="default", cause=cause)
     pool.record_added(count=5, source="generate", cause=cause)
     pool.set_low_watermark(low_watermark=3, cause=cause)
-    assert [publication(pool, e) for e in pool.collect_events()] == [None, None, None]
+    pool.report_low(available=2, cause=cause)
+    pool.record_added(count=5, source="generate", cause=cause)
+    pool.report_restocked(available=7, cause=cause)
+    events = pool.collect_events()
+    published = [publication(pool, e) for e in events]
+    assert [p.status if p else None for p in published] == [
+        None, None, None, "POOL_LOW", None, None
+    ]  # fmt: skip
+    assert isinstance(events[-1], CertificatePool.Replenished)
 
 
 def test_claims_are_not_published(cause: Cause) -> None:
