@@ -12,9 +12,9 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import Middleware
 
+from gcp_adapters.http import api_docs
 from gcp_adapters.http.auth import jwt_auth
 from gcp_adapters.http.certificates import CertificatesController
 from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness_checks
@@ -61,6 +61,7 @@ def create_http_app(
             PoolsController,
             HealthController,
             MetricsController,
+            *api_docs.ROUTES,
         ],
         dependencies={
             "gcp": provide(application),
@@ -88,7 +89,7 @@ def create_http_app(
             description="GCP, the Gift Certificate Platform: reservations, certificate state, "
             "the one-time CVC, support actions and pools. Errors are RFC 9457 problem details.",
             path="/schema",
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=api_docs.render_plugins(),
         ),
         # The process configures logging (gcp serve, tests); the app must not redo it.
         logging_config=None,
