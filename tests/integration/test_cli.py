@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import socket
 import threading
 from pathlib import Path
 
@@ -300,3 +302,27 @@ def test_pool_generate_gives_a_new_pool_its_low_watermark(
     assert main(["pool", "status", "--pool", "small", "--json"]) == 0
     [small] = json.loads(capsys.readouterr().out)
     assert (small["available"], small["lowWatermark"]) == (4, 5)  # set once, at creation
+
+
+def test_serve_with_a_broker_that_does_not_answer_says_so_and_stays_quiet(
+    operator_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 11: `gcp serve --only consumers` printed "ready" and then 178 lines in 5 s."""
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("GCP_KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    caplog.set_level(logging.DEBUG, logger="gcp.kafka")
+
+    assert serve_until_sigterm(["--only", "consumers"], after=5.0) == 0
+
+    out = capsys.readouterr().out
+    assert (
+        f"started: running consumers; the Kafka broker at 127.0.0.1:{port} does not answer" in out
+    )
+    assert "ready:" not in out
+    complaints = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(complaints) <= 3, [r.getMessage() for r in complaints]

@@ -22,9 +22,10 @@ from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.http.models import PoolLevelsOut
 from gcp_adapters.kafka.embedded import running_address
+from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.republish import RepublishStalled, republish
 from gcp_adapters.logs import install_json_logging
-from gcp_adapters.service import PARTS
+from gcp_adapters.service import PARTS, Service
 from gcp_app.application import GiftCertificates, PoolStatus
 from gcp_app.errors import ConfigurationError, VendorImportRejected
 from gcp_app.outbox import Outbox
@@ -43,6 +44,8 @@ DEFAULT_POOL: Final = "default"
 # What `serve` stocks, once, on the embedded defaults, so that a newcomer can start.
 FIRST_STOCK: Final = 1000
 CERTIFICATE_HELP: Final = "a certificate's id or its printed number"
+# How long `serve` waits for a configured broker before it says it is not ready.
+BROKER_PROBE_SECONDS: Final = 3.0
 
 
 def _positive(text: str) -> int:
@@ -237,11 +240,26 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
         print(f"http: {service.http_url} (OpenAPI: {service.http_url}/schema/openapi.json)")
         if app.settings.jwt_secret is None:
             _print_dev_tokens(app)
-    print(f"ready: running {', '.join(service.parts)}", flush=True)
+    print(_started_line(service), flush=True)
     service.stopping.wait()
     print("stopping: finishing what is in flight", flush=True)
     service.stop()
     return 0
+
+
+def _started_line(service: Service) -> str:
+    """`ready: ...`, or, while a configured broker does not answer, what the parts wait for
+    (they retry on their own; /health/ready of an HTTP part says when they are ready)."""
+    parts = ", ".join(service.parts)
+    if service.bootstrap_servers and service.broker is None:
+        try:
+            KafkaProbe(service.bootstrap_servers, timeout=BROKER_PROBE_SECONDS)()
+        except Exception as error:
+            return (
+                f"started: running {parts}; the Kafka broker at {service.bootstrap_servers} "
+                f"does not answer ({error}): retrying"
+            )
+    return f"ready: running {parts}"
 
 
 def _print_dev_tokens(app: GiftCertificates) -> None:

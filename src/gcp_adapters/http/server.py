@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import uvicorn
 
 from gcp_adapters.http.app import create_http_app
+from gcp_adapters.http.bounded_head import BoundedHeadProtocol
 from gcp_adapters.http.health import ReadinessCheck
 from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.http.rate_limit import CallerRate
@@ -48,6 +49,8 @@ class HttpServer:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                # Bounded request heads: size, header count and the time to send them.
+                http=BoundedHeadProtocol,
             )
         )
 

@@ -37,6 +37,7 @@ from confluent_kafka import (
 )
 
 from gcp_adapters.closing import ClosedOnExit
+from gcp_adapters.kafka.client_logs import LIBRDKAFKA
 from gcp_adapters.kafka.consumer_metrics import ConsumerMetrics, Partition
 from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
 from gcp_app.inbound import (
@@ -113,6 +114,7 @@ class InboundConsumer(ClosedOnExit):
                 "auto.offset.reset": "earliest",
                 "on_commit": self._on_commit,
                 "error_cb": self._on_error,
+                "logger": LIBRDKAFKA,
                 **(config or {}),
             }
         )
@@ -422,8 +424,10 @@ class InboundConsumer(ClosedOnExit):
 
     def _on_error(self, error: KafkaError) -> None:
         self.metrics.record_kafka_error()
-        log = logger.error if error.fatal() else logger.warning
-        log("Kafka client error: %s", error.str())
+        if error.fatal():
+            logger.error("Kafka client error: %s", error.str())
+        else:  # librdkafka retries, and its own log (LIBRDKAFKA, deduplicated) says it once
+            logger.debug("Kafka client error: %s", error.str())
 
 
 def _offset(offset: int) -> str:

@@ -15,8 +15,9 @@ from typing import Any, Final
 
 from confluent_kafka.admin import AdminClient
 
+from gcp_adapters.kafka.client_logs import LIBRDKAFKA
+
 logger = logging.getLogger("gcp.kafka.probe")
-librdkafka_logger = logging.getLogger("gcp.kafka.probe.librdkafka")
 
 PROBE_TIMEOUT: Final = 2.0
 CACHE_SECONDS: Final = 5.0
@@ -49,7 +50,7 @@ class KafkaProbe:
                 config: dict[str, Any] = {
                     "bootstrap.servers": self.bootstrap_servers,
                     "client.id": "gcp-readiness",
-                    "logger": librdkafka_logger,
+                    "logger": LIBRDKAFKA,
                     **self._config,
                 }
                 self._admin = AdminClient(config)

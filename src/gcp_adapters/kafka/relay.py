@@ -34,6 +34,7 @@ import attrs
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from gcp_adapters.closing import ClosedOnExit
+from gcp_adapters.kafka.client_logs import LIBRDKAFKA
 from gcp_adapters.kafka.refusals import Refusals, error_text, is_permanent, kafka_error
 from gcp_app.application import GiftCertificates
 from gcp_app.change_signal import change_signal
@@ -41,19 +42,6 @@ from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
 from gcp_domain.cause import Cause
 
 logger = logging.getLogger("gcp.kafka.relay")
-librdkafka_logger = logging.getLogger("gcp.kafka.relay.librdkafka")
-
-
-class _KnownConfigurationWarning(logging.Filter):
-    """librdkafka warns on every start that enable.gapless.guarantee is experimental: it is
-    chosen on purpose (see above), so the warning is noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (message.startswith("CONFWARN") and "enable.gapless.guarantee" in message)
-
-
-librdkafka_logger.addFilter(_KnownConfigurationWarning())
 
 DEFAULT_STREAM_TOPIC: Final = "GiftCertificates.Stream"
 DEFAULT_DLQ_TOPIC: Final = "GiftCertificates.DLQ"
@@ -261,7 +249,7 @@ class Relay(ClosedOnExit):
             else:  # transient (a broker down, ...): librdkafka retries; its log says more
                 logger.debug("relay producer: %s", error.str())
 
-        return {**self._config, "error_cb": on_error, "logger": librdkafka_logger}
+        return {**self._config, "error_cb": on_error, "logger": LIBRDKAFKA}
 
     def _producer_failed(self, error: str) -> None:
         if self._failed and self._last_error == f"fatal producer error: {error}":
