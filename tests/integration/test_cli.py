@@ -326,3 +326,21 @@ def test_serve_with_a_broker_that_does_not_answer_says_so_and_stays_quiet(
     assert "ready:" not in out
     complaints = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert len(complaints) <= 3, [r.getMessage() for r in complaints]
+
+
+def test_serve_on_a_port_in_use_says_so_without_a_traceback(
+    operator_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("GCP_HTTP_PORT", str(port))
+        monkeypatch.setenv("GCP_JWT_SECRET", "cli-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123")
+
+        assert main(["serve", "--only", "http"]) == 1
+
+    captured = capsys.readouterr()
+    assert f"gcp: the service could not start on 127.0.0.1:{port}" in captured.err
+    assert "Traceback" not in captured.out + captured.err
+    assert "ready:" not in captured.out

@@ -236,6 +236,11 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
     app.pool_index.catch_up()  # Read now, not on the first request; then kept out of the GC.
     heap.settle()
     service.start()
+    if service.stopping.is_set():  # a part failed to start (the log above says why)
+        service.stop()
+        where = f" on {app.settings.http_host}:{app.settings.http_port}" if service.http else ""
+        print(f"gcp: the service could not start{where}: see the error above", file=sys.stderr)
+        return EXIT_FAILED
     if service.http_url is not None:
         print(f"http: {service.http_url} (OpenAPI: {service.http_url}/schema/openapi.json)")
         if app.settings.jwt_secret is None:

@@ -75,7 +75,7 @@ class HttpServer:
     @property
     def port(self) -> int:
         """The port it listens on (the chosen one when configured as 0), once started."""
-        for server in self.server.servers:
+        for server in getattr(self.server, "servers", ()):  # none until it has started
             for sock in server.sockets:
                 return int(sock.getsockname()[1])
         return int(self.server.config.port)
