@@ -439,6 +439,7 @@ class Sender:
 
     def close(self) -> None:
         self._producer.flush(5)
+        self._producer.close()
 
 
 def plant_offsets(bootstrap_servers: str, group: str, offsets: dict[Partition, int]) -> None:

@@ -526,6 +526,7 @@ class Deployment:
             self.reader.close()
         if self.producer is not None:
             self.producer.flush(5)
+            self.producer.close()
             self.producer = None
             gc.collect()  # a Producer has no close(): its handle goes with the object
         if self.app is not None:
