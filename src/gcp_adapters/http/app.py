@@ -21,7 +21,7 @@ from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness
 from gcp_adapters.http.idempotency import IdempotentPosts
 from gcp_adapters.http.metrics import HttpMetrics, MetricsController, MetricsSources
 from gcp_adapters.http.pools import PoolsController
-from gcp_adapters.http.problems import EXCEPTION_HANDLERS
+from gcp_adapters.http.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from gcp_adapters.http.rate_limit import STATE_KEY, CallerRate, MemoryBuckets
 from gcp_adapters.http.request_ids import RequestIdLogging, echo_request_id, provide_cause
 from gcp_adapters.http.strict_input import strict_requests
@@ -91,6 +91,7 @@ def create_http_app(
             path="/schema",
             render_plugins=api_docs.render_plugins(),
         ),
+        request_max_body_size=MAX_BODY_BYTES,
         # The process configures logging (gcp serve, tests); the app must not redo it.
         logging_config=None,
         debug=False,

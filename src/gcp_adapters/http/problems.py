@@ -146,6 +146,16 @@ UNSUPPORTED_MEDIA_TYPE: Final = ProblemType(
 TOO_DEEP: Final = ProblemType(
     "invalid-request", 400, "Invalid request", detail="The JSON body is nested too deeply."
 )
+# A body the JSON decoder cannot read (cut short, not UTF-8): the decoder's words say where.
+NOT_JSON: Final = ProblemType("invalid-request", 400, "Invalid request")
+# Our bodies are small (the longest, a reason or an error text, is cut to 1,000 characters).
+MAX_BODY_BYTES: Final = 64 * 1024
+BODY_TOO_LARGE: Final = ProblemType(
+    "body-too-large",
+    413,
+    "Request body too large",
+    detail=f"A request body is at most {MAX_BODY_BYTES} bytes.",
+)
 
 
 class UnsupportedMediaType(ClientException):
@@ -172,6 +182,7 @@ EVERY_TYPE: Final = (
     *dict.fromkeys(BY_CODE.values()),
     DOMAIN_RULE,
     *(problem for _, problem in LITESTAR),
+    BODY_TOO_LARGE,
     INTERNAL,
 )
 
@@ -184,6 +195,10 @@ def problem_type_of(exc: Exception) -> ProblemType:
     for cls, problem in LITESTAR:
         if isinstance(exc, cls):
             return problem
+    if isinstance(exc, ClientException) and exc.status_code == HTTPStatus.BAD_REQUEST:
+        return NOT_JSON
+    if isinstance(exc, HTTPException) and exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+        return BODY_TOO_LARGE
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         status = HTTPStatus(exc.status_code)
         return ProblemType(f"http-{status.value}", status.value, status.phrase)

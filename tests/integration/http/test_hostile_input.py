@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gcp_adapters.http.problems import MAX_BODY_BYTES
 from gcp_app.application import GiftCertificates
 from gcp_domain import Cause
 from gcp_domain.errors import InvalidCommand, InvalidMoney
@@ -105,3 +106,32 @@ def test_a_query_parameter_given_twice_is_refused(
         {"message": "query parameter pool is given more than once"}
     ]
     assert client.get("/certificates/next?pool=default", headers=channel).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"reason": "fraud', b'{"reason": "\xff\xfe"}', b"", b"[]", b"null"],
+    ids=["cut", "not-utf8", "empty", "array", "null"],
+)
+def test_a_body_that_is_no_json_object_is_invalid_request(
+    client: Any,
+    world: Any,
+    bearer: Callable[..., Any],
+    problem: Callable[..., Any],
+    body: bytes,
+) -> None:
+    """Issue 11: malformed JSON and invalid UTF-8 answered an undocumented `http-400`."""
+    headers = {**bearer("support"), "Content-Type": "application/json"}
+    problem(lock(client, world, headers, content=body), 400, "invalid-request")
+    assert lock(client, world, bearer("support"), json={"reason": "fraud check"}).status_code == 200
+
+
+def test_a_body_over_the_limit_is_413_body_too_large(
+    client: Any, world: Any, bearer: Callable[..., Any], problem: Callable[..., Any]
+) -> None:
+    """Issue 11: a 10 MB body answered an undocumented `http-413`."""
+    headers = {**bearer("support"), "Content-Type": "application/json"}
+    huge = b'{"reason": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    found = problem(lock(client, world, headers, content=huge), 413, "body-too-large")
+    assert "bytes" in found["detail"]
+    assert lock(client, world, bearer("support"), json={"reason": "fraud check"}).status_code == 200
