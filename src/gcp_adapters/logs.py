@@ -14,11 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
 
 request_id_var: ContextVar[str | None] = ContextVar("gcp_request_id", default=None)
+
+# Repeated messages (a broker's complaints, refusals of one kind) at most once per this long.
+QUIET_INTERVAL: Final = 60.0
 
 # The attributes every LogRecord has; anything else on a record came from `extra`.
 _STANDARD: Final = frozenset(
@@ -68,3 +74,42 @@ def install_json_logging(
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)
     root.setLevel(level)
+
+
+class OncePerInterval(logging.Filter):
+    """Passes each distinct (logger, level, message shape) at most once per `interval`; the
+    next one it passes says how many it held back. `shape` says which messages are the same
+    (by default: the same text)."""
+
+    def __init__(
+        self,
+        interval: float = QUIET_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        shape: Callable[[str], str] = str,
+    ) -> None:
+        super().__init__()
+        self._shape = shape
+        self._interval = interval
+        self._monotonic = monotonic
+        self._lock = threading.Lock()  # librdkafka logs from its own threads
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, self._shape(record.getMessage()))
+        now = self._monotonic()
+        with self._lock:
+            passed_at, held = self._last.get(key, (None, 0))
+            if passed_at is not None and now - passed_at < self._interval:
+                self._last[key] = (passed_at, held + 1)
+                return False
+            self._last[key] = (now, 0)
+            if len(self._last) > 1000:  # distinct messages are few; never grow without bound
+                self._forget_before(now - self._interval)
+        if held:
+            record.msg = f"{record.getMessage()} (and {held} more like it in the last interval)"
+            record.args = None
+        return True
+
+    def _forget_before(self, moment: float) -> None:
+        self._last = {k: v for k, v in self._last.items() if v[0] >= moment}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
@@ -91,6 +92,22 @@ def test_an_empty_pool_is_409_and_records_issue_blocked(
     problem(response, 409, "pool-exhausted")
     topics = [n.topic for n in gcp.store.recorder.select_notifications(start=1, limit=10_000)]
     assert any(topic.endswith("IssueBlocked") for topic in topics), topics
+
+
+def test_refusals_of_one_kind_are_logged_once_a_minute_not_once_a_request(
+    client: TestClient[Any], bearer: Bearer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: 37,315 INFO lines for the refused reservations of an empty pool."""
+    for _ in range(5):
+        client.get("/certificates/next", headers=bearer("channel"))
+    caplog.set_level(logging.INFO, logger="gcp.http")
+
+    answers = [client.get("/certificates/next", headers=bearer("channel")) for _ in range(50)]
+
+    assert {a.status_code for a in answers} == {409}
+    lines = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) <= 1, [r.getMessage() for r in lines]
+    assert all(r.getMessage().startswith("GET /certificates/next refused: pool") for r in lines)
 
 
 def test_an_unknown_pool_is_404(client: TestClient[Any], bearer: Bearer, problem: Problem) -> None:

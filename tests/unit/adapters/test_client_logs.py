@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from gcp_adapters.kafka.client_logs import OncePerInterval, shape_of
+from gcp_adapters.kafka.client_logs import shape_of
+from gcp_adapters.logs import OncePerInterval
 
 REFUSED = (
     "FAIL [gcp-inbound#consumer-1] [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: "
@@ -33,7 +34,7 @@ def test_repeats_that_differ_only_in_timing_have_one_shape() -> None:
 
 def test_each_distinct_message_passes_once_per_interval_then_says_what_it_held() -> None:
     clock = Clock()
-    once = OncePerInterval(60.0, clock)
+    once = OncePerInterval(60.0, clock, shape=shape_of)
 
     passed = [once.filter(record(REFUSED.format(ms=ms))) for ms in range(100)]
     other = once.filter(record("1/1 brokers are down"))
