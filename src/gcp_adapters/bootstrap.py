@@ -137,6 +137,7 @@ def build_service(
             ),
             group_id=settings.kafka_group_id,
             batch_size=batch_size or DEFAULT_BATCH_SIZE,
+            config=membership_config(settings),
         )
     if RELAY in chosen:
         relay = Relay(
@@ -172,6 +173,19 @@ def build_service(
         broker=broker,
         bootstrap_servers=bootstrap_servers,
     )
+
+
+def membership_config(settings: Settings) -> dict[str, str | int]:
+    """The consumer's group membership: its session timeout (heartbeats every third of it,
+    as Kafka advises), and its static id when set."""
+    session = settings.kafka_session_timeout_ms
+    config: dict[str, str | int] = {
+        "session.timeout.ms": session,
+        "heartbeat.interval.ms": max(session // 3, 100),
+    }
+    if settings.kafka_instance_id is not None:
+        config["group.instance.id"] = settings.kafka_instance_id
+    return config
 
 
 def _embedded_broker(settings: Settings) -> EmbeddedBroker:

@@ -91,6 +91,20 @@ SETTINGS: Final = (
     Setting("GCP_TOPIC_CLIENTS", "All_Clients", "Inbound topic of CRM client profiles."),
     Setting("GCP_KAFKA_GROUP_ID", "gcp", "Consumer group of the inbound topics."),
     Setting(
+        "GCP_KAFKA_INSTANCE_ID",
+        None,
+        "Static group membership: a name stable across restarts and unique in the group (a "
+        "StatefulSet's pod name, say), so that a restarted consumer takes its partitions back "
+        "at once instead of after a rebalance; unset: dynamic membership.",
+    ),
+    Setting(
+        "GCP_KAFKA_SESSION_TIMEOUT_MS",
+        "6000",
+        "How long the group waits for a consumer that stopped answering before its partitions "
+        "go to another (Kafka's default is 45,000; 6,000 is the least a broker admits by "
+        "default). Heartbeats go every third of it.",
+    ),
+    Setting(
         "GCP_MATCHER_CACHE_SIZE",
         "100000",
         "Aggregates (certificates, orders, number claims) the inbound consumer keeps between "
@@ -145,6 +159,8 @@ class Settings:
     rate_per_second: int = 50
     redis_url: str | None = None
     matcher_cache_size: int = 100_000
+    kafka_instance_id: str | None = None
+    kafka_session_timeout_ms: int = 6000
 
     @property
     def embedded_store(self) -> bool:
@@ -204,4 +220,6 @@ class Settings:
             cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
             cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),
+            kafka_instance_id=(env.get("GCP_KAFKA_INSTANCE_ID") or "").strip() or None,
+            kafka_session_timeout_ms=integer("GCP_KAFKA_SESSION_TIMEOUT_MS", 1000, 3_600_000),
         )

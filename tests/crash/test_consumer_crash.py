@@ -21,7 +21,7 @@ connections carry PGAPPNAME, the test watches pg_stat_activity). A life killed b
 commit is followed by one that must commit something before it dies.
 
 Each consumer life joins a consumer group of its own (a SIGKILLed member lingers in its group
-until the session times out, 45 s by default, which `gcp serve` cannot shorten), into which the
+until its session times out, and the mock ignores static membership), into which the
 test first commits offsets AHEAD of the database: a consumer that trusted Kafka's offsets would
 skip messages. Every life must start each partition at the database's position + 1; Kafka's
 offsets a life commits may lag the database, never lead it.

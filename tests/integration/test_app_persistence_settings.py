@@ -13,7 +13,7 @@ import pytest
 from eventsourcing.cryptography import AESCipher
 from tests.issuing import open_notification
 
-from gcp_adapters.bootstrap import build_application
+from gcp_adapters.bootstrap import build_application, membership_config
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import ConfigurationError
 from gcp_app.persistence import describe, event_store_env
@@ -133,11 +133,34 @@ def test_values_from_the_environment(tmp_path: Path) -> None:
         ("GCP_POOL_LOW_WATERMARK", "many"),
         ("GCP_CVC_DIGITS", "2"),
         ("GCP_CVC_DIGITS", "9"),
+        ("GCP_KAFKA_SESSION_TIMEOUT_MS", "999"),
     ],
 )
 def test_bad_integers_are_configuration_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_consumers_group_membership(tmp_path: Path) -> None:
+    """Issue 12: a consumer killed with -9 left its partitions for the 45 s session timeout."""
+    default = Settings.from_env({"GCP_VAR_DIR": str(tmp_path)})
+    static = Settings.from_env(
+        {
+            "GCP_VAR_DIR": str(tmp_path),
+            "GCP_KAFKA_INSTANCE_ID": " gcp-0 ",
+            "GCP_KAFKA_SESSION_TIMEOUT_MS": "9000",
+        }
+    )
+
+    assert membership_config(default) == {
+        "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 2000,
+    }
+    assert membership_config(static) == {
+        "session.timeout.ms": 9000,
+        "heartbeat.interval.ms": 3000,
+        "group.instance.id": "gcp-0",
+    }
 
 
 # ====================================================================== event store by URL

@@ -63,6 +63,9 @@ RETRY_BACKOFF: Final = 0.5
 MAX_RETRY_BACKOFF: Final = 10.0
 # Readiness fails when batches have kept failing this long.
 STALL_AFTER: Final = 30.0
+# ... and when the consumer has had no partition this long: a restarted member waits for the
+# group to rebalance (about the session timeout), a broker that does not answer never assigns.
+ASSIGNMENT_GRACE: Final = 15.0
 
 
 class InboundConsumer(ClosedOnExit):
@@ -84,6 +87,7 @@ class InboundConsumer(ClosedOnExit):
         batch_timeout: float = DEFAULT_BATCH_TIMEOUT,
         retry_backoff: float = RETRY_BACKOFF,
         max_retry_backoff: float = MAX_RETRY_BACKOFF,
+        assignment_grace: float = ASSIGNMENT_GRACE,
         config: Mapping[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
@@ -102,6 +106,9 @@ class InboundConsumer(ClosedOnExit):
         self._resubscribe = False
         self._closed = False
         self._failing_since: float | None = None  # monotonic time of the first failed batch
+        self.assignment_grace = assignment_grace
+        # Monotonic time since when no partition is assigned (None while some are).
+        self._unassigned_since: float | None = time.monotonic()
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -166,12 +173,20 @@ class InboundConsumer(ClosedOnExit):
                 self.flush()
 
     def stalled(self, after: float = STALL_AFTER) -> str | None:
-        """Why consumption has not gone on for `after` seconds (its batches keep failing: the
-        store unreachable, say), or None."""
+        """Why consumption has not gone on: its batches have kept failing for `after` seconds
+        (the store unreachable, say), or it has had no partition for `assignment_grace`
+        seconds; None when it consumes."""
+        now = time.monotonic()
         since = self._failing_since
-        if since is None or time.monotonic() - since < after:
-            return None
-        return f"inbound batches failing for {time.monotonic() - since:.0f} s"
+        if since is not None and now - since >= after:
+            return f"inbound batches failing for {now - since:.0f} s"
+        unassigned = self._unassigned_since
+        if unassigned is not None and now - unassigned >= self.assignment_grace:
+            return (
+                f"no partition assigned for {now - unassigned:.0f} s (the broker does not "
+                "answer, the group is rebalancing, or it has more members than partitions)"
+            )
+        return None
 
     def run_once(self) -> int:
         """Handles one batch synchronously: the one that failed last time, or the next poll's
@@ -391,8 +406,10 @@ class InboundConsumer(ClosedOnExit):
             )
             consumer.assign([])
             self._resubscribe = True
+            self._unassigned_since = self._unassigned_since or time.monotonic()
             return
         consumer.assign(partitions)
+        self._unassigned_since = None if partitions else time.monotonic()
         logger.info(
             "assigned %s",
             ", ".join(f"{tp.topic} [{tp.partition}] from {_offset(tp.offset)}" for tp in partitions)
@@ -413,6 +430,8 @@ class InboundConsumer(ClosedOnExit):
         # The batch in flight first: the next owner starts from the positions it records.
         self.flush()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if revoked >= set(self.assignment):  # all of them (the eager protocol's rebalance)
+            self._unassigned_since = self._unassigned_since or time.monotonic()
         self._pipeline.forget(revoked)
         self.metrics.forget_partitions(sorted(revoked))
         logger.info("revoked %s", ", ".join(f"{t} [{p}]" for t, p in sorted(revoked)) or "nothing")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -697,3 +698,37 @@ def test_the_rebalance_callbacks_store_the_batch_in_flight_first(
     assert consumer.in_flight == 0
     assert consumer.metrics.snapshot().ignored == 2
     assert sum(at + 1 for at in recorded().values() if at is not None) == 2
+
+
+def test_readiness_says_when_no_partition_has_been_assigned_past_the_grace(
+    make_app: Callable[[], GiftCertificates],
+    inbound: Callable[..., InboundConsumer],
+) -> None:
+    """Issue 12: after a kill -9 `/health/ready` answered 200 for 27 s with no partition."""
+    consumer = inbound(make_app(), group_id="gcp-grace", assignment_grace=0.3)
+    assert consumer.stalled() is None  # within the grace: joining takes a moment
+
+    idle(consumer)
+    time.sleep(0.4)
+    assert consumer.stalled() is None  # assigned: ready however long it has run
+
+    consumer.close()
+    time.sleep(0.4)
+    assert "no partition assigned" in (consumer.stalled() or "")
+
+
+def test_a_consumer_whose_broker_never_answers_is_not_ready_after_the_grace(
+    make_app: Callable[[], GiftCertificates],
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    consumer = InboundConsumer(
+        make_app(), address, group_id="gcp-nowhere", assignment_grace=0.3, config=CLIENT_CONFIG
+    )
+    try:
+        consumer.run_once()
+        time.sleep(0.4)
+        assert "no partition assigned for" in (consumer.stalled() or "")
+    finally:
+        consumer.close()
