@@ -7,6 +7,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Final
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
@@ -14,6 +15,10 @@ from psycopg.sql import SQL, Identifier
 from gcp_app.store import EventStore
 
 logger = logging.getLogger("gcp.relay")
+
+# After the LISTEN connection is lost, the next try waits this long, doubling up to the most.
+RELISTEN_MIN: Final = 0.5
+RELISTEN_MAX: Final = 10.0
 
 
 @contextmanager
@@ -58,19 +63,44 @@ def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) ->
     stopped = threading.Event()
     channel = SQL("LISTEN {0}").format(Identifier(recorder.channel_name))
 
+    lost = False  # the connection was lost and is not listened on again yet
+
+    def listen_once() -> None:
+        nonlocal lost
+        with recorder.datastore.get_connection() as conn:
+            conn.execute(channel)
+            if lost:
+                lost = False
+                logger.info("listening for new changes again")
+            woken.set()  # what was stored while nobody listened
+            try:
+                while not stopped.is_set():
+                    # At most 0.1 s per wait, so that a stop is seen soon.
+                    for _ in conn.notifies(timeout=0.1, stop_after=1):
+                        woken.set()
+            finally:
+                conn.execute(SQL("UNLISTEN *"))  # The connection goes back to the pool.
+
     def listen() -> None:
-        try:
-            with recorder.datastore.get_connection() as conn:
-                conn.execute(channel)
-                try:
-                    while not stopped.is_set():
-                        # At most 0.1 s per wait, so that a stop is seen soon.
-                        for _ in conn.notifies(timeout=0.1, stop_after=1):
-                            woken.set()
-                finally:
-                    conn.execute(SQL("UNLISTEN *"))  # The connection goes back to the pool.
-        except Exception:
-            logger.exception("listening for new changes failed; polling instead")
+        """Listens until stopped. A lost connection (the store restarted) is listened on again
+        after a backoff, the relay polling meanwhile; each loss is logged once."""
+        nonlocal lost
+        backoff = RELISTEN_MIN
+        while not stopped.is_set():
+            try:
+                listen_once()
+                return
+            except Exception:
+                if not lost:
+                    lost = True
+                    logger.warning(
+                        "listening for new changes failed; polling until it works again",
+                        exc_info=True,
+                    )
+                    backoff = RELISTEN_MIN
+                stopped.wait(backoff)
+                backoff = min(backoff * 2, RELISTEN_MAX)
+                _discard_broken(recorder)
 
     thread = threading.Thread(target=listen, name="gcp-relay-wake-up", daemon=True)
     thread.start()
@@ -79,3 +109,12 @@ def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) ->
     finally:
         stopped.set()
         thread.join(timeout=5)
+
+
+def _discard_broken(recorder: PostgresApplicationRecorder) -> None:
+    """After a lost connection the pool may hold others that died with it (it does not ping
+    before lending one): check them all, so that the next try gets a live one."""
+    try:
+        recorder.datastore.pool.check()
+    except Exception:  # the store is still away: the next try says so
+        logger.debug("could not check the pool's connections", exc_info=True)
