@@ -37,6 +37,7 @@ from gcp_app.sealing import CvcSealer, load_or_create_key, load_or_create_secret
 from gcp_app.settings import Settings
 from gcp_app.shelf import CandidateShelf
 from gcp_app.store import EventStore
+from gcp_app.store_watch import StoreWatch
 from gcp_app.timers import Timers
 from gcp_app.use_cases import Context, UseCases
 from gcp_app.use_cases.reserving import Reservations
@@ -143,9 +144,10 @@ def build_service(
         relay = Relay(
             app, {"bootstrap.servers": bootstrap_servers}, settings.topic_stream, settings.topic_dlq
         )
-    http = None
+    http = store_watch = None
     if secret is not None:
-        checks = readiness_checks(app)
+        store_watch = StoreWatch(app.store)
+        checks = readiness_checks(app, store_watch)
         if (consumer is not None or relay is not None) and bootstrap_servers:
             checks["kafka"] = KafkaProbe(bootstrap_servers)
         if consumer is not None:
@@ -159,6 +161,7 @@ def build_service(
             jwt_secret=secret,
             readiness=checks,
             rate=caller_rate(settings.rate_per_second, settings.redis_url),
+            store_watch=store_watch,
             metrics=MetricsSources(
                 consumer=consumer.metrics.snapshot if consumer else None,
                 relay=relay.stats if relay else None,
@@ -172,6 +175,7 @@ def build_service(
         timers=Timers(app) if TIMERS in chosen else None,
         broker=broker,
         bootstrap_servers=bootstrap_servers,
+        store_watch=store_watch,
     )
 
 

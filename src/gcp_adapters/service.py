@@ -21,6 +21,7 @@ from gcp_adapters.kafka.consumer import InboundConsumer
 from gcp_adapters.kafka.embedded import ADDRESS_FILE, EmbeddedBroker
 from gcp_adapters.kafka.relay import Relay
 from gcp_app.application import GiftCertificates
+from gcp_app.store_watch import StoreWatch
 from gcp_app.timers import Timers
 
 logger = logging.getLogger("gcp.service")
@@ -43,11 +44,14 @@ class Service:
     timers: Timers | None = attrs.field(default=None, kw_only=True)
     broker: EmbeddedBroker | None = attrs.field(default=None, kw_only=True)
     bootstrap_servers: str | None = attrs.field(default=None, kw_only=True)
+    store_watch: StoreWatch | None = attrs.field(default=None, kw_only=True)
     _stop: threading.Event = attrs.field(factory=threading.Event, init=False)
     _threads: list[threading.Thread] = attrs.field(factory=list, init=False)
     _http_thread: threading.Thread | None = attrs.field(default=None, init=False)
 
     def start(self) -> None:
+        if self.store_watch is not None:
+            self.store_watch.start()
         runs: list[tuple[str, Callable[[], None]]] = []
         if self.http is not None:
             runs.append((HTTP, self.http.run))
@@ -116,6 +120,8 @@ class Service:
             self.consumer.close()
         if self.relay is not None:
             self.relay.close()
+        if self.store_watch is not None:
+            self.store_watch.close()
         if self.broker is not None:
             (self.app.settings.var_dir / ADDRESS_FILE).unlink(missing_ok=True)
             self.broker.close()

@@ -74,3 +74,9 @@ class RateLimited(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__("Too many requests from this caller; try again later.")
         self.retry_after = retry_after
+
+
+class StoreUnavailable(DomainError):
+    """The event store does not answer (gcp_app.store_watch): try again shortly."""
+
+    code = "store-unavailable"

@@ -17,7 +17,12 @@ from litestar.types import Middleware
 from gcp_adapters.http import api_docs
 from gcp_adapters.http.auth import jwt_auth
 from gcp_adapters.http.certificates import CertificatesController
-from gcp_adapters.http.health import HealthController, ReadinessCheck, readiness_checks
+from gcp_adapters.http.health import (
+    STORE_WATCH_KEY,
+    HealthController,
+    ReadinessCheck,
+    readiness_checks,
+)
 from gcp_adapters.http.idempotency import IdempotentPosts
 from gcp_adapters.http.metrics import HttpMetrics, MetricsController, MetricsSources
 from gcp_adapters.http.pools import PoolsController
@@ -26,6 +31,7 @@ from gcp_adapters.http.rate_limit import STATE_KEY, CallerRate, MemoryBuckets
 from gcp_adapters.http.request_ids import RequestIdLogging, echo_request_id, provide_cause
 from gcp_adapters.http.strict_input import strict_requests
 from gcp_app.application import GiftCertificates
+from gcp_app.store_watch import StoreWatch
 
 
 def _version() -> str:
@@ -42,14 +48,18 @@ def create_http_app(
     readiness: Mapping[str, ReadinessCheck] | None = None,
     metrics: MetricsSources | None = None,
     rate: CallerRate | None = None,
+    store_watch: StoreWatch | None = None,
 ) -> Litestar:
     """The Litestar app over `application`. `readiness` replaces the default checks of
     /health/ready (the store) when the service knows more dependencies; `metrics` gives
     /metrics the consumer's and the relay's counters when this process runs them; `rate`
-    limits reservations per caller (default: GCP_RATE_PER_SECOND in this process)."""
+    limits reservations per caller (default: GCP_RATE_PER_SECOND in this process);
+    `store_watch` lets the endpoints answer 503 at once while the store is away."""
     if rate is None:
         rate = MemoryBuckets(application.settings.rate_per_second)
-    checks = dict(readiness if readiness is not None else readiness_checks(application))
+    checks = dict(
+        readiness if readiness is not None else readiness_checks(application, store_watch)
+    )
     http_metrics = HttpMetrics(application, metrics)
 
     def provide(value: object) -> Provide:
@@ -80,7 +90,7 @@ def create_http_app(
         middleware=[DefineMiddleware(IdempotentPosts, application=application)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_requests,
-        state=State({STATE_KEY: rate}),
+        state=State({STATE_KEY: rate, STORE_WATCH_KEY: store_watch}),
         on_shutdown=[rate.close],
         before_send=[echo_request_id],
         openapi_config=OpenAPIConfig(

@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from gcp_adapters.http.auth import Principal, Role, access
+from gcp_adapters.http.health import store_available
 from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import (
     CertificateObject,
@@ -54,6 +55,7 @@ HISTORY: Final = ResponseSpec(
 class CertificatesController(Controller):
     path = "/certificates"
     tags = ["certificates"]  # noqa: RUF012 (Litestar reads a class attribute)
+    guards = [store_available]  # noqa: RUF012 (503 at once while the store is away)
 
     @get(
         "/next",

@@ -14,15 +14,21 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
 from litestar import Controller, Response, get
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
+from litestar.handlers import BaseRouteHandler
 
 from gcp_adapters.http.auth import ANONYMOUS
 from gcp_adapters.http.models import LiveOut, ReadyOut
 from gcp_app.application import GiftCertificates
+from gcp_app.errors import StoreUnavailable
+from gcp_app.store_watch import StoreWatch
 
 logger = logging.getLogger("gcp.http.health")
 
 ReadinessCheck = Callable[[], None]
+# Where the app's state holds the store watch (create_http_app), for the guard.
+STORE_WATCH_KEY: Final = "store_watch"
 
 
 class NotReady(Exception):
@@ -33,11 +39,27 @@ class NotReady(Exception):
 OPEN: Final[dict[str, Any]] = {"security": ANONYMOUS, "opt": {"exclude_from_auth": True}}
 
 
-def store_check(gcp: GiftCertificates) -> ReadinessCheck:
+def store_check(gcp: GiftCertificates, watch: StoreWatch | None = None) -> ReadinessCheck:
+    """The store answers: the watch's last probe when there is one (no wait on a store that is
+    away), else a query."""
+
     def check() -> None:
-        gcp.store.recorder.max_notification_id()
+        why = watch.unavailable() if watch is not None and watch.watches else None
+        if why is not None:
+            raise NotReady(why)
+        if watch is None or not watch.watches:
+            gcp.store.recorder.max_notification_id()
 
     return check
+
+
+def store_available(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard of the endpoints that use the store: 503 at once while it does not answer."""
+    watch: StoreWatch | None = connection.app.state.get(STORE_WATCH_KEY)
+    if watch is not None:
+        why = watch.unavailable()
+        if why is not None:
+            raise StoreUnavailable(why)
 
 
 def not_stalled(stalled: Callable[[], str | None]) -> ReadinessCheck:
@@ -51,9 +73,11 @@ def not_stalled(stalled: Callable[[], str | None]) -> ReadinessCheck:
     return check
 
 
-def readiness_checks(gcp: GiftCertificates) -> dict[str, ReadinessCheck]:
+def readiness_checks(
+    gcp: GiftCertificates, watch: StoreWatch | None = None
+) -> dict[str, ReadinessCheck]:
     """The checks of /health/ready; add a dependency here (Kafka, say) to make it count."""
-    return {"store": store_check(gcp)}
+    return {"store": store_check(gcp, watch)}
 
 
 def run_checks(checks: Mapping[str, ReadinessCheck]) -> ReadyOut:

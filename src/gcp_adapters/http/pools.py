@@ -18,6 +18,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from gcp_adapters.http.auth import Role, access
+from gcp_adapters.http.health import store_available
 from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import GeneratedOut, GenerateIn, PoolLevelsOut
 from gcp_adapters.http.problems import COMMON, problem_responses
@@ -30,6 +31,7 @@ PoolName = Annotated[str, PathParameter(min_length=1, max_length=100)]
 class PoolsController(Controller):
     path = "/pools"
     tags = ["pools"]  # noqa: RUF012 (Litestar reads a class attribute)
+    guards = [store_available]  # noqa: RUF012 (503 at once while the store is away)
 
     @post(
         "/{pool:str}/certificates",

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any, Final
 
 import msgspec
+from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import (
     ClientException,
@@ -46,6 +47,7 @@ from gcp_app.errors import (
     RateLimited,
     ReservationContention,
     ReservationLapsed,
+    StoreUnavailable,
     VendorImportRejected,
 )
 from gcp_domain.errors import (
@@ -83,6 +85,16 @@ class ProblemType:
 
 
 NOT_FOUND: Final = ProblemType("not-found", 404, "Not found", detail="Nothing found here.")
+
+# The store away (found by the store watch, or by a request that waited on it): the detail
+# says nothing of the store's address or error, which the log has.
+STORE_UNAVAILABLE: Final = ProblemType(
+    "store-unavailable",
+    503,
+    "Store unavailable",
+    detail="The event store does not answer; try again shortly.",
+    retry_after=5,
+)
 
 BY_CODE: Final[dict[str, ProblemType]] = {
     CertificateNotFound.code: NOT_FOUND,
@@ -125,6 +137,7 @@ BY_CODE: Final[dict[str, ProblemType]] = {
         "concurrent-update", 503, "The certificate is changing concurrently", retry_after=1
     ),
     VendorImportRejected.code: ProblemType("vendor-import-rejected", 422, "Vendor file rejected"),
+    StoreUnavailable.code: STORE_UNAVAILABLE,
     RefundRejected.code: ProblemType("refund-rejected", 409, "Refund rejected"),
     ReversalRejected.code: ProblemType("reversal-rejected", 409, "Reversal rejected"),
 }
@@ -195,6 +208,8 @@ def problem_type_of(exc: Exception) -> ProblemType:
         return TOO_DEEP  # msgspec on a body nested a thousand levels deep
     if isinstance(exc, DomainError):
         return BY_CODE.get(exc.code, DOMAIN_RULE)
+    if isinstance(exc, OperationalError | InterfaceError):
+        return STORE_UNAVAILABLE  # a request that waited on a store that went away
     for cls, problem in LITESTAR:
         if isinstance(exc, cls):
             return problem

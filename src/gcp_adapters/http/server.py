@@ -19,6 +19,7 @@ from gcp_adapters.http.health import ReadinessCheck
 from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.http.rate_limit import CallerRate
 from gcp_app.application import GiftCertificates
+from gcp_app.store_watch import StoreWatch
 
 # Requests in flight get this long to finish when the service stops.
 GRACEFUL_SECONDS = 10
@@ -35,10 +36,16 @@ class HttpServer:
         readiness: Mapping[str, ReadinessCheck] | None = None,
         metrics: MetricsSources | None = None,
         rate: CallerRate | None = None,
+        store_watch: StoreWatch | None = None,
     ) -> None:
         self.host = host
         http_app = create_http_app(
-            app, jwt_secret=jwt_secret, readiness=readiness, metrics=metrics, rate=rate
+            app,
+            jwt_secret=jwt_secret,
+            readiness=readiness,
+            metrics=metrics,
+            rate=rate,
+            store_watch=store_watch,
         )
         self.server = uvicorn.Server(
             uvicorn.Config(
