@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -113,3 +114,20 @@ class OncePerInterval(logging.Filter):
 
     def _forget_before(self, moment: float) -> None:
         self._last = {k: v for k, v in self._last.items() if v[0] >= moment}
+
+
+_NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
+
+
+def without_numbers(message: str) -> str:
+    """The shape of a message whose repeats differ only in counts and seconds."""
+    return _NUMBER.sub("N", message)
+
+
+def quiet_logger(name: str) -> logging.Logger:
+    """A logger for what repeats while a dependency is away (a batch retried, a step failed):
+    each kind of message at most once per QUIET_INTERVAL, counts and seconds aside."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, OncePerInterval) for f in logger.filters):
+        logger.addFilter(OncePerInterval(shape=without_numbers))
+    return logger

@@ -40,6 +40,7 @@ from gcp_adapters.closing import ClosedOnExit
 from gcp_adapters.kafka.client_logs import LIBRDKAFKA
 from gcp_adapters.kafka.consumer_metrics import ConsumerMetrics, Partition
 from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
+from gcp_adapters.logs import quiet_logger
 from gcp_app.inbound import (
     Envelope,
     Handled,
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from gcp_app.application import GiftCertificates
 
 logger = logging.getLogger("gcp.kafka.consumer")
+# A batch that keeps failing (the store away) is said once a minute, not at every retry.
+failures = quiet_logger("gcp.kafka.consumer.failures")
 
 # A batch is one transaction: larger batches mean fewer round trips and commits per message.
 # Latency stays bounded: a poll returns what arrived within DEFAULT_BATCH_TIMEOUT, and a full
@@ -156,7 +159,7 @@ class InboundConsumer(ClosedOnExit):
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                     self.metrics.record_failure()
-                    logger.error(
+                    failures.error(
                         "inbound batch of %d records failed (%s); retrying in %.1fs",
                         self._pipeline.waiting,
                         type(error).__name__,

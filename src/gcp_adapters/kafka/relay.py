@@ -36,12 +36,15 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from gcp_adapters.closing import ClosedOnExit
 from gcp_adapters.kafka.client_logs import LIBRDKAFKA
 from gcp_adapters.kafka.refusals import Refusals, error_text, is_permanent, kafka_error
+from gcp_adapters.logs import quiet_logger
 from gcp_app.application import GiftCertificates
 from gcp_app.change_signal import change_signal
 from gcp_app.outbox import DEAD_LETTERS, STREAM, Destination, Outbox, Outgoing
 from gcp_domain.cause import Cause
 
 logger = logging.getLogger("gcp.kafka.relay")
+# A step that keeps failing (the store away) is said once a minute, not every second.
+failures = quiet_logger("gcp.kafka.relay.failures")
 
 DEFAULT_STREAM_TOPIC: Final = "GiftCertificates.Stream"
 DEFAULT_DLQ_TOPIC: Final = "GiftCertificates.DLQ"
@@ -439,7 +442,7 @@ class Relay(ClosedOnExit):
                         self.run_once()
                     except Exception as error:
                         self._last_error = f"{type(error).__name__}: {error}"
-                        logger.exception("relay: step failed; retrying in %.1f s", ERROR_BACKOFF)
+                        failures.exception("relay: step failed; retrying in %.1f s", ERROR_BACKOFF)
                         self._sleep(ERROR_BACKOFF)
                         continue
                     if self.caught_up:

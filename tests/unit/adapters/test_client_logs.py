@@ -1,11 +1,14 @@
-"""librdkafka's complaints reach the logs once per interval, however often it repeats them."""
+"""What repeats reaches the logs once per interval: librdkafka's complaints, a batch or a relay
+step that keeps failing while the store is away."""
 
 from __future__ import annotations
 
 import logging
 
+import pytest
+
 from gcp_adapters.kafka.client_logs import shape_of
-from gcp_adapters.logs import OncePerInterval
+from gcp_adapters.logs import OncePerInterval, quiet_logger, without_numbers
 
 REFUSED = (
     "FAIL [gcp-inbound#consumer-1] [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: "
@@ -61,3 +64,20 @@ def test_it_remembers_a_bounded_number_of_messages() -> None:
         clock.now = n * 0.01
         once.filter(record(f"distinct complaint {n}"))
     assert len(once._last) <= 1001
+
+
+def test_a_quiet_logger_says_a_repeated_failure_once_counts_and_seconds_aside(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    failures = quiet_logger("gcp.test.quiet")
+    assert quiet_logger("gcp.test.quiet") is failures
+    assert len(failures.filters) == 1  # asked twice, filtered once
+    caplog.set_level(logging.INFO, logger="gcp.test.quiet")
+
+    for attempt in range(20):
+        failures.error("batch of %d records failed; retrying in %.1f s", attempt, 0.5 * attempt)
+    failures.error("another failure")
+
+    said = [r.getMessage() for r in caplog.records if r.name == "gcp.test.quiet"]
+    assert said == ["batch of 0 records failed; retrying in 0.0 s", "another failure"]
+    assert without_numbers("in 0.5 s, 12 records") == "in N s, N records"
