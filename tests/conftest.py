@@ -7,6 +7,7 @@ state machine runs at least 200 examples).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
+
+from gcp_adapters.logs import OncePerInterval
 
 settings.register_profile(
     "ci",
@@ -107,3 +110,14 @@ def postgres_url(
     """A fresh schema of its own for one test."""
     with postgres_schema() as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs_start_afresh() -> None:
+    """What a test logs is not held back because an earlier test said the same within a
+    minute (gcp_adapters.logs.OncePerInterval keeps what it has passed)."""
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for found in getattr(logger, "filters", ()):
+            if isinstance(found, OncePerInterval):
+                found.forget()

@@ -112,6 +112,11 @@ class OncePerInterval(logging.Filter):
             record.args = None
         return True
 
+    def forget(self) -> None:
+        """Starts afresh: every message is news again (a test's isolation)."""
+        with self._lock:
+            self._last.clear()
+
     def _forget_before(self, moment: float) -> None:
         self._last = {k: v for k, v in self._last.items() if v[0] >= moment}
 

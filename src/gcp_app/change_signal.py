@@ -23,19 +23,31 @@ RELISTEN_MAX: Final = 10.0
 
 @contextmanager
 def change_signal(store: EventStore) -> Iterator[threading.Event]:
-    """An event set whenever the store records something new: on PostgreSQL the insert's
-    NOTIFY, received by LISTEN; elsewhere the store's subscription; on a store without either
-    (SQLite) it is never set: the relay polls."""
+    """An event set whenever the store records something new: at once for what this process
+    records; for other processes' records, on PostgreSQL the insert's NOTIFY (LISTEN), elsewhere
+    the store's subscription, and on SQLite nothing (the relay polls)."""
     woken = threading.Event()
+    stop_hearing = store.on_recorded(woken.set)  # this process's own commits: at once
+    try:
+        with _from_the_store(store, woken):
+            yield woken
+    finally:
+        stop_hearing()
+
+
+@contextmanager
+def _from_the_store(store: EventStore, woken: threading.Event) -> Iterator[None]:
+    """What other processes record: LISTEN on PostgreSQL, the subscription of a store that has
+    one, nothing on SQLite (the relay polls)."""
     recorder = store.recorder
     if isinstance(recorder, PostgresApplicationRecorder):
         with _listening(recorder, woken):
-            yield woken
+            yield
         return
     try:
         subscription = recorder.subscribe(gt=recorder.max_notification_id())
     except NotImplementedError:  # SQLite: poll
-        yield woken
+        yield
         return
 
     def follow() -> None:
@@ -49,7 +61,7 @@ def change_signal(store: EventStore) -> Iterator[threading.Event]:
     thread = threading.Thread(target=follow, name="gcp-relay-wake-up", daemon=True)
     thread.start()
     try:
-        yield woken
+        yield
     finally:
         subscription.stop()
         thread.join(timeout=5)

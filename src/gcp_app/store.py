@@ -8,7 +8,7 @@ The business operations are in gcp_app.use_cases; this is where they are stored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +49,16 @@ class EventStore(Application[UUID]):
 
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
+        # Called after each recording of this process (gcp_app.change_signal: the relay wakes
+        # at once, not at its next poll or the database's NOTIFY).
+        self._recorded_listeners: list[Callable[[], None]] = []
         super().__init__(env={**event_store_env(settings), **(env or {})})
+
+    def on_recorded(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Calls `listener` after every recording this process commits; returns the function
+        that stops it. A listener must be quick and must not raise (it runs on the writer)."""
+        self._recorded_listeners.append(listener)
+        return lambda: self._recorded_listeners.remove(listener)
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         """The library's environment, without our own GCP_* settings. eventsourcing reads
@@ -104,6 +113,8 @@ class EventStore(Application[UUID]):
         empty, which only the library's repository cache and snapshots would read, and this
         application uses neither."""
         recordings = self._record(collected)
+        for listener in self._recorded_listeners:
+            listener()
         self._take_snapshots(collected)
         self._notify(recordings)
         self.notify(collected.events)  # Deprecated hook, called as the library does.

@@ -75,7 +75,8 @@ def inbound(kafka: str, started_brokers: list[Any]) -> Iterator[Callable[..., In
 
     def make(app: GiftCertificates, group_id: str = "gcp", **kwargs: Any) -> InboundConsumer:
         kwargs.setdefault("config", CLIENT_CONFIG)
-        made.append(InboundConsumer(app, kafka, group_id=group_id, batch_timeout=0.1, **kwargs))
+        kwargs.setdefault("batch_timeout", 0.1)
+        made.append(InboundConsumer(app, kafka, group_id=group_id, **kwargs))
         return made[-1]
 
     yield make
@@ -732,3 +733,25 @@ def test_a_consumer_whose_broker_never_answers_is_not_ready_after_the_grace(
         assert "no partition assigned for" in (consumer.stalled() or "")
     finally:
         consumer.close()
+
+
+def test_a_lone_message_does_not_wait_for_the_batch_window(
+    app: GiftCertificates,
+    inbound: Callable[..., InboundConsumer],
+    send: Callable[..., None],
+) -> None:
+    """Issue 12: a POS waiting for a redemption's outcome waited most of a second; part of it
+    was the batch window, which held a lone message for its whole length."""
+    consumer = inbound(app)
+    idle(consumer)
+    consumer.batch_timeout = 5.0  # now that it is assigned (an empty poll waits all of it)
+    order_id = "WEB-LONE-1"
+    granted = reserve(app, order_id)
+    send(SALES, order_id, order_json(order_id, granted.certificate_id))
+
+    started = time.monotonic()
+    while consumer.metrics.snapshot().consumed < 1:
+        consumer.run_once()
+    took = time.monotonic() - started
+
+    assert took < 2.5, f"the batch waited {took:.1f} s of its 5 s window"
