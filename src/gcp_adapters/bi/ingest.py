@@ -1,0 +1,201 @@
+"""The BI consumer: the four topics, polled in batches and landed (gcp_adapters.bi.landing).
+
+Its own consumer group (`<GCP_KAFKA_GROUP_ID>-bi`), but no group management: it ASSIGNS every
+partition of the four topics itself, each at the offset after the last one landed (the landing
+file is the truth), or at the beginning when none was. Kafka's committed offsets are written
+after each landing for lag dashboards only, never read.
+
+`catch_up()` lands until every partition is at its high watermark and the watermarks stay put
+(`gcp bi build`); `land_for()` lands for a while or until stopped (`gcp bi run`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+
+from gcp_adapters.bi.landing import Batch, Landing
+
+logger = logging.getLogger("gcp.bi.ingest")
+
+BATCH_SIZE: Final = 5000
+POLL_SECONDS: Final = 0.25
+METADATA_SECONDS: Final = 10.0
+STALL_SECONDS: Final = 60.0
+
+
+class IngestStalled(RuntimeError):
+    """The topics are not idle, yet nothing arrives: the broker went away."""
+
+
+def _headers(message: Message) -> str | None:
+    headers = message.headers()
+    if not headers:
+        return None
+    return json.dumps(
+        {name: None if raw is None else raw.decode("utf-8", "replace") for name, raw in headers}
+    )
+
+
+class Ingest:
+    """One consumer of `topics` landing into `landing`. Not thread-safe."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        group_id: str,
+        landing: Landing,
+        *,
+        batch_size: int = BATCH_SIZE,
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        self.topics = tuple(topics)
+        self.landing = landing
+        self.batch_size = batch_size
+        self.landed = 0
+        self._assigned: set[tuple[str, int]] = set()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": False,
+                **(config or {}),
+            }
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    # ------------------------------------------------------------------ partitions
+
+    def assign_new_partitions(self) -> int:
+        """Assigns the partitions of the four topics not assigned yet (a topic created late, a
+        partition added), each at its landed offset + 1; returns how many were added."""
+        metadata = self._consumer.list_topics(timeout=METADATA_SECONDS)
+        landed = self.landing.offsets()
+        new = []
+        for topic in self.topics:
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                continue
+            for partition in found.partitions:
+                if (topic, partition) in self._assigned:
+                    continue
+                after = landed.get((topic, partition))
+                start = OFFSET_BEGINNING if after is None else after + 1
+                new.append(TopicPartition(topic, partition, start))
+                self._assigned.add((topic, partition))
+        if new:
+            self._consumer.incremental_assign(new)
+        return len(new)
+
+    # ------------------------------------------------------------------ landing
+
+    def land_once(self, timeout: float = POLL_SECONDS) -> int:
+        """Polls up to a batch and lands it (one transaction); returns how many were landed."""
+        batch = Batch()
+        append = batch.append
+        deadline = time.monotonic() + timeout
+        while len(batch) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            messages = self._consumer.consume(self.batch_size - len(batch), left)
+            if not messages:
+                break
+            for message in messages:
+                if message.error() is not None:
+                    logger.warning("bi: consumer error %s", message.error())
+                    continue
+                append(
+                    message.topic() or "",
+                    message.partition() or 0,
+                    message.offset() or 0,
+                    message.key(),
+                    message.value(),
+                    _headers(message),
+                    message.timestamp()[1],
+                )
+        if not len(batch):
+            return 0
+        count = self.landing.land(batch)
+        self.landed += count
+        self._commit_hint(batch)
+        return count
+
+    def _commit_hint(self, batch: Batch) -> None:
+        """Kafka's committed offsets, for lag dashboards; resuming never reads them."""
+        last: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in zip(batch.topic, batch.partition, batch.offset, strict=True):
+            last[(topic, partition)] = max(offset, last.get((topic, partition), -1))
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()],
+                asynchronous=True,
+            )
+        except KafkaException as error:  # pragma: no cover - only a hint
+            logger.debug("bi: offset commit hint failed: %s", error)
+
+    def land_for(self, seconds: float, stop: threading.Event) -> int:
+        """Lands whatever arrives for `seconds` or until `stop` is set."""
+        self.assign_new_partitions()
+        landed = 0
+        deadline = time.monotonic() + seconds
+        while not stop.is_set() and time.monotonic() < deadline:
+            landed += self.land_once()
+        return landed
+
+    def catch_up(self, stop: threading.Event | None = None) -> int:
+        """Lands until every partition is at its high watermark and the watermarks did not move
+        while it did; returns how many it landed. IngestStalled if nothing comes for a minute
+        while some partition is behind."""
+        stop = stop or threading.Event()
+        landed = 0
+        while not stop.is_set():
+            self.assign_new_partitions()
+            targets = self._high_watermarks()
+            landed += self._reach(targets, stop)
+            if self._high_watermarks() == targets and not self.assign_new_partitions():
+                break
+        return landed
+
+    def _reach(self, targets: dict[tuple[str, int], int], stop: threading.Event) -> int:
+        landed = 0
+        progress = time.monotonic()
+        while not stop.is_set() and self._behind(targets):
+            count = self.land_once()
+            landed += count
+            if count:
+                progress = time.monotonic()
+            elif time.monotonic() - progress > STALL_SECONDS:
+                raise IngestStalled(f"no message for {STALL_SECONDS:.0f} s while behind")
+        return landed
+
+    def _high_watermarks(self) -> dict[tuple[str, int], int]:
+        highs = {}
+        for topic, partition in sorted(self._assigned):
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=METADATA_SECONDS, cached=False
+            )
+            highs[(topic, partition)] = high
+        return highs
+
+    def _behind(self, targets: dict[tuple[str, int], int]) -> bool:
+        landed = self.landing.offsets()
+        behind = [key for key, high in targets.items() if landed.get(key, -1) + 1 < high]
+        if not behind:
+            return False
+        # Transaction markers and compacted gaps hold offsets no message has: the consumer's
+        # position (the next offset it will fetch) is past them.
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in behind])
+        return any(tp.offset < targets[(tp.topic, tp.partition)] for tp in positions)
