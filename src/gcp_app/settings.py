@@ -97,6 +97,15 @@ SETTINGS: Final = (
         "batches, so that one touched again is caught up, not rebuilt from all its events "
         "(100,000 took about 300 MB in the benchmark's consumer).",
     ),
+    Setting(
+        "GCP_BI_DATABASE",
+        None,
+        "DuckDB file of the BI marts (schema marts); the landed messages go beside it "
+        "(<name>-landing.duckdb); default: <GCP_VAR_DIR>/bi/marts.duckdb.",
+    ),
+    Setting(
+        "GCP_BI_BUILD_SECONDS", "60", "How often `gcp bi run` rebuilds the marts (seconds)."
+    ),
     Setting("GCP_HTTP_HOST", "127.0.0.1", "Address the HTTP API listens on."),
     Setting("GCP_HTTP_PORT", "8080", "Port the HTTP API listens on (0: any free port)."),
     Setting(
@@ -145,6 +154,8 @@ class Settings:
     rate_per_second: int = 50
     redis_url: str | None = None
     matcher_cache_size: int = 100_000
+    bi_database: Path = Path("var/bi/marts.duckdb")
+    bi_build_seconds: int = 60
 
     @property
     def embedded_store(self) -> bool:
@@ -204,4 +215,6 @@ class Settings:
             cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
             cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),
+            bi_database=Path(env.get("GCP_BI_DATABASE") or var_dir / "bi" / "marts.duckdb"),
+            bi_build_seconds=integer("GCP_BI_BUILD_SECONDS", 1, 86_400),
         )

@@ -103,10 +103,11 @@ def _release_database() -> None:
     this process (the report, the reconciliation, the next landing) can open the files again."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager  # noqa: PLC0415
 
-    environment = DuckDBConnectionManager._ENV  # noqa: SLF001 - no public way to close it
+    manager: Any = DuckDBConnectionManager  # untyped, and no public way to close it
+    environment = getattr(manager, "_ENV", None)
     if environment is not None:
         environment.close()
-    DuckDBConnectionManager.close_all_connections()
+    manager.close_all_connections()
 
 
 def _summarise(outcome: Any) -> BuildResult:

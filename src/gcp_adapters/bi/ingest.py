@@ -38,9 +38,12 @@ def _headers(message: Message) -> str | None:
     headers = message.headers()
     if not headers:
         return None
-    return json.dumps(
-        {name: None if raw is None else raw.decode("utf-8", "replace") for name, raw in headers}
-    )
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return json.dumps({name: _text(raw) for name, raw in pairs})
+
+
+def _text(raw: str | bytes | None) -> str | None:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
 
 
 class Ingest:
@@ -136,7 +139,9 @@ class Ingest:
     def _commit_hint(self, batch: Batch) -> None:
         """Kafka's committed offsets, for lag dashboards; resuming never reads them."""
         last: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in zip(batch.topic, batch.partition, batch.offset, strict=True):
+        for topic, partition, offset in zip(
+            batch.topic, batch.partition, batch.offset, strict=True
+        ):
             last[(topic, partition)] = max(offset, last.get((topic, partition), -1))
         try:
             self._consumer.commit(

@@ -175,7 +175,7 @@ class Landing:
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """The last offset landed of each partition: where the ingest resumes (offset + 1)."""
-        rows = self._db.execute('SELECT topic, kafka_partition, kafka_offset FROM landing.offsets')
+        rows = self._db.execute("SELECT topic, kafka_partition, kafka_offset FROM landing.offsets")
         return {(topic, partition): offset for topic, partition, offset in rows.fetchall()}
 
     def land(self, batch: Batch | pa.Table) -> int:
@@ -217,8 +217,8 @@ class Landing:
 
     def problems(self) -> list[tuple[str, int, int, str]]:
         rows = self._db.execute(
-            'SELECT topic, kafka_partition, kafka_offset, problem FROM landing.messages '
-            'WHERE problem IS NOT NULL ORDER BY ALL'
+            "SELECT topic, kafka_partition, kafka_offset, problem FROM landing.messages "
+            "WHERE problem IS NOT NULL ORDER BY ALL"
         )
         return [(t, p, o, problem) for t, p, o, problem in rows.fetchall()]
 
