@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import bi_workload
 from gcp_adapters.bi.dbt_run import dbt_build
@@ -28,7 +28,9 @@ from gcp_adapters.bi.landing import Landing, landing_path
 from gcp_adapters.kafka.mock_cluster import MockCluster
 
 TOPICS: Final = (bi_workload.STREAM, bi_workload.SALES, bi_workload.PAYMENTS, "All_Clients")
-PARTITIONS: Final = 3
+# The mock cluster keeps about 24 MB a partition (older segments are dropped): enough
+# partitions that a million stream messages (about 640 MB) are all still there to land.
+PARTITIONS: Final = {bi_workload.STREAM: 64, bi_workload.SALES: 8, bi_workload.PAYMENTS: 16}
 
 
 class BiFailed(RuntimeError):
@@ -103,14 +105,29 @@ def _produce(bootstrap: str, stream_messages: int, say: Callable[[str], None]) -
     return produced
 
 
+def _check_retained(bootstrap: str, produced: int) -> None:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-bi-check"})
+    try:
+        held = 0
+        for topic in TOPICS:
+            for partition in range(PARTITIONS.get(topic, 1)):
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), 10)
+                held += high - low
+    finally:
+        consumer.close()
+    if held != produced:
+        raise BiFailed(f"the mock cluster holds {held} of {produced} messages: more partitions")
+
+
 def run(stream_messages: int, directory: Path, say: Callable[[str], None]) -> dict[str, Any]:
     cluster = MockCluster()
     try:
         for topic in TOPICS:
-            cluster.create_topic(topic, PARTITIONS)
+            cluster.create_topic(topic, PARTITIONS.get(topic, 1))
         say(f"bi: producing {stream_messages:,} stream messages and their orders (not timed)")
         produced = _produce(cluster.bootstrap_servers, stream_messages, say)
         marts = str(directory / "bi" / "marts.duckdb")
+        _check_retained(cluster.bootstrap_servers, produced)
         say(f"bi: landing {produced:,} messages")
         ingest = _in_child(_ingest, cluster.bootstrap_servers, marts)
     finally:

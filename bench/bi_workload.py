@@ -134,7 +134,8 @@ def _redemption(
         yield PAYMENTS, order_id.encode(), json.dumps(payment).encode()
     if rng.random() < 0.02:
         rejected = {"type": "REDEMPTION_ATTEMPT", "orderId": order_id,
-                    "paymentId": f"{payment_id}-x", "amount": _money(certificate.balance + 1)}  # fmt: skip
+                    "paymentId": f"{payment_id}-x",
+                    "amount": _money(certificate.balance + 1)}  # fmt: skip
         yield certificate.publish("REDEMPTION_REJECTED", at, rejected, "insufficient balance")
     certificate.balance -= amount
     operation = {"type": "REDEMPTION", "orderId": order_id, "paymentId": payment_id,
@@ -211,7 +212,8 @@ def _life(rng: random.Random, certificate: _Certificate, serial: int) -> Iterato
 def _pool_event(rng: random.Random, at: datetime) -> Message:
     status = "POOL_LOW" if rng.random() < 0.7 else "ISSUE_BLOCKED"
     pool = rng.choice(("default", "kiosk"))
-    value: dict[str, Any] = {"schemaVersion": 1, "eventId": str(uuid.UUID(int=rng.getrandbits(128))),
+    event_id = str(uuid.UUID(int=rng.getrandbits(128)))
+    value: dict[str, Any] = {"schemaVersion": 1, "eventId": event_id,
              "status": status, "occurredAt": _at(at), "certificateId": None, "pool": pool,
              "redeemable": False, "reason": "the pool is low" if status == "POOL_LOW"
              else "no certificate available", "version": rng.randrange(2, 10_000),

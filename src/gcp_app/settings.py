@@ -103,9 +103,7 @@ SETTINGS: Final = (
         "DuckDB file of the BI marts (schema marts); the landed messages go beside it "
         "(<name>-landing.duckdb); default: <GCP_VAR_DIR>/bi/marts.duckdb.",
     ),
-    Setting(
-        "GCP_BI_BUILD_SECONDS", "60", "How often `gcp bi run` rebuilds the marts (seconds)."
-    ),
+    Setting("GCP_BI_BUILD_SECONDS", "60", "How often `gcp bi run` rebuilds the marts (seconds)."),
     Setting("GCP_HTTP_HOST", "127.0.0.1", "Address the HTTP API listens on."),
     Setting("GCP_HTTP_PORT", "8080", "Port the HTTP API listens on (0: any free port)."),
     Setting(

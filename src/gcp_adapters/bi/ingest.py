@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import confluent_kafka.admin as kafka_admin
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
 
 from gcp_adapters.bi.landing import Batch, Landing
+
+# confluent_kafka.admin's OffsetSpec: untyped, and not re-exported as far as mypy can tell.
+_OFFSET_SPEC: Any = vars(kafka_admin)["OffsetSpec"]
 
 logger = logging.getLogger("gcp.bi.ingest")
 
@@ -108,8 +113,8 @@ class Ingest:
 
     # ------------------------------------------------------------------ landing
 
-    def land_once(self, timeout: float = POLL_SECONDS) -> int:
-        """Polls up to a batch and lands it (one transaction); returns how many were landed."""
+    def poll_batch(self, timeout: float = POLL_SECONDS) -> Batch:
+        """Up to a batch of messages, whatever arrives within `timeout`."""
         batch = Batch()
         append = batch.append
         deadline = time.monotonic() + timeout
@@ -133,12 +138,52 @@ class Ingest:
                     _headers(message),
                     message.timestamp()[1],
                 )
+        return batch
+
+    def land_batch(self, batch: Batch) -> int:
+        """Lands a polled batch (one transaction); returns how many were new."""
         if not len(batch):
             return 0
         count = self.landing.land(batch)
         self.landed += count
         self._commit_hint(batch)
         return count
+
+    def land_once(self, timeout: float = POLL_SECONDS) -> int:
+        """Polls up to a batch and lands it; returns how many were landed."""
+        return self.land_batch(self.poll_batch(timeout))
+
+    def land_while(self, going: Callable[[], bool]) -> int:
+        """Lands while `going()`, polling the next batch on a thread of its own while this one
+        lands the last (DuckDB and librdkafka both work without the GIL): about half again the
+        rate of polling and landing in turn. Nothing polled is dropped: when `going()` turns
+        false the batch in flight is landed too."""
+        batches: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        polling = threading.Event()
+        polling.set()
+
+        def poll() -> None:
+            try:
+                while polling.is_set():
+                    batches.put(self.poll_batch())
+            finally:
+                batches.put(None)
+
+        poller = threading.Thread(target=poll, name="gcp-bi-poll", daemon=True)
+        poller.start()
+        landed = 0
+        try:
+            while going():
+                batch = batches.get()
+                if batch is None:
+                    break
+                landed += self.land_batch(batch)
+        finally:
+            polling.clear()
+            while (batch := batches.get()) is not None:
+                landed += self.land_batch(batch)
+            poller.join()
+        return landed
 
     def _commit_hint(self, batch: Batch) -> None:
         """Kafka's committed offsets, for lag dashboards; resuming never reads them."""
@@ -158,11 +203,8 @@ class Ingest:
     def land_for(self, seconds: float, stop: threading.Event) -> int:
         """Lands whatever arrives for `seconds` or until `stop` is set."""
         self.assign_new_partitions()
-        landed = 0
         deadline = time.monotonic() + seconds
-        while not stop.is_set() and time.monotonic() < deadline:
-            landed += self.land_once()
-        return landed
+        return self.land_while(lambda: not stop.is_set() and time.monotonic() < deadline)
 
     def catch_up(self, stop: threading.Event | None = None) -> int:
         """Lands until every partition is at its high watermark and the watermarks did not move
@@ -179,22 +221,24 @@ class Ingest:
         return landed
 
     def _reach(self, targets: dict[tuple[str, int], int], stop: threading.Event) -> int:
-        landed = 0
-        progress = time.monotonic()
-        while not stop.is_set() and self._behind(targets):
-            count = self.land_once()
-            landed += count
-            if count:
-                progress = time.monotonic()
-            elif time.monotonic() - progress > STALL_SECONDS:
+        progress = [time.monotonic(), self.landed]
+
+        def going() -> bool:
+            if stop.is_set() or not self._behind(targets):
+                return False
+            if self.landed != progress[1]:
+                progress[:] = [time.monotonic(), self.landed]
+            elif time.monotonic() - progress[0] > STALL_SECONDS:
                 raise IngestStalled(f"no message for {STALL_SECONDS:.0f} s while behind")
-        return landed
+            return True
+
+        return self.land_while(going)
 
     def _high_watermarks(self) -> dict[tuple[str, int], int]:
         """The end of every assigned partition, asked of the brokers in one request."""
         if not self._assigned:
             return {}
-        latest = OffsetSpec.latest()
+        latest = _OFFSET_SPEC.latest()
         asked = {TopicPartition(t, p): latest for t, p in sorted(self._assigned)}
         futures = self._admin.list_offsets(asked, request_timeout=METADATA_SECONDS)
         return {

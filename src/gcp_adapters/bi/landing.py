@@ -81,7 +81,7 @@ ON CONFLICT (topic, kafka_partition) DO UPDATE SET kafka_offset = excluded.kafka
     landed_at = excluded.landed_at
 """
 
-CHECKPOINT_THRESHOLD: Final = "1GB"
+CHECKPOINT_THRESHOLD: Final = "256MB"
 
 BATCH_SCHEMA: Final = pa.schema(
     [
@@ -159,10 +159,16 @@ class Landing:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = duckdb.connect(str(path))
+        # Attached under a fixed name, so that `landing.messages` means the schema whatever the
+        # file is called (a file named landing.duckdb would otherwise make it ambiguous).
+        self._db = duckdb.connect()
+        quoted = str(path).replace("'", "''")
+        self._db.execute(f"ATTACH '{quoted}' AS landing_db")
+        self._db.execute("USE landing_db")
         # Checkpoint when closing (after each catch-up, before each build), not every 16 MB of
         # log: checkpointing during the landing more than halved its rate (docs/bi.md).
         self._db.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        self._db.execute("SET enable_progress_bar = false")
         self._db.execute(SCHEMA)
 
     def close(self) -> None:
