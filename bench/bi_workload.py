@@ -224,7 +224,7 @@ def _pool_event(rng: random.Random, at: datetime) -> Message:
 def generate(stream_messages: int, seed: int = 13) -> Iterator[Message]:
     """Stream publications until `stream_messages` of them, with the inbound ones between."""
     rng = random.Random(seed)
-    per_day = max(1, stream_messages // (DAYS * 7))
+    per_day = max(1, stream_messages // (DAYS * 6))  # about 6 publications a certificate
     produced = 0
     serial = 0
     while True:

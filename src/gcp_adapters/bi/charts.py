@@ -124,8 +124,8 @@ def redemptions(db: duckdb.DuckDBPyConnection) -> Chart:
 def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
     values = rows(
         db,
-        "SELECT strftime(issue_month, '%Y-%m') || ' ' || currency AS cohort, "
-        "months_since_issue, CAST(cumulative_redemption_rate AS VARCHAR) AS rate "
+        "SELECT strftime(issue_month, '%Y-%m') AS cohort, currency, months_since_issue, "
+        "CAST(cumulative_redemption_rate AS VARCHAR) AS rate "
         "FROM redemption_curve ORDER BY ALL",
     )
     chart = (
@@ -136,16 +136,25 @@ def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
                 "months_since_issue:Q", title="months since issue", axis=alt.Axis(tickMinStep=1)
             ),
             y=alt.Y("rate:Q", title="share of issued amount redeemed", axis=alt.Axis(format="%")),
-            color=alt.Color("cohort:N", title="issue month"),
-            tooltip=["cohort:N", "months_since_issue:Q", alt.Tooltip("rate:Q", format=".1%")],
+            color=alt.Color(
+                "cohort:O", title="issue month", scale=alt.Scale(scheme="viridis", reverse=True)
+            ),
+            column=alt.Column("currency:N"),
+            tooltip=[
+                "cohort:O",
+                "currency:N",
+                "months_since_issue:Q",
+                alt.Tooltip("rate:Q", format=".1%"),
+            ],
         )
-        .properties(width=WIDTH, height=HEIGHT)
+        .properties(width=WIDTH // 3, height=HEIGHT)
     )
     return Chart(
         "breakage",
         "Redemption curve per issue-month cohort",
-        "Cumulative share of each cohort's issued amount redeemed (net of reversals); what "
-        "never gets redeemed is the breakage (redemption_curve, breakage_cohorts).",
+        "Cumulative share of each cohort's issued amount redeemed (net of reversals), per "
+        "currency; where a curve flattens below 100% is the breakage (redemption_curve, "
+        "breakage_cohorts).",
         _finish(chart, "Redemption curve per issue-month cohort"),
     )
 
@@ -153,32 +162,40 @@ def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
 def notifications(db: duckdb.DuckDBPyConnection) -> Chart:
     values = rows(
         db,
-        "SELECT strftime(day, '%Y-%m-%d') AS day, channel, outcome, count "
-        "FROM notifications_daily UNPIVOT (count FOR outcome IN (requested, sent, failed)) "
-        "ORDER BY ALL",
+        "SELECT strftime(date_trunc('week', day), '%Y-%m-%d') AS week, channel, "
+        "sum(requested) AS requested, sum(sent) AS sent, sum(failed) AS failed, "
+        "CAST(CAST(sum(sent) AS DECIMAL(18, 6)) / nullif(sum(requested), 0) AS VARCHAR) "
+        "AS delivery_rate FROM notifications_daily GROUP BY ALL ORDER BY ALL",
     )
     chart = (
-        alt.Chart(_data(values, ("count",)))
-        .mark_bar()
+        alt.Chart(_data(values, ("requested", "sent", "failed", "delivery_rate")))
+        .mark_line(point=True)
         .encode(
-            x=alt.X("outcome:N", title=None, sort=["requested", "sent", "failed"]),
-            y=alt.Y("sum(count):Q", title="notifications"),
-            color=alt.Color(
-                "outcome:N",
-                sort=["requested", "sent", "failed"],
-                scale=alt.Scale(range=["#9ecae9", "#54a24b", "#e45756"]),
+            x=alt.X("week:T", title="week (UTC)"),
+            y=alt.Y(
+                "delivery_rate:Q",
+                title="delivered (sent / requested)",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(zero=False),
             ),
-            column=alt.Column("channel:N"),
-            tooltip=["day:T", "channel:N", "outcome:N", "count:Q"],
+            color=alt.Color("channel:N"),
+            tooltip=[
+                "week:T",
+                "channel:N",
+                "requested:Q",
+                "sent:Q",
+                "failed:Q",
+                alt.Tooltip("delivery_rate:Q", format=".1%"),
+            ],
         )
-        .properties(width=WIDTH // 3, height=HEIGHT)
+        .properties(width=WIDTH, height=HEIGHT)
     )
     return Chart(
         "notifications",
-        "Notification delivery",
-        "CVC notifications requested, delivered (SENT) and failed, per channel "
-        "(notifications_daily; the delivery rate is sent / requested).",
-        _finish(chart, "Notification delivery by channel"),
+        "Notification delivery rate",
+        "CVC notifications CRM reported SENT per notification requested, week by week and by "
+        "channel (notifications_daily has the daily counts, failures included).",
+        _finish(chart, "Notification delivery rate by channel"),
     )
 
 
@@ -198,7 +215,7 @@ def pools(db: duckdb.DuckDBPyConnection) -> Chart:
                 "status:N",
                 scale=alt.Scale(domain=["ISSUE_BLOCKED", "POOL_LOW"], range=["#e45756", "#f58518"]),
             ),
-            shape="status:N",
+            shape=alt.Shape("status:N", scale=alt.Scale(domain=["ISSUE_BLOCKED", "POOL_LOW"])),
             tooltip=["occurred_at:T", "pool:N", "status:N", "reason:N"],
         )
         .properties(width=WIDTH, height=max(60, 40 * len({v["pool"] for v in values})))
