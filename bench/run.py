@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
     figures: dict[str, Any] = _environment()
     if arguments.bi_only:
-        return _bi_only(arguments, figures)
+        return _bi_and_report(arguments, figures, time.monotonic(), with_bi=True)
     if not arguments.http_only:
         figures["messages"] = arguments.messages
     started = time.monotonic()
@@ -146,20 +146,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not arguments.http_only:
         _ratios(figures)
+    return _bi_and_report(arguments, figures, started, with_bi=not arguments.http_only)
+
+
+def _bi_and_report(
+    arguments: argparse.Namespace, figures: dict[str, Any], started: float, *, with_bi: bool
+) -> int:
+    if with_bi:
         code = _bi(arguments, figures)
         if code:
             return code
     figures["total_elapsed_s"] = time.monotonic() - started
     _report(figures)
-    _write(arguments, figures)
-    return 0
-
-
-def _write(arguments: argparse.Namespace, figures: dict[str, Any]) -> None:
     if arguments.json:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
         arguments.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         _say(f"figures written to {arguments.json}")
+    return 0
 
 
 def _bi(arguments: argparse.Namespace, figures: dict[str, Any]) -> int:
@@ -169,17 +172,6 @@ def _bi(arguments: argparse.Namespace, figures: dict[str, Any]) -> int:
     except bi.BiFailed as error:
         _say(f"bench: BI failed: {error}")
         return 1
-    return 0
-
-
-def _bi_only(arguments: argparse.Namespace, figures: dict[str, Any]) -> int:
-    started = time.monotonic()
-    code = _bi(arguments, figures)
-    if code:
-        return code
-    figures["total_elapsed_s"] = time.monotonic() - started
-    _report(figures)
-    _write(arguments, figures)
     return 0
 
 

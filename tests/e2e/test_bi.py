@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,15 +18,9 @@ from typing import Any
 
 import duckdb
 from tests.bi_reference import Reference, assert_marts_match, read_topics
+from tests.e2e.test_seed_demo import free_port
 
 TIMEOUT = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _gcp(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -50,7 +43,7 @@ def _one(db: duckdb.DuckDBPyConnection, sql: str) -> Any:
 
 def test_from_a_running_gcp_to_a_reconciled_report(kit: Any, tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("GCP_")}
-    port = _free_port()
+    port = free_port()
     env.update(PYTHONUNBUFFERED="1", GCP_HTTP_PORT=str(port), GCP_TIMER_INTERVAL_SECONDS="1")
     service = kit.ServiceProcess(env, tmp_path, "--stock", "20")
     try:

@@ -103,10 +103,15 @@ def _describe(result: BuildResult) -> int:
     return EXIT_FAILED
 
 
+def _configured(args: argparse.Namespace) -> tuple[Settings, str]:
+    """The settings and the brokers; ConfigurationError if either is missing or wrong."""
+    settings = Settings.from_env()
+    return settings, bootstrap_servers(settings, args.bootstrap)
+
+
 def build(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
-        bootstrap = bootstrap_servers(settings, args.bootstrap)
+        settings, bootstrap = _configured(args)
     except ConfigurationError as error:
         return complain(f"configuration: {error}")
     places = Places.of(settings)
@@ -125,8 +130,7 @@ def build(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = Settings.from_env()
-        bootstrap = bootstrap_servers(settings, args.bootstrap)
+        settings, bootstrap = _configured(args)
     except ConfigurationError as error:
         return complain(f"configuration: {error}")
     stop = threading.Event()

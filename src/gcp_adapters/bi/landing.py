@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Final
 
 import attrs
 import duckdb
 import pyarrow as pa
+
+from gcp_adapters.closing import ClosedOnExit
 
 SCHEMA: Final = """
 CREATE SCHEMA IF NOT EXISTS landing;
@@ -153,7 +154,7 @@ def landing_path(marts_database: Path) -> Path:
     return marts_database.with_name(f"{marts_database.stem}-landing.duckdb")
 
 
-class Landing:
+class Landing(ClosedOnExit):
     """The landing DuckDB file, open for writing (one writer at a time: DuckDB locks it)."""
 
     def __init__(self, path: Path) -> None:
@@ -173,17 +174,6 @@ class Landing:
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> Landing:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """The last offset landed of each partition: where the ingest resumes (offset + 1)."""

@@ -96,6 +96,13 @@ def test_the_ingest_resumes_from_its_landed_offsets_not_from_kafkas(
     assert headers == ('{"n": "7"}',)
 
 
+def _environment(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """Ours without any GCP_* setting, then `settings`; this process's import path."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("GCP_")}
+    env.update(GCP_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join(sys.path), **settings)
+    return env
+
+
 _CHILD = """
 import sys
 from pathlib import Path
@@ -120,7 +127,7 @@ def test_killed_mid_landing_then_restarted_each_message_is_landed_once(
         [sys.executable, "-c", _CHILD, bootstrap, str(path), ",".join(TOPICS)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        env=_environment(tmp_path),
     )
     assert child.stdout is not None
     deadline = time.monotonic() + 60
@@ -145,13 +152,11 @@ def test_killed_mid_landing_then_restarted_each_message_is_landed_once(
 def test_bi_run_lands_until_sigterm_and_stops_cleanly(cluster: MockCluster, tmp_path: Path) -> None:
     bootstrap = cluster.bootstrap_servers
     marts = tmp_path / "bi" / "marts.duckdb"
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GCP_")}
-    env.update(
-        GCP_VAR_DIR=str(tmp_path / "var"),
+    env = _environment(
+        tmp_path,
         GCP_KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         GCP_BI_DATABASE=str(marts),
         GCP_BI_BUILD_SECONDS="3600",  # no build within the test: landing only
-        PYTHONPATH=os.pathsep.join(sys.path),
     )
     child = subprocess.Popen(
         [sys.executable, "-m", "gcp_adapters.cli.main", "bi", "run"],
@@ -179,13 +184,11 @@ def test_bi_run_lands_until_sigterm_and_stops_cleanly(cluster: MockCluster, tmp_
 
 
 def test_bi_build_without_a_broker_says_so_and_exits_2(tmp_path: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("GCP_")}
-    env.update(GCP_VAR_DIR=str(tmp_path / "var"), PYTHONPATH=os.pathsep.join(sys.path))
     done = subprocess.run(
         [sys.executable, "-m", "gcp_adapters.cli.main", "bi", "build"],
         capture_output=True,
         text=True,
-        env=env,
+        env=_environment(tmp_path),
         cwd=tmp_path,
         check=False,
         timeout=60,

@@ -2,9 +2,7 @@
 
 with landed as (
 
-    select kafka_partition, kafka_offset, value
-    from {{ source('landing', 'messages') }}
-    where topic = '{{ var("topic_payments") }}' and problem is null
+    {{ landed('topic_payments') }}
 
 ),
 
@@ -38,4 +36,4 @@ select
     kafka_offset
 from parsed
 where m.messageId is not null and m.paymentId is not null and m.orderId is not null
-qualify row_number() over (partition by m.messageId order by kafka_partition, kafka_offset) = 1
+{{ first_landed('m.messageId') }}

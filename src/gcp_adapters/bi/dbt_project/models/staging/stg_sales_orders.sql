@@ -3,9 +3,7 @@
 
 with landed as (
 
-    select kafka_partition, kafka_offset, value
-    from {{ source('landing', 'messages') }}
-    where topic = '{{ var("topic_sales_order") }}' and problem is null
+    {{ landed('topic_sales_order') }}
 
 ),
 
@@ -48,4 +46,4 @@ select
     kafka_offset
 from parsed
 where m.messageId is not null and m.orderId is not null
-qualify row_number() over (partition by m.messageId order by kafka_partition, kafka_offset) = 1
+{{ first_landed('m.messageId') }}

@@ -4,9 +4,7 @@
 
 with landed as (
 
-    select kafka_partition, kafka_offset, value
-    from {{ source('landing', 'messages') }}
-    where topic = '{{ var("topic_stream") }}' and problem is null
+    {{ landed('topic_stream') }}
 
 ),
 
@@ -81,4 +79,4 @@ typed as (
 select *
 from typed
 where event_id is not null and status is not null and occurred_at is not null
-qualify row_number() over (partition by event_id order by kafka_partition, kafka_offset) = 1
+{{ first_landed('event_id') }}
