@@ -12,27 +12,37 @@ reconciliation found differences; 2 bad input or configuration (a one-line error
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from gcp_adapters.bi.dbt_run import BuildResult
-from gcp_adapters.bi.ingest import IngestStalled
-from gcp_adapters.bi.pipeline import (
-    Places,
-    bootstrap_servers,
-    build_marts,
-    land_until_idle,
-    run_forever,
-)
 from gcp_app.errors import ConfigurationError
 from gcp_app.settings import Settings
 
+if TYPE_CHECKING:
+    from gcp_adapters.bi.dbt_run import BuildResult
+
+# What `gcp bi` needs beyond GCP itself: the `bi` extra. Imported only when a `gcp bi` command
+# runs, so that `gcp serve` and the rest work without it.
+EXTRA: Final = ("duckdb", "pyarrow", "dbt.cli.main", "altair", "vl_convert")
+
 EXIT_FAILED: Final = 1
 EXIT_REFUSED: Final = 2
+
+
+def _positive(text: str) -> int:
+    """A whole number, 1 or more (argparse says so and exits with 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def say(text: str) -> None:
@@ -78,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     reconciled.add_argument(
         "--limit",
-        type=int,
+        type=_positive,
         default=50,
         help="list at most this many differing certificates (default 50)",
     )
@@ -90,6 +100,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", required=True, type=Path, metavar="DIR", help="the report's directory (required)"
     )
     reported.set_defaults(standalone=report)
+
+
+def _missing_extra() -> str | None:
+    """What to say if a module of the `bi` extra is not installed; None if all are."""
+    for module in EXTRA:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return f"gcp bi needs the bi extra ({module} is missing): pip install 'gcp[bi]'"
+    return None
 
 
 def _describe(result: BuildResult) -> int:
@@ -104,7 +124,13 @@ def _describe(result: BuildResult) -> int:
 
 
 def _configured(args: argparse.Namespace) -> tuple[Settings, str]:
-    """The settings and the brokers; ConfigurationError if either is missing or wrong."""
+    """The settings and the brokers; ConfigurationError if either is missing or wrong, or
+    if the `bi` extra is not installed."""
+    missing = _missing_extra()
+    if missing is not None:
+        raise ConfigurationError(missing)
+    from gcp_adapters.bi.pipeline import bootstrap_servers  # noqa: PLC0415 - the extra
+
     settings = Settings.from_env()
     return settings, bootstrap_servers(settings, args.bootstrap)
 
@@ -114,6 +140,9 @@ def build(args: argparse.Namespace) -> int:
         settings, bootstrap = _configured(args)
     except ConfigurationError as error:
         return complain(f"configuration: {error}")
+    from gcp_adapters.bi.ingest import IngestStalled  # noqa: PLC0415 - the extra
+    from gcp_adapters.bi.pipeline import Places, build_marts, land_until_idle  # noqa: PLC0415
+
     places = Places.of(settings)
     started = time.monotonic()
     try:
@@ -133,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         settings, bootstrap = _configured(args)
     except ConfigurationError as error:
         return complain(f"configuration: {error}")
+    from gcp_adapters.bi.pipeline import Places, run_forever  # noqa: PLC0415 - the extra
+
     stop = threading.Event()
 
     def stopping(signum: int, _: object) -> None:
@@ -152,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def reconcile(args: argparse.Namespace) -> int:
+    missing = _missing_extra()
+    if missing is not None:
+        return complain(missing)
+    import duckdb  # noqa: PLC0415 - the extra
+
     from gcp_adapters.bi.reconcile import reconcile as compare  # noqa: PLC0415
     from gcp_adapters.bootstrap import build_application  # noqa: PLC0415 - only here
 
@@ -164,6 +200,8 @@ def reconcile(args: argparse.Namespace) -> int:
         outcome = compare(app, settings.bi_database)
     except FileNotFoundError as error:
         return complain(str(error))
+    except duckdb.IOException as error:
+        return complain(f"the marts cannot be read now ({error}); is a build running?")
     finally:
         app.close()
     currencies = sorted(
@@ -190,7 +228,12 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from gcp_adapters.bi.report import write_report  # noqa: PLC0415 - altair loads slowly
+    missing = _missing_extra()
+    if missing is not None:
+        return complain(missing)
+    import duckdb  # noqa: PLC0415 - the extra
+
+    from gcp_adapters.bi.report import write_report  # noqa: PLC0415
 
     try:
         settings = Settings.from_env()
@@ -202,5 +245,7 @@ def report(args: argparse.Namespace) -> int:
         written = write_report(settings.bi_database, args.out)
     except FileNotFoundError as error:
         return complain(str(error))
+    except duckdb.IOException as error:
+        return complain(f"the marts cannot be read now ({error}); is a build running?")
     say(f"bi: report at {written[0]} ({len(written)} files)")
     return 0
