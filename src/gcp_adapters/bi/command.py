@@ -140,7 +140,9 @@ def build(args: argparse.Namespace) -> int:
         settings, bootstrap = _configured(args)
     except ConfigurationError as error:
         return complain(f"configuration: {error}")
-    from gcp_adapters.bi.ingest import IngestStalled  # noqa: PLC0415 - the extra
+    import duckdb  # noqa: PLC0415 - the extra
+
+    from gcp_adapters.bi.ingest import IngestStalled  # noqa: PLC0415
     from gcp_adapters.bi.pipeline import Places, build_marts, land_until_idle  # noqa: PLC0415
 
     places = Places.of(settings)
@@ -149,6 +151,8 @@ def build(args: argparse.Namespace) -> int:
         landed = land_until_idle(settings, bootstrap, places)
     except IngestStalled as error:
         return complain(f"ingest: {error} (Kafka at {bootstrap})")
+    except duckdb.IOException as error:
+        return complain(f"the landing cannot be opened ({error}); is `gcp bi run` running?")
     say(f"bi: landed {landed} new messages in {time.monotonic() - started:.1f} s")
     code = _describe(build_marts(settings, places, quiet=not args.verbose))
     say(f"bi: marts at {places.marts}")
