@@ -33,6 +33,5 @@ def test_without_the_extra_a_bi_command_says_what_to_install(
     assert code == 2
     said = capsys.readouterr().err
     assert said == (
-        "gcp bi: gcp bi needs the bi extra (gcp_no_such_module is missing): "
-        "pip install 'gcp[bi]'\n"
+        "gcp bi: gcp bi needs the bi extra (gcp_no_such_module is missing): pip install 'gcp[bi]'\n"
     )
