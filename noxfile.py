@@ -38,11 +38,12 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Throughput on this machine: naive, pipeline and ceiling (docs/performance.md).
+    """Throughput on this machine: naive, pipeline, ceiling, HTTP and BI (docs/performance.md).
 
     Not a default session (minutes long; needs PostgreSQL, GCP_BENCH_POSTGRES, default
     postgresql://postgres@127.0.0.1:5432/postgres). `nox -s bench -- --json PATH` also writes
-    every figure to PATH; `-- --messages N` sizes the pipeline run (default 100000).
+    every figure to PATH; `-- --messages N` sizes the pipeline run (default 100000);
+    `-- --bi-only` runs BI's landing and build alone (no PostgreSQL; `--bi-messages N`).
     """
-    session.install("-e", ".")
+    session.install("-e", ".[bi]")
     session.run("python", "-m", "bench", *session.posargs)

@@ -1,9 +1,10 @@
 """`python -m bench` (`nox -s bench`): naive, pipeline, ceiling and HTTP rates on this machine.
 
     python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH]
-                    [--http-only | --no-http]
+                    [--http-only | --no-http | --bi-only] [--bi-messages 1000000]
 
-Needs PostgreSQL (GCP_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres);
+BI's figures (bench/bi.py: landing rate, marts build) need no PostgreSQL: `--bi-only` runs
+them alone. The rest needs PostgreSQL (GCP_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres);
 creates a database of its own for the run and drops it afterwards. See docs/performance.md.
 """
 
@@ -20,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import ceiling, naive, pipeline, store, workload
+from bench import bi, ceiling, naive, pipeline, store, workload
 from bench import http as http_bench
 from gcp_adapters import heap
 from gcp_adapters.bootstrap import build_application
@@ -61,6 +62,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     only.add_argument("--http-only", action="store_true", help="run only the HTTP part (d)")
     only.add_argument(
         "--no-http", action="store_true", help="run only (a)-(c): naive, pipeline, ceiling"
+    )
+    only.add_argument(
+        "--bi-only", action="store_true", help="run only BI's figures (e): landing and build"
+    )
+    parser.add_argument(
+        "--bi-messages",
+        type=int,
+        default=1_000_000,
+        help="stream messages of BI's figures (default %(default)s; orders and payments on top)",
     )
     parser.add_argument(
         "--http-duration",
@@ -103,6 +113,8 @@ def _cpu_model() -> str:
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
     figures: dict[str, Any] = _environment()
+    if arguments.bi_only:
+        return _bi_and_report(arguments, figures, time.monotonic(), with_bi=True)
     if not arguments.http_only:
         figures["messages"] = arguments.messages
     started = time.monotonic()
@@ -134,12 +146,32 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not arguments.http_only:
         _ratios(figures)
+    return _bi_and_report(arguments, figures, started, with_bi=not arguments.http_only)
+
+
+def _bi_and_report(
+    arguments: argparse.Namespace, figures: dict[str, Any], started: float, *, with_bi: bool
+) -> int:
+    if with_bi:
+        code = _bi(arguments, figures)
+        if code:
+            return code
     figures["total_elapsed_s"] = time.monotonic() - started
     _report(figures)
     if arguments.json:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
         arguments.json.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         _say(f"figures written to {arguments.json}")
+    return 0
+
+
+def _bi(arguments: argparse.Namespace, figures: dict[str, Any]) -> int:
+    try:
+        with tempfile.TemporaryDirectory(prefix="gcp-bench-bi-") as temp:
+            figures.update(bi.run(arguments.bi_messages, Path(temp), _say))
+    except bi.BiFailed as error:
+        _say(f"bench: BI failed: {error}")
+        return 1
     return 0
 
 
@@ -255,6 +287,8 @@ def _report(f: dict[str, Any]) -> None:
     )
     if "naive_msgs_per_s" in f:
         _report_pipeline(f)
+    if "bi_ingest_msgs_per_s" in f:
+        _report_bi(f)
     if "next_per_s" not in f:
         return
     _say(
@@ -263,6 +297,16 @@ def _report(f: dict[str, Any]) -> None:
         f"(target < 25 ms), {f['next_requests']} requests, {f['next_duplicates']} duplicate ids; "
         f"GET /certificates/{{id}} {f['get_per_s']:,.0f}/s ({f['get_requests']} requests); "
         f"{f['errors']} errors"
+    )
+
+
+def _report_bi(f: dict[str, Any]) -> None:
+    _say(
+        f"(e) bi: landing {f['bi_ingest_msgs_per_s']:,.0f} msgs/s (target >= 50,000; "
+        f"{f['bi_messages']:,} messages in {f['bi_ingest_s']:.1f} s, peak RSS "
+        f"{f['bi_ingest_peak_rss_mb']:,.0f} MB); marts built in {f['bi_build_s']:.1f} s "
+        f"(target < 60 s; {f['bi_stream_messages']:,} stream messages, {f['bi_build_models']} "
+        f"models, {f['bi_build_tests']} tests, peak RSS {f['bi_build_peak_rss_mb']:,.0f} MB)"
     )
 
 

@@ -81,7 +81,8 @@ class DeadLetter(Aggregate):
         reason: str,
         cause: Cause,
     ) -> DeadLetter:
-        return cls(
+        # A typed name: the library's constructor returns Any to some mypy versions.
+        letter: DeadLetter = cls(
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
@@ -94,6 +95,7 @@ class DeadLetter(Aggregate):
             source_size=None if value is None else len(value),
             source_sha256=None if value is None else hashlib.sha256(value).hexdigest(),
         )
+        return letter
 
     @event(Created)
     def __init__(

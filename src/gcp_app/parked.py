@@ -59,7 +59,8 @@ class ParkedMessage(Aggregate):
         error: str,
         cause: Cause,
     ) -> ParkedMessage:
-        return cls(
+        # A typed name: the library's constructor returns Any to some mypy versions.
+        parked: ParkedMessage = cls(
             destination=destination,
             position=position,
             key=None if key is None else base64.b64encode(key[:MAX_KEY]).decode("ascii"),
@@ -67,6 +68,7 @@ class ParkedMessage(Aggregate):
             error=cut(error),
             cause=cause,
         )
+        return parked
 
     @event(Created)
     def __init__(

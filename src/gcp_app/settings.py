@@ -111,6 +111,13 @@ SETTINGS: Final = (
         "batches, so that one touched again is caught up, not rebuilt from all its events "
         "(100,000 took about 300 MB in the benchmark's consumer).",
     ),
+    Setting(
+        "GCP_BI_DATABASE",
+        None,
+        "DuckDB file of the BI marts (schema marts); the landed messages go beside it "
+        "(<name>-landing.duckdb); default: <GCP_VAR_DIR>/bi/marts.duckdb.",
+    ),
+    Setting("GCP_BI_BUILD_SECONDS", "60", "How often `gcp bi run` rebuilds the marts (seconds)."),
     Setting("GCP_HTTP_HOST", "127.0.0.1", "Address the HTTP API listens on."),
     Setting("GCP_HTTP_PORT", "8080", "Port the HTTP API listens on (0: any free port)."),
     Setting(
@@ -161,6 +168,8 @@ class Settings:
     matcher_cache_size: int = 100_000
     kafka_instance_id: str | None = None
     kafka_session_timeout_ms: int = 6000
+    bi_database: Path = Path("var/bi/marts.duckdb")
+    bi_build_seconds: int = 60
 
     @property
     def embedded_store(self) -> bool:
@@ -222,4 +231,6 @@ class Settings:
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),
             kafka_instance_id=(env.get("GCP_KAFKA_INSTANCE_ID") or "").strip() or None,
             kafka_session_timeout_ms=integer("GCP_KAFKA_SESSION_TIMEOUT_MS", 1000, 3_600_000),
+            bi_database=Path(env.get("GCP_BI_DATABASE") or var_dir / "bi" / "marts.duckdb"),
+            bi_build_seconds=integer("GCP_BI_BUILD_SECONDS", 1, 86_400),
         )

@@ -194,7 +194,11 @@ class GiftCertificate(
             raise InvalidCommand("a certificate belongs to a named pool")
         if not sealed_cvc:
             raise InvalidCommand("a certificate needs its sealed CVC")
-        return cls(pool=pool, number=number.value, sealed_cvc=sealed_cvc, cause=cause)
+        # A typed name: the library's constructor returns Any to some mypy versions.
+        created: GiftCertificate = cls(
+            pool=pool, number=number.value, sealed_cvc=sealed_cvc, cause=cause
+        )
+        return created
 
     @event(Created)
     def __init__(self, pool: str, number: str, sealed_cvc: str, cause: Cause) -> None:

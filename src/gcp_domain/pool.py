@@ -87,7 +87,9 @@ class CertificatePool(Aggregate):
         check_pool_name(name)
         if low_watermark < 0:
             raise InvalidCommand("the low watermark is not negative")
-        return cls(name=name, low_watermark=low_watermark, cause=cause)
+        # A typed name: the library's constructor returns Any to some mypy versions.
+        pool: CertificatePool = cls(name=name, low_watermark=low_watermark, cause=cause)
+        return pool
 
     @event(Created)
     def __init__(self, name: str, low_watermark: int, cause: Cause) -> None:

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 import msgspec
 
 from gcp_adapters import demo, heap
+from gcp_adapters.bi import command as bi_command
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
@@ -482,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     walkthrough.set_defaults(standalone=demo.run)
     demo.add_arguments(walkthrough)
+
+    # BI reads the topics (and, to reconcile, the store): its commands wire themselves.
+    bi_command.add_arguments(commands.add_parser("bi", help="the BI marts and their report"))
     return parser
 
 

@@ -250,7 +250,8 @@ class MockCluster(ClosedOnExit):
         # A cluster dropped without close() is still released when collected (not at exit:
         # other clients may still be talking to it while the interpreter shuts down).
         self._finalizer = weakref.finalize(self, _release, library, self._cluster, self._handle)
-        self._finalizer.atexit = False
+        # Typeshed's finalize lists no `atexit` slot for some mypy versions; it is documented.
+        self._finalizer.atexit = False  # type: ignore[misc,unused-ignore]
 
     # -- queries ---------------------------------------------------------------------------
 
