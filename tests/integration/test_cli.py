@@ -257,7 +257,7 @@ def test_importing_a_missing_file_is_a_clear_refusal(
         (["certificate", "at", "x", "--at", "yesterday"], "'yesterday' is not an RFC 3339"),
         (["certificate", "at", "x", "--at", "2026-11-26T10:00:00"], "needs its offset"),
         (["certificate", "at", "x", "--version", "0"], "0 is not 1 or more"),
-        (["pool", "generate", "--count", "1", "--low-watermark", "-1"], "-1 is negative"),
+        (["pool", "generate", "--count", "1", "--low-watermark", "-1"], "-1 is not 0 or more"),
         (["token", "--role", "crm", "--sub", "x", "--ttl", "0"], "0 is not 1 or more"),
         (["stream", "republish", "--from", "0"], "0 is not 1 or more"),
     ],

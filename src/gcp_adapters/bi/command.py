@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from gcp_adapters.cli.arguments import positive
 from gcp_app.errors import ConfigurationError
 from gcp_app.settings import Settings
 
@@ -32,17 +33,6 @@ EXTRA: Final = ("duckdb", "pyarrow", "dbt.cli.main", "altair", "vl_convert")
 
 EXIT_FAILED: Final = 1
 EXIT_REFUSED: Final = 2
-
-
-def _positive(text: str) -> int:
-    """A whole number, 1 or more (argparse says so and exits with 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def say(text: str) -> None:
@@ -88,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     reconciled.add_argument(
         "--limit",
-        type=_positive,
+        type=positive,
         default=50,
         help="list at most this many differing certificates (default 50)",
     )

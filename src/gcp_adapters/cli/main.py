@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 from uuid import UUID, uuid4
@@ -19,6 +19,7 @@ import msgspec
 from gcp_adapters import demo, heap
 from gcp_adapters.bi import command as bi_command
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
+from gcp_adapters.cli.arguments import instant, not_negative, positive
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.http.models import PoolLevelsOut
@@ -47,41 +48,6 @@ FIRST_STOCK: Final = 1000
 CERTIFICATE_HELP: Final = "a certificate's id or its printed number"
 # How long `serve` waits for a configured broker before it says it is not ready.
 BROKER_PROBE_SECONDS: Final = 3.0
-
-
-def _positive(text: str) -> int:
-    """An argument that is a whole number, 1 or more (argparse says so and exits with 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
-    return value
-
-
-def _not_negative(text: str) -> int:
-    """An argument that is a whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
-
-
-def _instant(text: str) -> datetime:
-    """An RFC 3339 instant with its offset (argparse says why not and exits with 2)."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 instant (say 2026-11-26T10:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} needs its offset (say ...T10:00:00Z)")
-    return moment
 
 
 def _settings_epilog() -> str:
@@ -378,11 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--pool", default=DEFAULT_POOL, help="the pool to fill (default: %(default)s)"
     )
     generate.add_argument(
-        "--count", type=_positive, required=True, help="how many certificates, 1 or more"
+        "--count", type=positive, required=True, help="how many certificates, 1 or more"
     )
     generate.add_argument(
         "--low-watermark",
-        type=_not_negative,
+        type=not_negative,
         help="for a pool this creates: POOL_LOW is published when fewer certificates are "
         "available (default: GCP_POOL_LOW_WATERMARK; an existing pool keeps its own)",
     )
@@ -407,11 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     at = command(certificate, "at", certificate_at, help="state at a version or an instant")
     at.add_argument("certificate", help=CERTIFICATE_HELP)
     at.add_argument(
-        "--version", type=_positive, help="the state after this many events (default: the last)"
+        "--version", type=positive, help="the state after this many events (default: the last)"
     )
     at.add_argument(
         "--at",
-        type=_instant,
+        type=instant,
         help="the state at an RFC 3339 instant, e.g. 2026-11-26T10:00:00Z (default: now)",
     )
 
@@ -427,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument(
         "--from",
         dest="start",
-        type=_positive,
+        type=positive,
         default=1,
         metavar="POSITION",
         help="first notification position (default 1: everything)",
@@ -440,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages the brokers refused for good (too large, ...), parked by the relay",
     )
     parked.add_argument(
-        "--limit", type=_positive, default=1000, help="at most this many (default: %(default)s)"
+        "--limit", type=positive, default=1000, help="at most this many (default: %(default)s)"
     )
     parked.add_argument("--json", action="store_true", help="one JSON array instead of lines")
 
@@ -454,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     minted.add_argument("--sub", required=True, help="who the token names (recorded as actor)")
     minted.add_argument(
-        "--ttl", type=_positive, default=3600, help="seconds it is valid (default: %(default)s)"
+        "--ttl", type=positive, default=3600, help="seconds it is valid (default: %(default)s)"
     )
 
     served = command(commands, "serve", serve, help="run the service")
@@ -463,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     served.add_argument(
         "--stock",
-        type=_not_negative,
+        type=not_negative,
         default=None,
         help=(
             "keep at least this many certificates available in --pool (default: none; on the "
