@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import bi, ceiling, naive, pipeline, store, workload
+from bench import bi, ceiling, e2e, naive, pipeline, store, workload
 from bench import http as http_bench
 from gcp_adapters import heap
 from gcp_adapters.bootstrap import build_application
@@ -65,6 +65,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     only.add_argument(
         "--bi-only", action="store_true", help="run only BI's figures (e): landing and build"
+    )
+    only.add_argument(
+        "--e2e-only",
+        action="store_true",
+        help="run only the end-to-end latency (f): a broker process, `gcp serve`, 200 and 1,000/s",
     )
     parser.add_argument(
         "--bi-messages",
@@ -129,12 +134,14 @@ def main(argv: list[str] | None = None) -> int:
             var_dir = Path(temp)
             key = store.new_cipher_key()
             log_path = log_file
-            if not arguments.http_only:
+            if not (arguments.http_only or arguments.e2e_only):
                 figures.update(_naive(arguments, database, var_dir, key))
                 figures.update(_pipeline(arguments, database, var_dir, key, log_path))
                 figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
-            if not arguments.no_http:
+            if not (arguments.no_http or arguments.e2e_only):
                 figures.update(_http(arguments, database, var_dir, key, log_path))
+            if not arguments.http_only:
+                figures.update(_e2e(database, var_dir, key, log_path))
     except store.PostgresUnavailable as error:
         _say(f"bench: {error}")
         return 2
@@ -144,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     except http_bench.HttpFailed as error:
         _say(f"bench: the HTTP part failed: {error} (log: {log_file})")
         return 1
+    except e2e.EndToEndFailed as error:
+        _say(f"bench: the end-to-end part failed: {error} (log: {log_file})")
+        return 1
+    if arguments.e2e_only:
+        return _bi_and_report(arguments, figures, started, with_bi=False)
     if not arguments.http_only:
         _ratios(figures)
     return _bi_and_report(arguments, figures, started, with_bi=not arguments.http_only)
@@ -276,6 +288,23 @@ def _http(
         database, var_dir, key, duration=arguments.http_duration, log_path=log_path
     )
     _say(f"http: {figures['next_per_s']:,.0f} reservations/s, {figures['get_per_s']:,.0f} gets/s")
+    return figures
+
+
+def _e2e(database: str, var_dir: Path, key: str, log_path: Path) -> dict[str, Any]:
+    _say(
+        "e2e: a broker process, `gcp serve` on PostgreSQL; payments produced at 200/s, then "
+        "1,000/s, until their publications are read from the stream ..."
+    )
+    app = _app(database, e2e.SCHEMA, var_dir, key)
+    try:
+        figures = e2e.run(app, database, var_dir, key, log_path)
+    finally:
+        app.close()
+    _say(
+        f"e2e: p50 {figures['e2e_p50_ms']:.0f} ms, p99 {figures['e2e_p99_ms']:.0f} ms at 200/s; "
+        f"p99 {figures['e2e_1000_p99_ms']:.0f} ms at 1,000/s"
+    )
     return figures
 
 

@@ -1,0 +1,266 @@
+"""(f) end to end: from a payment produced on All_Payments until its publication is read from
+GiftCertificates.Stream, through a broker in a process of its own and a running `gcp serve`.
+
+The broker is the embedded one (librdkafka's mock cluster) started by `python -m bench.broker`
+in its own process, 4 partitions a topic; `gcp serve` runs all its parts on the run's
+PostgreSQL database, configured by environment as an operator would. The bench process reserves
+certificates through the application (as the channels do) and then, at a steady rate, sends
+half issues (the web order and its captured card payment) and half redemptions of 1.00 (the
+POS order and its REDEMPTION payment) of certificates issued in a warm-up. A reader follows the
+stream; each operation's latency is from its payment's produce call to the ISSUED or
+PARTIALLY_REDEEMED that names its certificate (and, for a redemption, its paymentId).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any, Final
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bench import store
+from bench.workload import Reserved
+from gcp_adapters.kafka.encoding import encode, key_of, topic_of
+from gcp_app.application import GiftCertificates
+from gcp_app.inbound import builders as build
+from gcp_app.inbound.messages import InboundMessage
+
+STREAM: Final = "GiftCertificates.Stream"
+SCHEMA: Final = "e2e"
+AMOUNT: Final = "5000.00"
+TAKEN: Final = "1.00"
+READY_SECONDS: Final = 120.0
+SETTLE_SECONDS: Final = 30.0
+
+
+class EndToEndFailed(Exception):
+    pass
+
+
+class _Service:
+    """The broker process and `gcp serve`, started and stopped together."""
+
+    def __init__(self, database: str, var_dir: Path, key: str, log: IO[bytes]) -> None:
+        self._log = log
+        self.broker = subprocess.Popen(
+            [sys.executable, "-m", "bench.broker"], stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        assert self.broker.stdout is not None
+        self.bootstrap = self.broker.stdout.readline().strip()
+        if not self.bootstrap:
+            raise EndToEndFailed("the broker process printed no address")
+        env = {
+            **os.environ,
+            "GCP_DATABASE_URL": f"{database}?schema={SCHEMA}",
+            "GCP_VAR_DIR": str(var_dir),
+            "GCP_CIPHER_KEY": key,
+            "GCP_JWT_SECRET": "e2e-bench-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+            "GCP_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "GCP_HTTP_PORT": "0",
+        }
+        self.serve = subprocess.Popen(
+            [sys.executable, "-m", "gcp_adapters.cli.main", "serve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        assert self.serve.stdout is not None
+        deadline = time.monotonic() + READY_SECONDS
+        for line in self.serve.stdout:
+            if line.startswith("ready:"):
+                break
+            if time.monotonic() > deadline:
+                raise EndToEndFailed("gcp serve was not ready in time")
+        else:
+            raise EndToEndFailed("gcp serve ended before it was ready")
+
+    def close(self) -> None:
+        for process in (self.serve, self.broker):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+
+class _Stream:
+    """Reads the stream from its end; says when each awaited publication arrives."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench-e2e", "fetch.wait.max.ms": 5}
+        )
+        metadata = self._consumer.list_topics(STREAM, timeout=10).topics[STREAM]
+        ends = []
+        for partition in metadata.partitions:
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(STREAM, partition), 10)
+            ends.append(TopicPartition(STREAM, partition, high))
+        self._consumer.assign(ends)
+        self.arrived: dict[tuple[str, str, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="bench-e2e-stream", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            for message in self._consumer.consume(500, 0.05):
+                if message.error() is not None:
+                    continue
+                now = time.monotonic()
+                value = json.loads(message.value() or b"{}")
+                operation = value.get("operation") or {}
+                certificate, status = str(value.get("certificateId")), str(value.get("status"))
+                # By certificate and status, and by its payment too (a redemption's).
+                self.arrived.setdefault((certificate, status, ""), now)
+                payment_id = operation.get("paymentId")
+                if payment_id:
+                    self.arrived.setdefault((certificate, status, str(payment_id)), now)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+
+_Encoded = tuple[str, bytes, bytes]  # topic, key, value
+
+
+def _encoded(*messages: InboundMessage) -> list[_Encoded]:
+    return [(topic_of(m), key_of(m), encode(m)) for m in messages]
+
+
+def _issue(index: int, certificate: Reserved) -> tuple[list[_Encoded], str]:
+    """The sale of `certificate` (the order its reservation named), and its paymentId."""
+    order_id = f"WEB-{index:07d}"
+    line = build.certificate_line(certificate.certificate_id, AMOUNT)
+    payment_id = f"PAY-{index:07d}"
+    return _encoded(
+        build.order(order_id, certificates=[line], store_id="WEB-001"),
+        build.payment(order_id, payment_id, "PAYMENT_CAPTURED", AMOUNT),
+    ), payment_id
+
+
+def _redeem(name: str, certificate: Reserved) -> tuple[list[_Encoded], str]:
+    """1.00 taken from `certificate` at the till (the POS order, then its payment)."""
+    order_id = f"POS-E2E-{name}"
+    used = build.redemption_line(certificate.number, TAKEN)
+    payment_id = f"R{order_id}"
+    return _encoded(
+        build.order(order_id, redemptions=[used], channel="POS", customer=None),
+        build.redemption_payment(order_id, payment_id, certificate.number, TAKEN),
+    ), payment_id
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _phase(
+    producer: Producer,
+    stream: _Stream,
+    rate: int,
+    seconds: float,
+    fresh: list[tuple[int, Reserved]],
+    issued: list[Reserved],
+) -> dict[str, float]:
+    """`rate` operations a second for `seconds`, issues and redemptions alternating."""
+    count = int(rate * seconds)
+    # Built and encoded before the clock starts: the pace is the broker's and the service's.
+    operations: list[tuple[list[_Encoded], tuple[str, str, str]]] = []
+    for n in range(count):
+        if n % 2 == 0:
+            index, certificate = fresh.pop()
+            messages, payment_id = _issue(index, certificate)
+            key = (str(certificate.certificate_id), "ISSUED", "")
+        else:
+            certificate = issued[n // 2 % len(issued)]
+            messages, payment_id = _redeem(f"{rate}-{n}", certificate)
+            key = (str(certificate.certificate_id), "PARTIALLY_REDEEMED", payment_id)
+        operations.append((messages, key))
+    expected: list[tuple[tuple[str, str, str], float]] = []
+    started = time.monotonic()
+    for n, (messages, key) in enumerate(operations):
+        pause = started + n / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        for topic, message_key, value in messages:
+            producer.produce(topic, key=message_key, value=value)
+        expected.append((key, time.monotonic()))  # the payment is the last one produced
+        producer.poll(0)
+    producer.flush(30)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while any(key not in stream.arrived for key, _ in expected):
+        if time.monotonic() > deadline:
+            missing = sum(key not in stream.arrived for key, _ in expected)
+            raise EndToEndFailed(f"{missing} of {count} publications did not arrive at {rate}/s")
+        time.sleep(0.05)
+    latencies = [(stream.arrived[key] - sent) * 1000 for key, sent in expected]
+    return {
+        "p50_ms": _percentile(latencies, 0.50),
+        "p99_ms": _percentile(latencies, 0.99),
+        "max_ms": max(latencies),
+        "operations": float(count),
+        "achieved_per_s": count / (time.monotonic() - started),
+    }
+
+
+def run(
+    app: GiftCertificates,
+    database: str,
+    var_dir: Path,
+    key: str,
+    log_path: Path,
+    *,
+    phases: tuple[tuple[int, float], ...] = ((200, 15.0), (1000, 10.0)),
+) -> dict[str, Any]:
+    """The figures of each (rate, seconds) phase, after a warm-up that issues the certificates
+    the redemptions take from."""
+    redemptions = max(int(rate * seconds) // 2 for rate, seconds in phases)
+    issues = sum(int(rate * seconds) // 2 + 1 for rate, seconds in phases)
+    reserved = store.reserved_certificates(app, redemptions + issues)
+    fresh = list(enumerate(reserved))
+    fresh.reverse()  # popped from the end: in reservation order
+    with log_path.open("ab") as log:
+        service = _Service(database, var_dir, key, log)
+        stream = _Stream(service.bootstrap)
+        producer = Producer(
+            {"bootstrap.servers": service.bootstrap, "linger.ms": 0, "partitioner": "murmur2"}
+        )
+        try:
+            warm = [fresh.pop() for _ in range(redemptions)]
+            for index, certificate in warm:
+                for topic, message_key, value in _issue(index, certificate)[0]:
+                    producer.produce(topic, key=message_key, value=value)
+                producer.poll(0)
+            producer.flush(60)
+            deadline = time.monotonic() + 120
+            while any((str(c.certificate_id), "ISSUED", "") not in stream.arrived for _, c in warm):
+                if time.monotonic() > deadline:
+                    seen = sorted({status for _, status, _ in stream.arrived})
+                    raise EndToEndFailed(
+                        f"the warm-up's certificates were not issued in time (the stream "
+                        f"brought {len(stream.arrived)} publications: {seen})"
+                    )
+                time.sleep(0.1)
+            issued = [certificate for _, certificate in warm]
+            figures: dict[str, Any] = {}
+            for rate, seconds in phases:
+                found = _phase(producer, stream, rate, seconds, fresh, issued)
+                for name, figure in found.items():
+                    figures[f"e2e_{rate}_{name}"] = figure
+        finally:
+            producer.close()
+            stream.close()
+            service.close()
+    figures["e2e_p50_ms"] = figures.get("e2e_200_p50_ms")
+    figures["e2e_p99_ms"] = figures.get("e2e_200_p99_ms")
+    return figures
