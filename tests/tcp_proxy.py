@@ -6,10 +6,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
+
+from gcp_adapters.closing import ClosedOnExit
 
 
-class TcpProxy:
+class TcpProxy(ClosedOnExit):
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -37,17 +38,6 @@ class TcpProxy:
         self._closed = True
         self.cut()
         self._listener.close()
-
-    def __enter__(self) -> TcpProxy:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _accept(self) -> None:
         while not self._closed:
