@@ -25,6 +25,7 @@ from typing import IO, Any, Final
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import store
+from bench.http import percentile
 from bench.workload import Reserved
 from gcp_adapters.kafka.encoding import encode, key_of, topic_of
 from gcp_app.application import GiftCertificates
@@ -159,11 +160,6 @@ def _redeem(name: str, certificate: Reserved) -> tuple[list[_Encoded], str]:
     ), payment_id
 
 
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def _phase(
     producer: Producer,
     stream: _Stream,
@@ -203,10 +199,10 @@ def _phase(
             missing = sum(key not in stream.arrived for key, _ in expected)
             raise EndToEndFailed(f"{missing} of {count} publications did not arrive at {rate}/s")
         time.sleep(0.05)
-    latencies = [(stream.arrived[key] - sent) * 1000 for key, sent in expected]
+    latencies = sorted((stream.arrived[key] - sent) * 1000 for key, sent in expected)
     return {
-        "p50_ms": _percentile(latencies, 0.50),
-        "p99_ms": _percentile(latencies, 0.99),
+        "p50_ms": percentile(latencies, 0.50),
+        "p99_ms": percentile(latencies, 0.99),
         "max_ms": max(latencies),
         "operations": float(count),
         "achieved_per_s": count / (time.monotonic() - started),

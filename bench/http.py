@@ -56,7 +56,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of values sorted ascending (NaN for none)."""
     if not sorted_values:
         return math.nan
     index = max(math.ceil(fraction * len(sorted_values)) - 1, 0)
@@ -217,8 +218,8 @@ async def _next_phase(
         "next_errors": errors,
         "next_elapsed_s": elapsed,
         "next_per_s": len(ids) / elapsed,
-        "next_p50_ms": _percentile(latencies, 0.50) * 1000,
-        "next_p99_ms": _percentile(latencies, 0.99) * 1000,
+        "next_p50_ms": percentile(latencies, 0.50) * 1000,
+        "next_p99_ms": percentile(latencies, 0.99) * 1000,
         "next_max_ms": (latencies[-1] if latencies else math.nan) * 1000,
         "next_duplicates": len(ids) - len(set(ids)),
     }, ids
@@ -253,6 +254,6 @@ async def _get_phase(
         "get_errors": errors,
         "get_elapsed_s": elapsed,
         "get_per_s": max(ok, 0) / elapsed,
-        "get_p50_ms": _percentile(latencies, 0.50) * 1000,
-        "get_p99_ms": _percentile(latencies, 0.99) * 1000,
+        "get_p50_ms": percentile(latencies, 0.50) * 1000,
+        "get_p99_ms": percentile(latencies, 0.99) * 1000,
     }

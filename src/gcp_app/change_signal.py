@@ -12,7 +12,7 @@ from typing import Final
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
-from gcp_app.store import EventStore
+from gcp_app.store import EventStore, discard_dead_connections
 
 logger = logging.getLogger("gcp.relay")
 
@@ -112,7 +112,7 @@ def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) ->
                     backoff = RELISTEN_MIN
                 stopped.wait(backoff)
                 backoff = min(backoff * 2, RELISTEN_MAX)
-                _discard_broken(recorder)
+                discard_dead_connections(recorder)
 
     thread = threading.Thread(target=listen, name="gcp-relay-wake-up", daemon=True)
     thread.start()
@@ -121,12 +121,3 @@ def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) ->
     finally:
         stopped.set()
         thread.join(timeout=5)
-
-
-def _discard_broken(recorder: PostgresApplicationRecorder) -> None:
-    """After a lost connection the pool may hold others that died with it (it does not ping
-    before lending one): check them all, so that the next try gets a live one."""
-    try:
-        recorder.datastore.pool.check()
-    except Exception:  # the store is still away: the next try says so
-        logger.debug("could not check the pool's connections", exc_info=True)

@@ -8,6 +8,7 @@ The business operations are in gcp_app.use_cases; this is where they are stored.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 from eventsourcing.popo import POPOFactory
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 
 from gcp_app.errors import CertificateNotFound, PoolNotFound
@@ -30,6 +32,8 @@ from gcp_app.settings import Settings
 from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.pool import CertificatePool, pool_id
+
+logger = logging.getLogger("gcp.store")
 
 
 class CauseAsList(Transcoding):
@@ -152,3 +156,17 @@ class EventStore(Application[UUID]):
         if pool is None:
             raise PoolNotFound(f"no pool named {name!r}")
         return pool
+
+
+def discard_dead_connections(recorder: object) -> None:
+    """Drops the PostgreSQL pool's connections that died (the store went away meanwhile): the
+    pool does not ping a connection before lending it (gcp_app.persistence), so after an
+    outage the next users would get dead ones first. Nothing to do on other stores; a store
+    still away is left for the next try to find."""
+    datastore = getattr(recorder, "datastore", None)
+    if not isinstance(datastore, PostgresDatastore):
+        return
+    try:
+        datastore.pool.check()
+    except Exception:
+        logger.debug("could not check the pool's connections", exc_info=True)

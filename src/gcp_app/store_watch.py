@@ -22,7 +22,7 @@ from typing import Final
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
 
-from gcp_app.store import EventStore
+from gcp_app.store import EventStore, discard_dead_connections
 
 logger = logging.getLogger("gcp.store")
 
@@ -34,6 +34,7 @@ class StoreWatch:
     def __init__(
         self, store: EventStore, *, interval: float = PROBE_INTERVAL, timeout: int = PROBE_TIMEOUT
     ) -> None:
+        self._store = store
         datastore = getattr(store.recorder, "datastore", None)
         self._datastore = datastore if isinstance(datastore, PostgresDatastore) else None
         self._interval = interval
@@ -102,10 +103,6 @@ class StoreWatch:
         if self._down_since is None:
             return
         away = time.monotonic() - self._down_since
-        assert self._datastore is not None
-        try:
-            self._datastore.pool.check()  # drop the connections that died meanwhile
-        except Exception:
-            logger.debug("could not check the pool's connections", exc_info=True)
+        discard_dead_connections(self._store.recorder)
         self._down_since = None
         logger.info("the event store answers again after %.0f s", away)

@@ -37,9 +37,10 @@ def _data(values: Rows, numbers: tuple[str, ...]) -> dict[str, Any]:
     return {"values": values, "format": {"parse": dict.fromkeys(numbers, "number")}}
 
 
-def _finish(chart: Any, title: str) -> dict[str, Any]:
+def _chart(name: str, title: str, caption: str, chart: Any) -> Chart:
+    """The report's chart `name`: `chart` titled `title` (in the picture and the report)."""
     spec: dict[str, Any] = chart.properties(title=title).to_dict()
-    return spec
+    return Chart(name, title, caption, spec)
 
 
 def liability(db: duckdb.DuckDBPyConnection) -> Chart:
@@ -60,11 +61,11 @@ def liability(db: duckdb.DuckDBPyConnection) -> Chart:
         )
         .properties(width=WIDTH, height=HEIGHT)
     )
-    return Chart(
+    return _chart(
         "liability",
         "Outstanding liability by currency",
         "Closing balance of liability_daily: what GCP owes on its certificates each day.",
-        _finish(chart, "Outstanding liability by currency"),
+        chart,
     )
 
 
@@ -85,11 +86,11 @@ def issuance(db: duckdb.DuckDBPyConnection) -> Chart:
         )
         .properties(width=WIDTH, height=HEIGHT)
     )
-    return Chart(
+    return _chart(
         "issuance",
         "Issuance by channel per day",
         "Certificates issued per day, stacked by sales channel (issuance_daily).",
-        _finish(chart, "Issuance by channel per day"),
+        chart,
     )
 
 
@@ -113,11 +114,11 @@ def redemptions(db: duckdb.DuckDBPyConnection) -> Chart:
         )
         .properties(width=WIDTH, height=HEIGHT // 2)
     )
-    return Chart(
+    return _chart(
         "redemptions",
         "Redemptions and reversals per day",
         "Money taken from certificates, and given back by reversals (redemptions).",
-        _finish(chart, "Redemptions and reversals per day"),
+        chart,
     )
 
 
@@ -149,13 +150,13 @@ def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
         )
         .properties(width=WIDTH // 3, height=HEIGHT)
     )
-    return Chart(
+    return _chart(
         "breakage",
         "Redemption curve per issue-month cohort",
         "Cumulative share of each cohort's issued amount redeemed (net of reversals), per "
         "currency; where a curve flattens below 100% is the breakage (redemption_curve, "
         "breakage_cohorts).",
-        _finish(chart, "Redemption curve per issue-month cohort"),
+        chart,
     )
 
 
@@ -190,12 +191,12 @@ def notifications(db: duckdb.DuckDBPyConnection) -> Chart:
         )
         .properties(width=WIDTH, height=HEIGHT)
     )
-    return Chart(
+    return _chart(
         "notifications",
         "Notification delivery rate",
         "CVC notifications CRM reported SENT per notification requested, week by week and by "
         "channel (notifications_daily has the daily counts, failures included).",
-        _finish(chart, "Notification delivery rate by channel"),
+        chart,
     )
 
 
@@ -220,12 +221,12 @@ def pools(db: duckdb.DuckDBPyConnection) -> Chart:
         )
         .properties(width=WIDTH, height=max(60, 40 * len({v["pool"] for v in values})))
     )
-    return Chart(
+    return _chart(
         "pool_events",
         "Pool events",
         "Each ISSUE_BLOCKED (a sale found the pool empty) and POOL_LOW (stock under the low "
         "watermark) publication (pool_events).",
-        _finish(chart, "Pool events"),
+        chart,
     )
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from gcp_adapters.cli.arguments import positive
+from gcp_adapters.cli.arguments import EXIT_FAILED, EXIT_REFUSED, positive
 from gcp_app.errors import ConfigurationError
 from gcp_app.settings import Settings
 
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
 # What `gcp bi` needs beyond GCP itself: the `bi` extra. Imported only when a `gcp bi` command
 # runs, so that `gcp serve` and the rest work without it.
 EXTRA: Final = ("duckdb", "pyarrow", "dbt.cli.main", "altair", "vl_convert")
-
-EXIT_FAILED: Final = 1
-EXIT_REFUSED: Final = 2
 
 
 def say(text: str) -> None:

@@ -24,6 +24,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from confluent_kafka.admin import AdminClient
 
 from gcp_adapters.bi.landing import Batch, Landing
+from gcp_adapters.kafka.client_logs import LIBRDKAFKA
 
 # confluent_kafka.admin's OffsetSpec: untyped, and not re-exported as far as mypy can tell.
 _OFFSET_SPEC: Any = vars(kafka_admin)["OffsetSpec"]
@@ -80,10 +81,12 @@ class Ingest:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
+                "logger": LIBRDKAFKA,  # JSON, each complaint once a minute, as the service's
                 **(config or {}),
             }
         )
-        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(config or {})})
+        admin: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": LIBRDKAFKA}
+        self._admin = AdminClient({**admin, **(config or {})})
 
     def close(self) -> None:
         self._consumer.close()

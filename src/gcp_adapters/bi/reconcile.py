@@ -2,10 +2,9 @@
 
 For every certificate the marts know (its current row in certificate_history) and every
 certificate the store ever issued (the Issued events of the notification log), what GCP owes
-on it: its balance while its working state (a lock's previous state) is ACTIVE or
-REFUND_PENDING, nothing otherwise, the rule of int_certificate_liability. Compared at the
-same point: where the store has moved past the version the marts saw, the certificate is
-replayed to that version. Totals are compared per currency (with the last closing of
+on it (gcp_domain.liability, the rule int_certificate_liability applies to the stream).
+Compared at the same point: where the store has moved past the version the marts saw, the
+certificate is replayed to that version. Totals are compared per currency (with the last closing of
 liability_daily), differences listed per certificate.
 """
 
@@ -22,9 +21,8 @@ import duckdb
 
 from gcp_app.application import GiftCertificates
 from gcp_domain.certificate import GiftCertificate
-from gcp_domain.vocabulary import CertificateState
+from gcp_domain.liability import owed
 
-OWING: Final = frozenset({CertificateState.ACTIVE, CertificateState.REFUND_PENDING})
 PAGE: Final = 5000
 ZERO: Final = Decimal(0)
 
@@ -87,13 +85,6 @@ def marts_closing(db: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:
         "QUALIFY row_number() OVER (PARTITION BY currency ORDER BY day DESC) = 1"
     ).fetchall()
     return {currency: Decimal(closing) for currency, closing in rows}
-
-
-def owed(certificate: GiftCertificate) -> Decimal:
-    working = certificate.lock.previous_state if certificate.lock else certificate.state
-    if certificate.issue_terms is None or working not in OWING:
-        return ZERO
-    return certificate.balance
 
 
 def issued_certificate_ids(app: GiftCertificates) -> Iterator[UUID]:

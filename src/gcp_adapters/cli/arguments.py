@@ -1,11 +1,17 @@
-"""Argument types of the `gcp` commands: a bad value is refused by argparse with one line that
-says why, and exit status 2 (never a traceback)."""
+"""Argument types of the `gcp` commands (a bad value is refused by argparse with one line that
+says why, and exit status 2, never a traceback), and the exit statuses every command uses."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
+
+# Bad input or configuration (argparse's own status for a bad argument).
+EXIT_REFUSED: Final = 2
+# Tried and failed (a dbt test, a step of the demo, a republish that stalled).
+EXIT_FAILED: Final = 1
 
 
 def whole_number(least: int) -> Callable[[str], int]:

@@ -19,7 +19,13 @@ import msgspec
 from gcp_adapters import demo, heap
 from gcp_adapters.bi import command as bi_command
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
-from gcp_adapters.cli.arguments import instant, not_negative, positive
+from gcp_adapters.cli.arguments import (
+    EXIT_FAILED,
+    EXIT_REFUSED,
+    instant,
+    not_negative,
+    positive,
+)
 from gcp_adapters.cli.progress import ProgressBar
 from gcp_adapters.http.auth import Role, mint_token
 from gcp_adapters.http.models import PoolLevelsOut
@@ -37,8 +43,6 @@ from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.stream import rfc3339
 
-EXIT_REFUSED = 2
-EXIT_FAILED = 1
 # Development tokens printed by `gcp serve` on the generated JWT secret.
 DEV_TOKEN_TTL = timedelta(hours=24)
 

@@ -16,6 +16,7 @@ import httpx
 from confluent_kafka import Producer
 
 from gcp_adapters.bootstrap import JWT_SECRET_FILE, configured_jwt_secret
+from gcp_adapters.cli.arguments import EXIT_FAILED, EXIT_REFUSED
 from gcp_adapters.demo.console import DemoFailed, complain, say
 from gcp_adapters.demo.script import Demo
 from gcp_adapters.demo.watcher import StreamWatcher
@@ -24,8 +25,6 @@ from gcp_adapters.kafka.embedded import running_address
 from gcp_app.errors import ConfigurationError
 from gcp_app.settings import Settings
 
-EXIT_FAILED: Final = 1
-EXIT_REFUSED: Final = 2
 TOKEN_TTL: Final = timedelta(hours=1)
 
 

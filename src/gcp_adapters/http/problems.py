@@ -194,6 +194,13 @@ LITESTAR: Final[tuple[tuple[type[HTTPException], ProblemType], ...]] = (
     (UnsupportedMediaType, UNSUPPORTED_MEDIA_TYPE),
 )
 
+# Litestar's other refusals, by status: a body its decoder cannot read (400, the validation
+# errors are matched above), a body over the limit (413).
+BY_STATUS: Final[dict[int, ProblemType]] = {
+    HTTPStatus.BAD_REQUEST: NOT_JSON,
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: BODY_TOO_LARGE,
+}
+
 EVERY_TYPE: Final = (
     *dict.fromkeys(BY_CODE.values()),
     DOMAIN_RULE,
@@ -213,11 +220,10 @@ def problem_type_of(exc: Exception) -> ProblemType:
     for cls, problem in LITESTAR:
         if isinstance(exc, cls):
             return problem
-    if isinstance(exc, ClientException) and exc.status_code == HTTPStatus.BAD_REQUEST:
-        return NOT_JSON
-    if isinstance(exc, HTTPException) and exc.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
-        return BODY_TOO_LARGE
     if isinstance(exc, HTTPException) and exc.status_code < 500:
+        known = BY_STATUS.get(exc.status_code)
+        if known is not None:
+            return known
         status = HTTPStatus(exc.status_code)
         return ProblemType(f"http-{status.value}", status.value, status.phrase)
     return INTERNAL
