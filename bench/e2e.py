@@ -44,11 +44,14 @@ class EndToEndFailed(Exception):
     pass
 
 
-class _Service:
+class ServiceProcesses:
     """The broker process and `gcp serve`, started and stopped together."""
 
-    def __init__(self, database: str, var_dir: Path, key: str, log: IO[bytes]) -> None:
+    def __init__(
+        self, database: str, var_dir: Path, key: str, log: IO[bytes], *, schema: str = SCHEMA
+    ) -> None:
         self._log = log
+        self.started = time.monotonic()
         self.broker = subprocess.Popen(
             [sys.executable, "-m", "bench.broker"], stdout=subprocess.PIPE, stderr=log, text=True
         )
@@ -58,7 +61,7 @@ class _Service:
             raise EndToEndFailed("the broker process printed no address")
         env = {
             **os.environ,
-            "GCP_DATABASE_URL": f"{database}?schema={SCHEMA}",
+            "GCP_DATABASE_URL": f"{database}?schema={schema}",
             "GCP_VAR_DIR": str(var_dir),
             "GCP_CIPHER_KEY": key,
             "GCP_JWT_SECRET": "e2e-bench-secret-0123456789abcdefghijklmnopqrstuvwxyz",
@@ -74,8 +77,10 @@ class _Service:
         )
         assert self.serve.stdout is not None
         deadline = time.monotonic() + READY_SECONDS
+        serving = time.monotonic()
         for line in self.serve.stdout:
             if line.startswith("ready:"):
+                self.ready_after = time.monotonic() - serving  # from exec to ready
                 break
             if time.monotonic() > deadline:
                 raise EndToEndFailed("gcp serve was not ready in time")
@@ -226,7 +231,7 @@ def run(
     fresh = list(enumerate(reserved))
     fresh.reverse()  # popped from the end: in reservation order
     with log_path.open("ab") as log:
-        service = _Service(database, var_dir, key, log)
+        service = ServiceProcesses(database, var_dir, key, log)
         stream = _Stream(service.bootstrap)
         producer = Producer(
             {"bootstrap.servers": service.bootstrap, "linger.ms": 0, "partitioner": "murmur2"}

@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import bi, ceiling, e2e, naive, pipeline, store, workload
+from bench import bi, ceiling, e2e, naive, pipeline, soak, startup, store, workload
 from bench import http as http_bench
 from gcp_adapters import heap
 from gcp_adapters.bootstrap import build_application
@@ -70,6 +70,22 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--e2e-only",
         action="store_true",
         help="run only the end-to-end latency (f): a broker process, `gcp serve`, 200 and 1,000/s",
+    )
+    only.add_argument(
+        "--soak-only",
+        action="store_true",
+        help="run only the soak (h): `gcp serve`'s memory over --soak-operations messages",
+    )
+    only.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="run only the start-up (g): `gcp serve` to ready with 200,000 certificates stored",
+    )
+    parser.add_argument(
+        "--soak-operations",
+        type=int,
+        default=200_000,
+        help="inbound messages of the soak (default %(default)s; the target is for 1,000,000)",
     )
     parser.add_argument(
         "--bi-messages",
@@ -126,39 +142,53 @@ def main(argv: list[str] | None = None) -> int:
     # Outside the temporary directory, so that it survives a failure (warnings and errors of
     # the consumer and relay processes only).
     log_file = Path(tempfile.gettempdir()) / f"gcp-bench-{os.getpid()}.log"
+    failures: tuple[tuple[type[Exception], str], ...] = (
+        (pipeline.PipelineFailed, "the pipeline failed"),
+        (http_bench.HttpFailed, "the HTTP part failed"),
+        (soak.SoakFailed, "the soak failed"),
+        (e2e.EndToEndFailed, "the end-to-end part failed"),
+    )
     try:
         with (
             tempfile.TemporaryDirectory(prefix="gcp-bench-") as temp,
             store.fresh_database(arguments.postgres) as database,
         ):
-            var_dir = Path(temp)
-            key = store.new_cipher_key()
-            log_path = log_file
-            if not (arguments.http_only or arguments.e2e_only):
-                figures.update(_naive(arguments, database, var_dir, key))
-                figures.update(_pipeline(arguments, database, var_dir, key, log_path))
-                figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
-            if not (arguments.no_http or arguments.e2e_only):
-                figures.update(_http(arguments, database, var_dir, key, log_path))
-            if not arguments.http_only:
-                figures.update(_e2e(database, var_dir, key, log_path))
+            figures.update(_parts(arguments, database, Path(temp), log_file))
     except store.PostgresUnavailable as error:
         _say(f"bench: {error}")
         return 2
-    except pipeline.PipelineFailed as error:
-        _say(f"bench: the pipeline failed: {error} (log: {log_file})")
+    except tuple(kind for kind, _ in failures) as error:
+        said = next(what for kind, what in failures if isinstance(error, kind))
+        _say(f"bench: {said}: {error} (log: {log_file})")
         return 1
-    except http_bench.HttpFailed as error:
-        _say(f"bench: the HTTP part failed: {error} (log: {log_file})")
-        return 1
-    except e2e.EndToEndFailed as error:
-        _say(f"bench: the end-to-end part failed: {error} (log: {log_file})")
-        return 1
-    if arguments.e2e_only:
+    alone = arguments.e2e_only or arguments.startup_only or arguments.soak_only
+    if alone:
         return _bi_and_report(arguments, figures, started, with_bi=False)
     if not arguments.http_only:
         _ratios(figures)
     return _bi_and_report(arguments, figures, started, with_bi=not arguments.http_only)
+
+
+def _parts(
+    arguments: argparse.Namespace, database: str, var_dir: Path, log_path: Path
+) -> dict[str, Any]:
+    """The figures of the parts the arguments ask for (all but BI's by default)."""
+    key = store.new_cipher_key()
+    a = arguments
+    figures: dict[str, Any] = {}
+    if not (a.http_only or a.e2e_only or a.startup_only or a.soak_only):
+        figures.update(_naive(a, database, var_dir, key))
+        figures.update(_pipeline(a, database, var_dir, key, log_path))
+        figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
+    if not (a.no_http or a.e2e_only or a.startup_only or a.soak_only):
+        figures.update(_http(a, database, var_dir, key, log_path))
+    if not (a.http_only or a.startup_only or a.soak_only):
+        figures.update(_e2e(database, var_dir, key, log_path))
+    if not (a.http_only or a.e2e_only or a.soak_only):
+        figures.update(_startup(database, var_dir, key, log_path))
+    if not (a.http_only or a.e2e_only or a.startup_only):
+        figures.update(_soak(a, database, var_dir, key, log_path))
+    return figures
 
 
 def _bi_and_report(
@@ -291,6 +321,53 @@ def _http(
     return figures
 
 
+def _soak(
+    arguments: argparse.Namespace, database: str, var_dir: Path, key: str, log_path: Path
+) -> dict[str, Any]:
+    _say(
+        f"soak: {arguments.soak_operations:,} inbound messages through `gcp serve`, "
+        "its memory sampled every second ..."
+    )
+    app = _app(database, soak.SCHEMA, var_dir, key)
+    try:
+        figures = soak.run(
+            app, database, var_dir, key, log_path, operations=arguments.soak_operations
+        )
+    finally:
+        app.close()
+    _say(
+        f"soak: {figures['soak_operations']:,} messages in {figures['soak_elapsed_s']:.0f} s; "
+        f"gcp serve peaked at {figures['serve_max_rss_mb']:.0f} MB"
+    )
+    return figures
+
+
+def _startup(database: str, var_dir: Path, key: str, log_path: Path) -> dict[str, Any]:
+    _say(
+        f"startup: stocking {startup.STORED:,} certificates, then `gcp serve` to ready on them "
+        "and on an empty store ..."
+    )
+    store.create_schema(database, "startup_empty")
+    app = _app(database, "startup", var_dir, key)
+    try:
+        figures = startup.run(
+            app,
+            database,
+            var_dir,
+            key,
+            log_path,
+            full_schema="startup",
+            empty_schema="startup_empty",
+        )
+    finally:
+        app.close()
+    _say(
+        f"startup: ready in {figures['startup_s']:.2f} s with {startup.STORED:,} certificates "
+        f"({figures['startup_empty_s']:.2f} s empty), {figures['startup_rss_mb']:.0f} MB"
+    )
+    return figures
+
+
 def _e2e(database: str, var_dir: Path, key: str, log_path: Path) -> dict[str, Any]:
     _say(
         "e2e: a broker process, `gcp serve` on PostgreSQL; payments produced at 200/s, then "
@@ -318,6 +395,19 @@ def _report(f: dict[str, Any]) -> None:
         _report_pipeline(f)
     if "bi_ingest_msgs_per_s" in f:
         _report_bi(f)
+    if "serve_max_rss_mb" in f:
+        _say(
+            f"(h) soak: gcp serve peaked at {f['serve_max_rss_mb']:,.0f} MB over "
+            f"{f['soak_operations']:,} messages (target < 300 MB at 1,000,000); by quarter "
+            + " / ".join(f"{f[f'serve_rss_q{q}_mb']:,.0f}" for q in (1, 2, 3, 4))
+            + f" MB; {f['soak_per_s']:,.0f} messages/s"
+        )
+    if "startup_s" in f:
+        _say(
+            f"(g) startup: ready in {f['startup_s']:.2f} s with {f['startup_certificates']:,} "
+            f"certificates stored (target <= 3 s), {f['startup_empty_s']:.2f} s on an empty "
+            f"store; {f['startup_rss_mb']:,.0f} MB resident once ready"
+        )
     if "next_per_s" not in f:
         return
     _say(

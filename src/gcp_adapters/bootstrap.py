@@ -30,7 +30,7 @@ from gcp_app.cvc_guard import CvcGuard, CvcPolicy
 from gcp_app.defaults import Defaults
 from gcp_app.errors import ConfigurationError
 from gcp_app.notification_ids import NotificationIds
-from gcp_app.pool_index import PoolIndex
+from gcp_app.pool_index import PoolIndex, build_if_missing
 from gcp_app.pool_watch import LowWatermarkWatch
 from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer, load_or_create_key, load_or_create_secret
@@ -63,17 +63,13 @@ def build_application(
     sealer = CvcSealer(cvc_key)
     notification_ids = NotificationIds.from_cvc_key(cvc_key)
     store = EventStore(settings, env)
-    pool_index = PoolIndex(store.recorder, store.mapper)
-    use_cases = UseCases(
-        store,
-        Context(clock, Defaults.from_settings(settings), notification_ids),
-        saved=pool_index.observe_all,
-    )
+    build_if_missing(store)
+    pool_index = PoolIndex(store.pool_table)
+    use_cases = UseCases(store, Context(clock, Defaults.from_settings(settings), notification_ids))
     shelf = CandidateShelf(pool_index, store.certificates)
+    store.on_rows_recorded(shelf.recorded)
     watch = LowWatermarkWatch(store, pool_index)
-    reservations = Reservations(
-        store, pool_index, shelf, clock, ttl=settings.reservation_ttl, watch=watch
-    )
+    reservations = Reservations(store, shelf, clock, ttl=settings.reservation_ttl, watch=watch)
     guard = CvcGuard(store, CvcPolicy.from_settings(settings), now=clock.now)
     return GiftCertificates(
         settings=settings,

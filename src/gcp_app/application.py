@@ -134,7 +134,6 @@ class GiftCertificates:
 
     def pool_status(self, name: str) -> PoolStatus:
         pool = self.store.pool(name)
-        self.pool_index.catch_up()
         levels = self.pool_index.levels(name)
         return PoolStatus(
             pool=name,
@@ -146,5 +145,4 @@ class GiftCertificates:
         )
 
     def pool_names(self) -> list[str]:
-        self.pool_index.catch_up()
         return self.pool_index.pools()

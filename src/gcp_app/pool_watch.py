@@ -66,11 +66,15 @@ class LowWatermarkWatch:
                 )
 
     def _watch(self, name: str, cause: Cause) -> None:
-        available = self._index.levels(name).available
         seen = self._seen.get(name)
         if seen is None or self._monotonic() - seen.read_at > self._reread_seconds:
             seen = self._read(name)
-        if seen.running_low or available >= seen.low_watermark:
+        if seen.running_low:
+            return
+        # Counts no further than the watermark: a check per reservation costs the same in a
+        # pool of a hundred certificates as in one of a million.
+        available = self._index.available_up_to(name, seen.low_watermark)
+        if available >= seen.low_watermark:
             return
         pool = self._store.pool(name)
         if pool.report_low(available=available, cause=cause):

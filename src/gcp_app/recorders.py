@@ -30,6 +30,10 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
+from gcp_app.pool_rows import POOL_ROWS, PoolRow
+from gcp_app.pool_table_memory import MemoryPoolTable
+from gcp_app.pool_tables import PostgresPoolTable, SQLitePoolTable
+
 # Which events of one aggregate to read: versions above the first, up to the second (None: all).
 VersionRange = tuple[int, int | None]
 
@@ -39,13 +43,35 @@ def _trackings(kwargs: dict[str, Any]) -> Sequence[Tracking]:
     return trackings
 
 
+def _pool_rows(kwargs: dict[str, Any]) -> Sequence[PoolRow]:
+    rows: Sequence[PoolRow] = kwargs.get(POOL_ROWS, ())
+    return rows
+
+
+def pool_table_name(events_table_name: str) -> str:
+    """The pool index's table: "gcp_pool_index" beside the library's "stored_events", and
+    named after the events' table where that is named otherwise."""
+    if events_table_name == "stored_events":
+        return "gcp_pool_index"
+    return f"{events_table_name}_pool_index"
+
+
 class SQLiteInboxRecorder(SQLiteProcessRecorder):
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events", **kwargs: Any):
+        # Before the library's __init__, which gathers the create statements.
+        self.pool_table = SQLitePoolTable(datastore, pool_table_name(events_table_name))
+        super().__init__(datastore, events_table_name=events_table_name, **kwargs)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *self.pool_table.create_statements]
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         returning = super()._insert_events(c, stored_events, **kwargs)
         for tracking in _trackings(kwargs):
             self._insert_tracking(c, tracking)
+        self.pool_table.write(c, _pool_rows(kwargs))
         return returning
 
 
@@ -91,6 +117,10 @@ def aggregates_up_to(
 class PostgresInboxRecorder(PostgresProcessRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        table = pool_table_name(self.events_table_name)
+        self.check_identifier_length(table)
+        self.pool_table = PostgresPoolTable(self.datastore, table)
+        self.sql_create_statements.extend(self.pool_table.create_statements)
         # One look-up in the primary key per wanted aggregate, whatever the planner knows: as
         # a plain join, a table without statistics yet (just stocked, not analysed) was read
         # whole, a parallel sequential scan costing the database 10-20 ms per read of 256
@@ -168,6 +198,7 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
                 with conn.pipeline():
                     conn.execute("BEGIN")
                     self._insert_stored_events(inserting, stored_events, **kwargs)
+                    self._write_pool_rows(conn.cursor(), kwargs)
                     conn.execute("COMMIT")
             except BaseException:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
@@ -183,6 +214,14 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
     ) -> None:
         self._insert_trackings(curs, _trackings(kwargs))
         super()._insert_events(curs, stored_events, **kwargs)
+        self._write_pool_rows(curs.connection.cursor(), kwargs)
+
+    def _write_pool_rows(self, curs: Cursor[DictRow], kwargs: dict[str, Any]) -> None:
+        """After the events (their insert took the events table's lock, which orders every
+        writer), on a cursor of its own: the library reads the new notification ids from the
+        events' cursor afterwards."""
+        with curs:
+            self.pool_table.write(curs, _pool_rows(kwargs))
 
     def _insert_trackings(self, curs: Cursor[DictRow], trackings: Sequence[Tracking]) -> None:
         """A batch's positions (up to one per partition read) in ONE statement: each must be
@@ -210,6 +249,10 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
 
 
 class MemoryInboxRecorder(POPOProcessRecorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool_table = MemoryPoolTable()
+
     def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._assert_uniqueness(stored_events, **kwargs)
         for tracking in _trackings(kwargs):
@@ -221,4 +264,5 @@ class MemoryInboxRecorder(POPOProcessRecorder):
         notification_ids = super()._update_table(stored_events, **kwargs)
         for tracking in _trackings(kwargs):
             self._insert_tracking(tracking)
+        self.pool_table.write(_pool_rows(kwargs))
         return notification_ids

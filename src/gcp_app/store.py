@@ -9,7 +9,7 @@ The business operations are in gcp_app.use_cases; this is where they are stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +27,8 @@ from eventsourcing.utils import Environment
 
 from gcp_app.errors import CertificateNotFound, PoolNotFound
 from gcp_app.persistence import event_store_env
+from gcp_app.pool_rows import POOL_ROWS, PoolRow, row_of
+from gcp_app.pool_tables import PoolTable
 from gcp_app.recorders import MemoryInboxRecorder, aggregates_of_many
 from gcp_app.settings import Settings
 from gcp_domain.cause import Cause
@@ -56,6 +58,7 @@ class EventStore(Application[UUID]):
         # Called after each recording of this process (gcp_app.change_signal: the relay wakes
         # at once, not at its next poll or the database's NOTIFY).
         self._recorded_listeners: list[Callable[[], None]] = []
+        self._rows_listeners: list[Callable[[Sequence[PoolRow]], None]] = []
         super().__init__(env={**event_store_env(settings), **(env or {})})
 
     def on_recorded(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -63,6 +66,17 @@ class EventStore(Application[UUID]):
         that stops it. A listener must be quick and must not raise (it runs on the writer)."""
         self._recorded_listeners.append(listener)
         return lambda: self._recorded_listeners.remove(listener)
+
+    def on_rows_recorded(self, listener: Callable[[Sequence[PoolRow]], None]) -> None:
+        """Calls `listener` with the pool index's rows of every recording this process
+        commits (gcp_app.shelf: a copy read ahead that this process changed is stale)."""
+        self._rows_listeners.append(listener)
+
+    @property
+    def pool_table(self) -> PoolTable:
+        """The pool index's table, written by the recorder with the events."""
+        table: PoolTable = getattr(self.recorder, "pool_table")  # noqa: B009
+        return table
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         """The library's environment, without our own GCP_* settings. eventsourcing reads
@@ -100,6 +114,9 @@ class EventStore(Application[UUID]):
         `originator_id`, so the library would take the same branch for it; events and anything
         else still go through the library's own `collect_events`, in the order given."""
         processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        rows = [row_of(obj) for obj in objs if isinstance(obj, GiftCertificate)]
+        if rows:
+            processing_event.saved_kwargs[POOL_ROWS] = rows
         for obj in objs:
             if isinstance(obj, BaseAggregate):
                 processing_event.events.extend(obj.collect_events())
@@ -115,10 +132,15 @@ class EventStore(Application[UUID]):
         collects a batch's events on its own thread and records them on a writer thread while
         the aggregates already take the next batch's changes: `collected.aggregates` is then
         empty, which only the library's repository cache and snapshots would read, and this
-        application uses neither."""
+        application uses neither. The pool index's rows go in `saved_kwargs[POOL_ROWS]` (`save`
+        takes them from the certificates)."""
         recordings = self._record(collected)
         for listener in self._recorded_listeners:
             listener()
+        rows: Sequence[PoolRow] = collected.saved_kwargs.get(POOL_ROWS, ())
+        if rows:
+            for rows_listener in self._rows_listeners:
+                rows_listener(rows)
         self._take_snapshots(collected)
         self._notify(recordings)
         self.notify(collected.events)  # Deprecated hook, called as the library does.

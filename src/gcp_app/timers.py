@@ -1,8 +1,8 @@
 """The timers: reservations not issued in time go back to their pool; issued certificates past
 `expiresAt` expire.
 
-The deadlines come from the pool read model (`PoolIndex`), which reads them from the
-notification log, so a tick costs the due certificates, not a scan of the store. Each due
+The deadlines come from the pool index (`PoolIndex`), a table written with the events whose
+partial indexes hold the live deadlines, so a tick costs the due certificates, not a scan. Each due
 certificate is changed by its use case (ReleaseLapsedReservation, ExpireCertificate), which
 re-reads it and lets the store decide: two instances running the timers at once record exactly
 one event per certificate (the loser's write conflicts, it re-reads, and the use case finds
@@ -20,7 +20,7 @@ from typing import Final
 import attrs
 
 from gcp_app.application import GiftCertificates
-from gcp_app.pool_index import Deadline
+from gcp_app.pool_rows import Deadline
 from gcp_app.use_cases import CertificateCommand, ExpireCertificate, ReleaseLapsedReservation
 from gcp_domain.cause import Cause
 from gcp_domain.errors import DomainError
@@ -110,7 +110,6 @@ class Timers:
         if limit <= 0:
             raise ValueError("limit must be positive")
         with self._lock:  # One sweep at a time per instance; other instances are fine.
-            self.app.pool_index.catch_up()
             deadlines = timer.due(self.app.clock.now(), limit)
             sweep = _Sweep(due=len(deadlines))
             for deadline in deadlines:

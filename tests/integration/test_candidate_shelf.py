@@ -14,6 +14,7 @@ from uuid import UUID
 import pytest
 
 from gcp_app.application import GiftCertificates
+from gcp_app.errors import PoolExhausted
 from gcp_app.shelf import CandidateShelf
 from gcp_app.use_cases import CancelCertificate
 from gcp_domain import Cause, CertificateState, GiftCertificate
@@ -66,6 +67,7 @@ def make_shelf(app: GiftCertificates, load: GatedLoad) -> Iterator[Callable[...,
 
     def factory(*, refill: int, low: int) -> CandidateShelf:
         shelf = CandidateShelf(app.pool_index, load, refill=refill, low=low)
+        app.store.on_rows_recorded(shelf.recorded)
         shelves.append(shelf)
         return shelf
 
@@ -153,30 +155,48 @@ def test_a_voided_certificate_on_the_shelf_is_not_handed_out(
 
 
 @DURABLE
-def test_a_copy_another_instance_changed_is_dropped_once_the_index_has_read_it(
-    app: GiftCertificates,
-    make_app: Callable[[], GiftCertificates],
-    make_shelf: Callable[..., CandidateShelf],
+def test_a_copy_another_instance_changed_is_refused_by_the_store_and_another_is_reserved(
+    app: GiftCertificates, make_app: Callable[[], GiftCertificates]
 ) -> None:
     app.pools.generate_certificates(POOL, 10, cause=ADMIN)
-    shelf = make_shelf(refill=16, low=0)
-    first = shelf.take(POOL)
-    assert first is not None
+    first = app.reservations.reserve_next(POOL, channel="WEB", cause=SUPPORT).certificate_id
+    # The other nine are on this instance's shelf now; another instance takes five of them.
     other = make_app()
     reserved = {
         other.reservations.reserve_next(POOL, channel="POS", cause=SUPPORT).certificate_id
         for _ in range(4)
     }
-    voided = sorted(certificate_ids(app) - reserved - {first.id})[0]
+    voided = sorted(certificate_ids(app) - reserved - {first})[0]
     assert other.execute(
         CancelCertificate(certificate_id=voided, reason="misprinted", cause=SUPPORT)
     )
-    app.pool_status(POOL)  # the first instance's index reads what the other one did
 
-    rest = take_all(shelf)
+    rest = {
+        app.reservations.reserve_next(POOL, channel="WEB", cause=SUPPORT).certificate_id
+        for _ in range(4)
+    }
 
-    assert {c.id for c in rest} == certificate_ids(app) - reserved - {first.id, voided}
-    assert_current_and_available(app, rest)
+    assert rest == certificate_ids(app) - reserved - {first, voided}
+    with pytest.raises(PoolExhausted):
+        app.reservations.reserve_next(POOL, channel="WEB", cause=SUPPORT)
+    assert app.pool_status(POOL).reserved == 9
+
+
+def test_certificates_handed_out_are_not_read_again_until_given_back(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf]
+) -> None:
+    app.pools.generate_certificates(POOL, 3, cause=ADMIN)
+    shelf = make_shelf(refill=16, low=0)
+    taken = take_all(shelf)  # handed out, none reserved (yet)
+    assert len(taken) == 3
+
+    assert shelf.take(POOL) is None  # all three are out, though the index has them available
+    shelf.give_back([taken[0].id])
+
+    again = shelf.take(POOL)
+    assert again is not None
+    assert again.id == taken[0].id
+    assert shelf.take(POOL) is None
 
 
 def test_a_taker_waits_for_the_read_under_way_rather_than_finding_the_pool_empty(

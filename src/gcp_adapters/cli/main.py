@@ -204,7 +204,6 @@ def serve(app: GiftCertificates, args: argparse.Namespace) -> int:
         print(f"kafka: {service.bootstrap_servers}{embedded}")
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: service.stopping.set())
-    app.pool_index.catch_up()  # Read now, not on the first request; then kept out of the GC.
     heap.settle()
     service.start()
     if service.stopping.is_set():  # a part failed to start (the log above says why)

@@ -26,7 +26,8 @@ from gcp_app.inbound.cache import AggregateCache
 from gcp_app.inbound.envelopes import Envelope, Handled, Outcome, inbox_source
 from gcp_app.inbound.matcher import Matcher
 from gcp_app.inbound.work import BatchUnitOfWork
-from gcp_app.pool_index import Observation, observation_of
+from gcp_app.pool_rows import POOL_ROWS, row_of
+from gcp_domain.certificate import GiftCertificate
 
 if TYPE_CHECKING:
     from gcp_app.application import GiftCertificates
@@ -42,13 +43,12 @@ class Decided:
 
     `collected` holds the batch's events, taken from the aggregates when it was decided (the
     copies take the next batch's changes before this one is stored), and its positions;
-    None when every record was consumed already. `observations` are what the pool index learns
-    once it is stored; `pinned` the cached copies held until then."""
+    None when every record was consumed already (the pool index's rows are in it too);
+    `pinned` the cached copies held until it is stored."""
 
     envelopes: Sequence[Envelope]
     handled: list[Handled]
     collected: ProcessingEvent[UUID] | None
-    observations: list[Observation]
     pinned: list[UUID]
 
 
@@ -58,7 +58,6 @@ class InboundBatches:
     def __init__(self, app: GiftCertificates, *, cache_size: int | None = None) -> None:
         """`cache_size`: aggregates kept between batches (default: GCP_MATCHER_CACHE_SIZE)."""
         self._store = app.store
-        self._pool_index = app.pool_index
         self._matcher = Matcher(app.use_cases, app.use_cases.context.defaults)
         self._positions: dict[str, int | None] = {}
         self.conflicts = 0  # attempts redone after meeting a concurrent writer
@@ -115,7 +114,6 @@ class InboundBatches:
             self._store.save(*work.changed(), trackings=_trackings(last))
             self._positions.update(last)
             self._cache.keep(work.loaded())
-            self._pool_index.observe_all(work.certificates())
         return handled
 
     def _decide_all(
@@ -155,17 +153,21 @@ class InboundBatches:
             self._cache.forget(work.touched())
             raise
         if not last:
-            return Decided(envelopes, handled, None, [], [])
+            return Decided(envelopes, handled, None, [])
         collected: ProcessingEvent[UUID] = ProcessingEvent()
-        for changed in work.changed():
+        changed_aggregates = work.changed()
+        # Taken now, like the events: the pool index's rows are stored with them.
+        collected.saved_kwargs[POOL_ROWS] = [
+            row_of(c) for c in changed_aggregates if isinstance(c, GiftCertificate)
+        ]
+        for changed in changed_aggregates:
             # Taken now: the copies take the next batch's changes before this one is stored.
             collected.events.extend(changed.collect_events())
         collected.saved_kwargs["trackings"] = _trackings(last)
         self._positions.update(last)
         loaded = work.loaded()
         self._cache.keep(loaded)
-        observations = [observation_of(c) for c in work.certificates()]
-        return Decided(envelopes, handled, collected, observations, self._cache.pin(loaded))
+        return Decided(envelopes, handled, collected, self._cache.pin(loaded))
 
     def store(self, decided: Decided) -> None:
         """Records a decided batch's events and positions in ONE transaction. Thread-safe
@@ -174,10 +176,8 @@ class InboundBatches:
             self._store.record_collected(decided.collected)
 
     def stored(self, decided: Decided) -> None:
-        """After `store` succeeded: the copies are in the store now, and the pool index learns
-        what the batch did (as `handle` tells it after its save)."""
+        """After `store` succeeded: the copies are in the store now."""
         self._cache.unpin(decided.pinned)
-        self._pool_index.apply_observations(decided.observations)
 
     def reset(self) -> None:
         """Forgets every copy and position (a store failed: what was decided on top of it was

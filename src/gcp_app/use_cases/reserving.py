@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Final, NoReturn
-from uuid import UUID
 
 import attrs
 from eventsourcing.application import AggregateNotFoundError
@@ -26,7 +25,6 @@ from gcp_app.errors import (
     ReservationContention,
     ReservationLapsed,
 )
-from gcp_app.pool_index import PoolIndex
 from gcp_app.pool_watch import LowWatermarkWatch
 from gcp_app.reservation_desk import Answer, ReservationGranted, ReservationRequest
 from gcp_app.shelf import CandidateShelf
@@ -35,7 +33,6 @@ from gcp_domain.cause import Cause
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.claims import ReservationKey, reservation_key_id
 from gcp_domain.errors import DomainError
-from gcp_domain.vocabulary import CertificateState
 
 # How many candidates a reservation tries before giving up under contention.
 RESERVATION_ATTEMPTS: Final = 16
@@ -49,7 +46,6 @@ class Reservations:
     when reservations take a pool below its low watermark."""
 
     _store: EventStore
-    _index: PoolIndex
     _shelf: CandidateShelf
     _clock: Clock
     _ttl: timedelta = attrs.field(kw_only=True)
@@ -75,7 +71,6 @@ class Reservations:
             earlier = self._earlier_reservation(channel, idempotency_key, pool, order_id)
             if earlier is not None:
                 return earlier
-        self._index.refresh_if_stale()
         request = ReservationRequest(pool, channel, cause, order_id, idempotency_key)
         for _ in range(RESERVATION_ATTEMPTS):
             certificate = self._available_certificate(pool, cause)
@@ -89,12 +84,12 @@ class Reservations:
                     else None
                 )
             except BaseException:
-                self._index.give_back(certificate.id)
+                self._shelf.give_back([certificate.id])
                 raise
             if earlier is not None:
                 # A concurrent retry with this key won: the candidate is untouched, so it
-                # goes back to the index (else it stays unreservable in this process).
-                self._index.give_back(certificate.id)
+                # goes back (else this process would not offer it again for a while).
+                self._shelf.give_back([certificate.id])
                 return earlier
         raise ReservationContention("every candidate was taken concurrently; try again")
 
@@ -106,7 +101,6 @@ class Reservations:
             self._store.save(certificate, *key)
         except IntegrityError:
             return None  # Taken by a concurrent reserver (or the key was just used).
-        self._index.observe(certificate)
         self._watch.after_reservations([certificate.pool], request.cause)
         return _granted(certificate)
 
@@ -222,32 +216,19 @@ class Reservations:
             if saved:
                 self._store.save(*saved)
         except IntegrityError:
-            self._learn_taken(taken.values())
+            # Another process took some of them: the index knows which, the next read of the
+            # shelf finds the others again.
+            self._shelf.give_back(certificate.id for certificate in taken.values())
             return list(taken)
         except BaseException:
-            self._give_back(certificate.id for certificate in taken.values())
+            self._shelf.give_back(certificate.id for certificate in taken.values())
             raise
         for index, certificate in taken.items():
-            self._index.observe(certificate)
             answers[index] = _granted(certificate)
         if taken:
             first = requests[next(iter(taken))]
             self._watch.after_reservations((c.pool for c in taken.values()), first.cause)
         return []
-
-    def _learn_taken(self, candidates: Iterable[GiftCertificate]) -> None:
-        """After a conflicting save: reads the candidates again, so that the index knows the
-        ones another process took, and gives the others back."""
-        ids = [candidate.id for candidate in candidates]
-        try:
-            current = self._store.certificates(ids)
-        except BaseException:
-            self._give_back(ids)
-            raise
-        for certificate in current.values():
-            self._index.observe(certificate)
-            if certificate.state is CertificateState.AVAILABLE:
-                self._index.give_back(certificate.id)
 
     def _available_certificate(self, pool: str, cause: Cause) -> GiftCertificate:
         """A certificate of `pool` as read lately (the shelf's); records the shortage and
@@ -256,10 +237,6 @@ class Reservations:
         if certificate is None:
             self._pool_exhausted(pool, cause)
         return certificate
-
-    def _give_back(self, candidates: Iterable[UUID]) -> None:
-        for candidate in candidates:
-            self._index.give_back(candidate)
 
     def _earlier_reservation(
         self, channel: str, idempotency_key: str, pool: str, order_id: str | None

@@ -9,7 +9,7 @@ caller commits (the inbound matching: a whole Kafka batch in one transaction).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 from eventsourcing.persistence import IntegrityError
@@ -19,7 +19,6 @@ from gcp_app.store import EventStore
 from gcp_app.use_cases import expiring, locking, notifying, redeeming, refunding, selling
 from gcp_app.use_cases.command import Command, Context, Handler
 from gcp_app.use_cases.unit_of_work import StoreUnitOfWork, UnitOfWork
-from gcp_domain.certificate import GiftCertificate
 
 R = TypeVar("R")
 
@@ -46,15 +45,11 @@ HANDLERS: Final[Mapping[type[Command[Any]], Handler]] = {
     expiring.ExpireCertificate: expiring.expire_certificate,
 }
 
-Saved = Callable[[Sequence[GiftCertificate]], None]
-
 
 class UseCases:
-    def __init__(self, store: EventStore, context: Context, *, saved: Saved) -> None:
-        """`saved` hears of the certificates each `execute` stored (the pool index)."""
+    def __init__(self, store: EventStore, context: Context) -> None:
         self._store = store
         self.context = context
-        self._saved = saved
 
     def run(self, work: UnitOfWork, command: Command[R]) -> R:
         """Runs the command's use case on `work`; the caller commits `work`."""
@@ -76,6 +71,5 @@ class UseCases:
                 self._store.save(*changed)
             except IntegrityError:
                 continue
-            self._saved(changed)
             return result
         raise ConcurrentUpdate("the certificate kept changing; try again")

@@ -140,10 +140,8 @@ class PoolStock:
                 NumberClaim(number=number.value, certificate_id=certificate.id, cause=cause)
             )
         pool.record_added(count=len(batch), source=source, cause=cause)
-        if pool.running_low:  # rare: only then is the index brought up to date for a count
-            self._index.catch_up()
+        if pool.running_low:  # rare: only then are the pool's certificates counted
             available = self._index.levels(pool_name).available + len(batch)
             pool.report_restocked(available=available, cause=cause)
         self._store.save(*aggregates, pool)
-        self._index.observe_all(certificates)
         self._watch.forget(pool_name)

@@ -27,7 +27,7 @@ class _Clock:
 def runner() -> UseCases:
     store: Any = object()  # never reached: nothing here is executed alone
     context = Context(_Clock(), Defaults(), NotificationIds(b"test-key"))
-    return UseCases(store, context, saved=lambda changed: None)
+    return UseCases(store, context)
 
 
 def test_every_command_has_its_use_case() -> None:
