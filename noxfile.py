@@ -38,12 +38,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Throughput on this machine: naive, pipeline, ceiling, HTTP and BI (docs/performance.md).
+    """Every figure of docs/performance.md on this machine: naive, pipeline, ceiling, HTTP, BI,
+    end to end, start-up and soak.
 
     Not a default session (minutes long; needs PostgreSQL, GCP_BENCH_POSTGRES, default
     postgresql://postgres@127.0.0.1:5432/postgres). `nox -s bench -- --json PATH` also writes
-    every figure to PATH; `-- --messages N` sizes the pipeline run (default 100000);
-    `-- --bi-only` runs BI's landing and build alone (no PostgreSQL; `--bi-messages N`).
+    every figure to PATH; `-- --messages N` sizes the pipeline run (default 100000),
+    `-- --soak-operations N` the soak (default 200000); `-- --bi-only` runs BI's landing and
+    build alone (no PostgreSQL; `--bi-messages N`); `--no-http`, `--http-only`, `--e2e-only`,
+    `--startup-only`, `--soak-only` run one part (`python -m bench --help`).
     """
     session.install("-e", ".[bi]")
     session.run("python", "-m", "bench", *session.posargs)

@@ -1,11 +1,15 @@
-"""`python -m bench` (`nox -s bench`): naive, pipeline, ceiling and HTTP rates on this machine.
+"""`python -m bench` (`nox -s bench`): every figure of docs/performance.md on this machine.
 
     python -m bench [--messages 100000] [--naive-messages 4000] [--json PATH]
-                    [--http-only | --no-http | --bi-only] [--bi-messages 1000000]
+                    [--soak-operations 200000] [--bi-messages 1000000]
+                    [--no-http | --http-only | --e2e-only | --startup-only | --soak-only
+                     | --bi-only]
 
-BI's figures (bench/bi.py: landing rate, marts build) need no PostgreSQL: `--bi-only` runs
-them alone. The rest needs PostgreSQL (GCP_BENCH_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres);
-creates a database of its own for the run and drops it afterwards. See docs/performance.md.
+With no `--*-only` and no `--no-http`, every part: (a)-(c) naive, pipeline, ceiling; (d) HTTP;
+(e) BI; (f) end to end; (g) start-up; (h) soak. BI's figures (bench/bi.py: landing rate, marts
+build) need no PostgreSQL. The rest needs PostgreSQL (GCP_BENCH_POSTGRES, default
+postgresql://postgres@127.0.0.1:5432/postgres); creates a database of its own for the run and
+drops it afterwards. See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -161,12 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         said = next(what for kind, what in failures if isinstance(error, kind))
         _say(f"bench: {said}: {error} (log: {log_file})")
         return 1
-    alone = arguments.e2e_only or arguments.startup_only or arguments.soak_only
-    if alone:
-        return _bi_and_report(arguments, figures, started, with_bi=False)
-    if not arguments.http_only:
+    if "pipeline_msgs_per_s" in figures:
         _ratios(figures)
-    return _bi_and_report(arguments, figures, started, with_bi=not arguments.http_only)
+    return _bi_and_report(arguments, figures, started, with_bi=_whole(arguments))
+
+
+def _whole(a: argparse.Namespace) -> bool:
+    """Whether every part is asked for (no --*-only, no --no-http)."""
+    return not (a.http_only or a.no_http or a.e2e_only or a.startup_only or a.soak_only)
 
 
 def _parts(
@@ -176,17 +182,18 @@ def _parts(
     key = store.new_cipher_key()
     a = arguments
     figures: dict[str, Any] = {}
-    if not (a.http_only or a.e2e_only or a.startup_only or a.soak_only):
+    whole = _whole(a)
+    if whole or a.no_http:
         figures.update(_naive(a, database, var_dir, key))
         figures.update(_pipeline(a, database, var_dir, key, log_path))
         figures.update(_ceiling(figures["pipeline_events_stored"], database, var_dir, key))
-    if not (a.no_http or a.e2e_only or a.startup_only or a.soak_only):
+    if whole or a.http_only:
         figures.update(_http(a, database, var_dir, key, log_path))
-    if not (a.http_only or a.startup_only or a.soak_only):
+    if whole or a.e2e_only:
         figures.update(_e2e(database, var_dir, key, log_path))
-    if not (a.http_only or a.e2e_only or a.soak_only):
+    if whole or a.startup_only:
         figures.update(_startup(database, var_dir, key, log_path))
-    if not (a.http_only or a.e2e_only or a.startup_only):
+    if whole or a.soak_only:
         figures.update(_soak(a, database, var_dir, key, log_path))
     return figures
 

@@ -54,9 +54,14 @@ def fresh_database(server: str) -> Iterator[str]:
             )
 
 
+# Settings an operator tunes, taken from the bench's environment when set (to measure them).
+TUNABLE: Final = ("GCP_MATCHER_CACHE_SIZE", "GCP_RELAY_CACHE_SIZE")
+
+
 def settings_for(database_url: str, schema: str, var_dir: Path, cipher_key: str) -> Settings:
     return Settings.from_env(
         {
+            **{name: os.environ[name] for name in TUNABLE if name in os.environ},
             "GCP_VAR_DIR": str(var_dir),
             "GCP_DATABASE_URL": f"{database_url}?schema={schema}",
             "GCP_CIPHER_KEY": cipher_key,

@@ -109,20 +109,24 @@ class GiftCertificates:
     def current_object(self, certificate_id: UUID) -> dict[str, Any]:
         """The stream object of the certificate's latest publication (what the compacted topic
         holds for its key); a certificate never published yet shows status CREATED."""
+        events = self._events_of(certificate_id)
         certificate: GiftCertificate | None = None
         shown: tuple[Any, str] | None = None
-        for event in self._events_of(certificate_id):
+        for event in events:
             certificate = event.mutate(certificate)
             assert certificate is not None
             status = certificate_status(certificate, event)
             if status is not None or shown is None:
                 shown = (event, status or CREATED_STATUS)
         assert shown is not None
+        assert certificate is not None
         event, status = shown
-        # The state is taken as of that publication, so the object equals the stream's message.
-        published = replay(self._events_of(certificate_id), version=event.originator_version)
-        assert published is not None
-        return certificate_object(published, event, status)
+        # The state as of that publication, so that the object equals the stream's message:
+        # the certificate as it is, unless unpublished changes followed (a CVC handed out).
+        if event is not events[-1]:
+            certificate = replay(events, version=event.originator_version)
+            assert certificate is not None
+        return certificate_object(certificate, event, status)
 
     def _events_of(self, certificate_id: UUID) -> list[Any]:
         events = list(self.store.events.get(certificate_id))

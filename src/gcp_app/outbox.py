@@ -99,6 +99,11 @@ class Outbox:
         self.cache_hits = 0
         self.cache_misses = 0
 
+    @property
+    def cached(self) -> int:
+        """How many aggregates the cache holds (at most `cache_size`)."""
+        return len(self._aggregates)
+
     # ------------------------------------------------------------------ reading
 
     def read(self, after: int, limit: int) -> tuple[list[Outgoing], int]:

@@ -106,10 +106,16 @@ SETTINGS: Final = (
     ),
     Setting(
         "GCP_MATCHER_CACHE_SIZE",
-        "100000",
+        "10000",
         "Aggregates (certificates, orders, number claims) the inbound consumer keeps between "
         "batches, so that one touched again is caught up, not rebuilt from all its events "
-        "(100,000 took about 300 MB in the benchmark's consumer).",
+        "(about 3 KB each: 10,000 are about 30 MB; docs/operations.md, sizing).",
+    ),
+    Setting(
+        "GCP_RELAY_CACHE_SIZE",
+        "10000",
+        "Certificates the relay keeps between steps, so that the next change of one is "
+        "published from the copy, not rebuilt from all its events (about 3 KB each).",
     ),
     Setting(
         "GCP_BI_DATABASE",
@@ -165,7 +171,8 @@ class Settings:
     cvc_window: timedelta = timedelta(minutes=15)
     rate_per_second: int = 50
     redis_url: str | None = None
-    matcher_cache_size: int = 100_000
+    matcher_cache_size: int = 10_000
+    relay_cache_size: int = 10_000
     kafka_instance_id: str | None = None
     kafka_session_timeout_ms: int = 6000
     bi_database: Path = Path("var/bi/marts.duckdb")
@@ -229,6 +236,7 @@ class Settings:
             cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
             cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),
+            relay_cache_size=integer("GCP_RELAY_CACHE_SIZE", 1, 10_000_000),
             kafka_instance_id=(env.get("GCP_KAFKA_INSTANCE_ID") or "").strip() or None,
             kafka_session_timeout_ms=integer("GCP_KAFKA_SESSION_TIMEOUT_MS", 1000, 3_600_000),
             bi_database=Path(env.get("GCP_BI_DATABASE") or var_dir / "bi" / "marts.duckdb"),

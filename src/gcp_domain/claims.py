@@ -73,7 +73,7 @@ class ReservationKey(Aggregate):
         self.reserved_until = reserved_until
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8192)
 def number_claim_id(number: str) -> UUID:
     # Cached: the matcher asks for it several times per message (a hash each time).
     return uuid5(NUMBER_NAMESPACE, number)

@@ -71,7 +71,7 @@ def _digest(facts: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8192)
 def sales_order_id(order_id: str) -> UUID:
     # Cached: the matcher asks for it several times per message (a hash each time).
     return uuid5(ORDER_NAMESPACE, order_id)

@@ -15,7 +15,7 @@ import pytest
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
-from gcp_app.shelf import CandidateShelf
+from gcp_app.shelf import HANDED_OUT_SECONDS, CandidateShelf
 from gcp_app.use_cases import CancelCertificate
 from gcp_domain import Cause, CertificateState, GiftCertificate
 
@@ -280,3 +280,23 @@ def test_a_failed_read_ahead_is_met_by_the_next_taker(
     assert first is not None
     assert {c.id for c in rest} | {first.id} == certificate_ids(app)
     assert len(rest) == 5
+
+
+def test_a_certificate_handed_out_and_never_settled_is_offered_again_after_a_while(
+    app: GiftCertificates, load: GatedLoad
+) -> None:
+    app.pools.generate_certificates(POOL, 2, cause=ADMIN)
+    now = [0.0]
+    shelf = CandidateShelf(app.pool_index, load, refill=16, low=0, monotonic=lambda: now[0])
+    try:
+        taken = take_all(shelf)  # a reserver took them and died before saving
+        assert len(taken) == 2
+        now[0] = HANDED_OUT_SECONDS - 1
+        assert shelf.take(POOL) is None
+
+        now[0] = HANDED_OUT_SECONDS + 1
+        again = take_all(shelf)
+    finally:
+        shelf.close()
+
+    assert {c.id for c in again} == {c.id for c in taken}

@@ -67,6 +67,7 @@ IDLE_WAIT: Final = 0.005
 # How long a broker holds a fetch that finds nothing new (librdkafka's default, 500 ms, is
 # paid by every message that arrives while a fetch waits): latency for a few more requests.
 FETCH_WAIT_MS: Final = 10
+QUEUED_KBYTES: Final = 16_384
 RETRY_BACKOFF: Final = 0.5
 MAX_RETRY_BACKOFF: Final = 10.0
 # Readiness fails when batches have kept failing this long.
@@ -128,6 +129,9 @@ class InboundConsumer(ClosedOnExit):
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": FETCH_WAIT_MS,
+                # What librdkafka fetches ahead of the batches: 16 MB, not its 64 MB, so that a
+                # backlog does not fill the process's memory (a batch is 2,000 messages).
+                "queued.max.messages.kbytes": QUEUED_KBYTES,
                 "on_commit": self._on_commit,
                 "error_cb": self._on_error,
                 "logger": LIBRDKAFKA,

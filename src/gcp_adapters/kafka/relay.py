@@ -158,7 +158,7 @@ class Relay(ClosedOnExit):
         if not stream_topic or not dlq_topic:
             raise ValueError("topic names must not be empty")
         self.app = app
-        self.outbox = outbox or Outbox(app.store)
+        self.outbox = outbox or Outbox(app.store, app.settings.relay_cache_size)
         self.stream_topic = stream_topic
         self.dlq_topic = dlq_topic
         self.batch_size = batch_size

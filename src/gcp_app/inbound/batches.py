@@ -65,6 +65,12 @@ class InboundBatches:
             app.settings.matcher_cache_size if cache_size is None else cache_size
         )
 
+    @property
+    def cached(self) -> int:
+        """How many aggregates are kept between batches (at most the cache's size, and the
+        copies of a batch being stored)."""
+        return len(self._cache)
+
     def position(self, topic: str, partition: int) -> int | None:
         """The last offset of (topic, partition) whose effects are recorded (None: none yet)."""
         return self._store.inbox.max_tracking_id(inbox_source(topic, partition))

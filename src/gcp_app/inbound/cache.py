@@ -29,6 +29,10 @@ class AggregateCache:
         self._pinned: dict[UUID, Any] = {}
         self._pins: Counter[UUID] = Counter()
 
+    def __len__(self) -> int:
+        """How many copies are held, pinned ones included."""
+        return len(self._items.keys() | self._pinned.keys())
+
     def get(self, aggregate_id: UUID) -> Any:
         found = self._items.get(aggregate_id)
         if found is not None:
