@@ -28,7 +28,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
 from litestar.middleware import DefineMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -171,6 +171,9 @@ class HttpMetrics:
 
     def __init__(self, gcp: GiftCertificates, sources: MetricsSources | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        # The process's own figures (process_resident_memory_bytes, CPU, open files): what an
+        # operator alerts on for memory (docs/operations.md).
+        ProcessCollector(registry=self.registry)
         self.latency = Histogram(
             "gcp_http_request_duration_seconds",
             "HTTP request latency by route template, method and status",

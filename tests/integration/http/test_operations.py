@@ -64,6 +64,12 @@ def test_metrics_need_no_token_and_time_requests_by_route_template(
     assert world.number not in response.text
 
 
+def test_metrics_show_the_process_memory_an_operator_alerts_on(client: TestClient[Any]) -> None:
+    samples = scrape(client)
+    resident = value(samples, "process_resident_memory_bytes")
+    assert 10 * 2**20 < resident < 4 * 2**30  # a Python process with its libraries, in bytes
+
+
 def test_metrics_show_pool_levels(client: TestClient[Any], world: Any, bearer: Any) -> None:
     samples = scrape(client)
     levels = {
