@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
@@ -32,6 +33,8 @@ RESERVATIONS_ACTOR: Final = "timer:reservations"
 EXPIRY_ACTOR: Final = "timer:expiry"
 # Certificates handled per call; `tick` calls again while a call finds a full batch.
 DEFAULT_LIMIT: Final = 500
+# While ticks keep failing, one log line per this many seconds.
+FAILURE_LOG_INTERVAL: Final = 60.0
 
 
 @attrs.define
@@ -46,6 +49,31 @@ class TimerStats:
     # A rule refused or the certificate kept changing: left for the next tick.
     failed: int = 0
     ticks: int = 0
+
+
+@attrs.define
+class _Failing:
+    """Failing ticks, logged as an operator wants them: the first with its traceback, then one
+    line a minute while they go on (the store away: not one a tick), and the recovery."""
+
+    count: int = 0
+    logged_at: float = 0.0
+    monotonic: Callable[[], float] = time.monotonic
+
+    def failed(self, seconds: float) -> None:
+        self.count += 1
+        now = self.monotonic()
+        if self.count == 1:
+            log.exception("the timers' tick failed; trying again every %s s", seconds)
+            self.logged_at = now
+        elif now - self.logged_at >= FAILURE_LOG_INTERVAL:
+            log.warning("the timers' tick is still failing (%d ticks so far)", self.count)
+            self.logged_at = now
+
+    def recovered(self) -> None:
+        if self.count:
+            log.info("the timers tick again after %d failed ticks", self.count)
+        self.count = 0
 
 
 class Timers:
@@ -95,12 +123,14 @@ class Timers:
         """Ticks every `interval` seconds (default GCP_TIMER_INTERVAL_SECONDS) until
         `stop_event` is set. A failing tick (the store unreachable) is logged and retried."""
         seconds = self.app.settings.timer_interval.total_seconds() if interval is None else interval
+        failing = _Failing()
         while not stop_event.is_set():
             try:
                 released, expired = self.tick()
             except Exception:
-                log.exception("the timers' tick failed; trying again in %s s", seconds)
+                failing.failed(seconds)
             else:
+                failing.recovered()
                 if released or expired:
                     log.info("timers: %d reservations released, %d expired", released, expired)
             stop_event.wait(seconds)
