@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from confluent_kafka import Producer
 
+from bench import workload
 from bench.workload import INBOUND, Record
 from gcp_adapters import heap
 from gcp_adapters.bootstrap import build_application
@@ -317,14 +318,7 @@ def _produce(
                 raise PipelineFailed(f"the consumers stalled at {seen} records")
             if any(answer.poll() for answer in consumer_answers):  # one failed early
                 return
-        while True:
-            try:
-                producer.produce(record.topic, value=record.value, key=record.key)
-                break
-            except BufferError:
-                producer.poll(0.01)
-        if produced % 1000 == 0:
-            producer.poll(0)
+        workload.produce(producer, record, every=1000, produced=produced)
     if producer.flush(STALL_TIMEOUT) > 0:
         raise PipelineFailed("the inbound producer could not deliver every record")
 

@@ -99,14 +99,7 @@ def _feed(
     for produced, record in enumerate(records):
         if produced - handled[0] >= LEAD:
             wait_until(produced - LEAD // 2)
-        while True:
-            try:
-                producer.produce(record.topic, value=record.value, key=record.key)
-                break
-            except BufferError:
-                producer.poll(0.01)
-        if produced % 1000 == 0:
-            producer.poll(0)
+        workload.produce(producer, record, every=1000, produced=produced)
     if producer.flush(60) > 0:
         raise SoakFailed("the producer could not deliver every record")
     wait_until(len(records))

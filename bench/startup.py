@@ -16,18 +16,12 @@ from typing import Any, Final
 
 from bench import store
 from bench.e2e import ServiceProcesses
+from bench.soak import rss_mb
 from gcp_app.application import GiftCertificates
 
 STORED: Final = 200_000
 RESERVED: Final = 10_000
 POOL: Final = "default"  # the pool `gcp serve` reports on at start
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _serve(
@@ -36,7 +30,7 @@ def _serve(
     with log_path.open("ab") as log:
         service = ServiceProcesses(database, var_dir, key, log, schema=schema)
         try:
-            return service.ready_after, _rss_mb(service.serve.pid)
+            return service.ready_after, rss_mb(service.serve.pid)
         finally:
             service.close()
 

@@ -35,6 +35,7 @@ from typing import Any, Final
 from uuid import UUID, uuid4
 
 import attrs
+from confluent_kafka import Producer
 
 from gcp_adapters.kafka.encoding import encode, key_of, topic_of
 from gcp_app.inbound import builders as build
@@ -86,6 +87,19 @@ class Record:
     key: bytes
     value: bytes
     kind: str
+
+
+def produce(producer: Producer, record: Record, *, every: int, produced: int) -> None:
+    """Produces `record`, waiting while the producer's queue is full; serves the delivery
+    callbacks every `every` records (`produced` counts them)."""
+    while True:
+        try:
+            producer.produce(record.topic, value=record.value, key=record.key)
+            break
+        except BufferError:
+            producer.poll(0.01)
+    if produced % every == 0:
+        producer.poll(0)
 
 
 def certificates_needed(messages: int) -> int:
