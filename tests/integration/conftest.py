@@ -24,6 +24,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+# For the tests of what outlives a process (a restart, a second instance): the stores on disk.
+DURABLE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
+)
+
+
 class FixedClock:
     """A clock the test moves by hand."""
 

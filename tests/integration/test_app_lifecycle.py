@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration.conftest import DURABLE
 from tests.issuing import issue_reserved, open_notification
 
 from gcp_app.application import GiftCertificates
@@ -56,12 +57,6 @@ ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 SUPPORT = Cause("support:olga", "req-support", "ticket-7")
 CRM = Cause("crm", "req-crm", "notify")
 TIMER = Cause.system("timer:expiry", "tick-1")
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.cryptography import AESCipher
+from tests.integration.conftest import DURABLE
 from tests.issuing import open_notification
 
 from gcp_adapters.bootstrap import build_application, membership_config
@@ -24,12 +25,6 @@ from gcp_app.use_cases import IssueCertificate
 from gcp_domain import Cause, Money, Recipient
 
 ADMIN = Cause("admin:ops", "req", "req")
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 @pytest.fixture

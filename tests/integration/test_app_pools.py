@@ -10,6 +10,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import OperationalError
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, PoolNotFound
@@ -22,12 +23,6 @@ from gcp_domain.numbers import luhn_valid
 
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WEB = Cause("channel:web", "req-next", "WEB-1")
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 def certificates_of(app: GiftCertificates, pool: str) -> list[GiftCertificate]:

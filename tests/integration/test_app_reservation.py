@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, ReservationLapsed
@@ -28,12 +29,6 @@ S = CertificateState
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WEB = Cause("channel:web", "req-next-1", "WEB-100045")
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 def reserved_events(app: GiftCertificates, certificate_id: UUID) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from uuid import UUID
 
 import pytest
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
@@ -23,12 +24,6 @@ POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 SUPPORT = Cause("support:desk", "req-void", "req-void")
 WAIT = 5.0  # seconds: a bound for a hang, never reached when the shelf works
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 class GatedLoad:

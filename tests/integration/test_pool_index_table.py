@@ -8,8 +8,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import pytest
-from tests.integration.conftest import FixedClock
+from tests.integration.conftest import DURABLE, FixedClock
 
 from gcp_app.application import GiftCertificates
 from gcp_app.pool_index import build_if_missing
@@ -19,12 +18,6 @@ from gcp_domain import Cause, CertificateState
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WEB = Cause("channel:web", "req-next", "req-next")
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 def forget_the_index(app: GiftCertificates) -> None:

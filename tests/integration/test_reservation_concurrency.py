@@ -17,6 +17,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, ReservationContention
@@ -28,12 +29,6 @@ log = logging.getLogger(__name__)
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WORKER = Path(__file__).with_name("reservation_worker.py")
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 def reserve_many(app: GiftCertificates, count: int, name: str) -> Callable[[], list[UUID]]:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import OperationalError
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import IdempotencyKeyReused, PoolExhausted, ReservationContention
@@ -24,11 +25,6 @@ S = CertificateState
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )

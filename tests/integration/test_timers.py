@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration.conftest import DURABLE
 from tests.issuing import issue_reserved
 
 from gcp_app.application import GiftCertificates
@@ -40,12 +41,6 @@ ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 SUPPORT = Cause("support:olga", "req-support", "ticket-7")
 TTL = timedelta(seconds=900)  # GCP_RESERVATION_TTL_SECONDS's default
 VALIDITY = timedelta(days=30)
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 @pytest.fixture

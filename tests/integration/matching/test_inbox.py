@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id, dead_letter_message
@@ -21,12 +21,6 @@ from gcp_domain import Cause, CertificateState
 S = CertificateState
 A = Outcome.APPLIED
 ORDER = "WEB-100045"
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 # ---------------------------------------------------------------------- not about certificates

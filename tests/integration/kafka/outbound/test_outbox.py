@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
+from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter
@@ -18,12 +19,6 @@ from gcp_app.outbox import DEAD_LETTERS, STREAM, Outbox, Outgoing, stream_messag
 from gcp_domain import GiftCertificate
 from gcp_domain.claims import NumberClaim
 from gcp_domain.stream import rfc3339
-
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 
 
 def read_everything(outbox: Outbox, batch: int = 10_000, after: int = 0) -> list[Outgoing]:

@@ -14,17 +14,13 @@ from types import ModuleType
 
 import pytest
 from confluent_kafka import KafkaError
+from tests.integration.conftest import DURABLE
 
 from gcp_adapters.kafka.mock_cluster import ALL_BROKERS, PRODUCE_API_KEY, MockCluster
 from gcp_adapters.kafka.relay import PRODUCER_REQUIRED, Relay, relay_producer_config
 from gcp_app.application import GiftCertificates
 from gcp_app.outbox import Outbox
 
-DURABLE = pytest.mark.parametrize(
-    "database_url",
-    ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-    indirect=True,
-)
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
