@@ -44,10 +44,6 @@ class PoolIndex:
         """Up to `count` available certificates of `pool`, read from a random point on."""
         return self._table.candidates(pool, UUID(int=self._rng.getrandbits(128)), count)
 
-    def has_available(self, pool: str, at_least: int) -> bool:
-        """Whether `pool` has `at_least` available certificates (counts no more than that)."""
-        return self._table.available_up_to(pool, at_least) >= at_least
-
     def available_up_to(self, pool: str, limit: int) -> int:
         """How many certificates of `pool` are available, counting at most `limit`."""
         return self._table.available_up_to(pool, limit)

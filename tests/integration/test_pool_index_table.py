@@ -40,8 +40,7 @@ def test_every_answer_comes_from_the_rows_written_with_the_events(app: GiftCerti
     assert (index.levels(POOL).available, index.levels(POOL).reserved) == (4, 1)
     assert index.available_up_to(POOL, 2) == 2
     assert index.available_up_to(POOL, 100) == 4
-    assert index.has_available("small", 2)
-    assert not index.has_available("small", 3)
+    assert index.available_up_to("small", 3) == 2
     candidates = index.candidates(POOL, 10)
     assert len(candidates) == 4
     assert reserved not in candidates
