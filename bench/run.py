@@ -21,6 +21,8 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -238,15 +240,20 @@ def _ratios(figures: dict[str, Any]) -> None:
     figures["dead_letters"] = figures["pipeline_dead_letters"]
 
 
-def _app(database: str, schema: str, var_dir: Path, key: str) -> GiftCertificates:
+@contextmanager
+def _app(database: str, schema: str, var_dir: Path, key: str) -> Iterator[GiftCertificates]:
+    """An application on a schema of its own in the run's database, closed afterwards."""
     store.create_schema(database, schema)
-    return build_application(store.settings_for(database, schema, var_dir, key))
+    app = build_application(store.settings_for(database, schema, var_dir, key))
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 def _naive(arguments: argparse.Namespace, database: str, var_dir: Path, key: str) -> dict[str, Any]:
     count = arguments.naive_messages
-    app = _app(database, "naive", var_dir, key)
-    try:
+    with _app(database, "naive", var_dir, key) as app:
         _say(f"naive: reserving {workload.certificates_needed(count)} certificates ...")
         certificates = store.reserved_certificates(app, workload.certificates_needed(count))
         records = workload.generate(
@@ -257,8 +264,6 @@ def _naive(arguments: argparse.Namespace, database: str, var_dir: Path, key: str
         )
         _say(f"naive: {len(records)} messages, one get / command / save each ...")
         figures = naive.run(app, records)
-    finally:
-        app.close()
     _say(f"naive: {figures['naive_msgs_per_s']:,.0f} msgs/s")
     return figures
 
@@ -268,8 +273,7 @@ def _pipeline(
 ) -> dict[str, Any]:
     count = arguments.messages
     settings = store.settings_for(database, "pipeline", var_dir, key)
-    app = _app(database, "pipeline", var_dir, key)
-    try:
+    with _app(database, "pipeline", var_dir, key) as app:
         needed = workload.certificates_needed(count)
         _say(f"pipeline: creating and reserving {needed} certificates (not timed) ...")
         certificates = store.reserved_certificates(app, needed)
@@ -295,21 +299,16 @@ def _pipeline(
                 consumers=arguments.consumers,
             )
         )
-    finally:
-        app.close()
     figures["pipeline_log"] = str(log_path)
     _say(f"pipeline: {figures['pipeline_msgs_per_s']:,.0f} msgs/s")
     return figures
 
 
 def _ceiling(events: int, database: str, var_dir: Path, key: str) -> dict[str, Any]:
-    app = _app(database, "ceiling", var_dir, key)
-    heap.settle()  # the garbage collector as the service's processes run it
-    try:
+    with _app(database, "ceiling", var_dir, key) as app:
+        heap.settle()  # the garbage collector as the service's processes run it
         _say(f"ceiling: storing {events} events in batches ...")
         figures = ceiling.run(app, events)
-    finally:
-        app.close()
     _say(f"ceiling: {figures['ceiling_events_per_s']:,.0f} events/s")
     return figures
 
@@ -335,13 +334,10 @@ def _soak(
         f"soak: {arguments.soak_operations:,} inbound messages through `gcp serve`, "
         "its memory sampled every second ..."
     )
-    app = _app(database, soak.SCHEMA, var_dir, key)
-    try:
+    with _app(database, soak.SCHEMA, var_dir, key) as app:
         figures = soak.run(
             app, database, var_dir, key, log_path, operations=arguments.soak_operations
         )
-    finally:
-        app.close()
     _say(
         f"soak: {figures['soak_operations']:,} messages in {figures['soak_elapsed_s']:.0f} s; "
         f"gcp serve peaked at {figures['serve_max_rss_mb']:.0f} MB"
@@ -355,8 +351,7 @@ def _startup(database: str, var_dir: Path, key: str, log_path: Path) -> dict[str
         "and on an empty store ..."
     )
     store.create_schema(database, "startup_empty")
-    app = _app(database, "startup", var_dir, key)
-    try:
+    with _app(database, "startup", var_dir, key) as app:
         figures = startup.run(
             app,
             database,
@@ -366,8 +361,6 @@ def _startup(database: str, var_dir: Path, key: str, log_path: Path) -> dict[str
             full_schema="startup",
             empty_schema="startup_empty",
         )
-    finally:
-        app.close()
     _say(
         f"startup: ready in {figures['startup_s']:.2f} s with {startup.STORED:,} certificates "
         f"({figures['startup_empty_s']:.2f} s empty), {figures['startup_rss_mb']:.0f} MB"
@@ -380,11 +373,8 @@ def _e2e(database: str, var_dir: Path, key: str, log_path: Path) -> dict[str, An
         "e2e: a broker process, `gcp serve` on PostgreSQL; payments produced at 200/s, then "
         "1,000/s, until their publications are read from the stream ..."
     )
-    app = _app(database, e2e.SCHEMA, var_dir, key)
-    try:
+    with _app(database, e2e.SCHEMA, var_dir, key) as app:
         figures = e2e.run(app, database, var_dir, key, log_path)
-    finally:
-        app.close()
     _say(
         f"e2e: p50 {figures['e2e_p50_ms']:.0f} ms, p99 {figures['e2e_p99_ms']:.0f} ms at 200/s; "
         f"p99 {figures['e2e_1000_p99_ms']:.0f} ms at 1,000/s"
