@@ -1,12 +1,15 @@
-"""(d) HTTP: the Litestar app under uvicorn in a process of its own, loaded by async clients.
+"""(d) HTTP: the Litestar app under uvicorn in processes of their own, loaded by async clients.
 
-`run` stocks a pool (not timed), starts the service's HTTP part as deployed (`gcp serve --only
-http`, configured by environment: the run's database, 127.0.0.1, a free port) and drives it
-over `clients` keep-alive connections of `bench.load`, one request in flight on each: first
-`GET /certificates/next?pool=...` for `duration` seconds (or until every stocked certificate
-is reserved), then `GET /certificates/{id}` over the reserved ids for `get_duration` seconds;
-both with a channel token. Latencies are measured per request, client side (so they include
-the client's own scheduling on a shared machine).
+`run` stocks a pool (not timed), starts the service's HTTP part as deployed on this host (`gcp
+serve --only http`, configured by environment: the run's database, 127.0.0.1, a free port),
+one process a core sharing the port (GCP_HTTP_REUSE_PORT; the kernel spreads the connections),
+and drives it over `clients` keep-alive connections of `bench.load`, one request in flight on
+each: first `GET /certificates/next?pool=...` for `duration` seconds (or until every stocked
+certificate is reserved), then `GET /certificates/{id}` over the reserved ids for
+`get_duration` seconds; both with a channel token. With more than one process, every process
+but one is then stopped and the reads run again on new connections: what one process serves
+(`get_one_process_*`, the figure to size by). Latencies are measured per request, client side
+(so they include the client's own scheduling on a shared machine).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from itertools import cycle
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from bench import store
 from bench.load import Connection
@@ -73,10 +76,12 @@ def run(
     clients: int = 32,
     duration: float = 15.0,
     get_duration: float = 10.0,
+    processes: int = 1,
     log_path: Path,
 ) -> dict[str, Any]:
-    """Stocks `certificates` in a schema of its own, serves the app in a subprocess and loads
-    it. Raises HttpFailed if the server does not come up (its output is in `log_path`)."""
+    """Stocks `certificates` in a schema of its own, serves the app in `processes` processes
+    and loads it. Raises HttpFailed if a server does not come up (its output is in
+    `log_path`)."""
     from gcp_adapters.http.auth import mint_token  # noqa: PLC0415 (only the HTTP part needs it)
 
     store.create_schema(database, SCHEMA)
@@ -102,88 +107,107 @@ def run(
         # The limit is checked on every reservation (its cost is measured) but never reached:
         # the bench's 32 clients share one token.
         "GCP_RATE_PER_SECOND": "1000000000",
+        "GCP_HTTP_REUSE_PORT": "true",
     }
-    command = [sys.executable, "-m", "gcp_adapters.cli.main", "serve", "--only", "http"]
-    command += ["--stock", "0"]
-    with log_path.open("ab") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    servers: list[subprocess.Popen[str]] = []
     try:
+        with log_path.open("a") as log:
+            for _ in range(processes):
+                servers.append(_serve(env, log))
         with asyncio.Runner(loop_factory=_event_loop()) as runner:
             figures = runner.run(
                 _load(
                     "127.0.0.1",
                     port,
                     token,
-                    server,
                     clients=clients,
                     duration=duration,
                     get_duration=get_duration,
                     limit=certificates,
+                    fewer=(lambda: _stop(servers[1:])) if processes > 1 else None,
                 )
             )
     finally:
-        server.terminate()
-        try:
-            server.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(servers)
     figures.update(
         {
             "http_certificates_stocked": certificates,
             "http_stock_elapsed_s": stock_elapsed,
             "http_clients": clients,
+            "http_processes": processes,
             "http_log": str(log_path),
         }
     )
     return figures
 
 
-async def _wait_ready(host: str, port: int, server: subprocess.Popen[bytes]) -> None:
+def _serve(env: dict[str, str], log: IO[str]) -> subprocess.Popen[str]:
+    """Starts one `gcp serve --only http` and returns once it says `ready:`."""
+    command = [sys.executable, "-m", "gcp_adapters.cli.main", "serve", "--only", "http"]
+    server = subprocess.Popen(  # noqa: S603
+        [*command, "--stock", "0"], env=env, stdout=subprocess.PIPE, stderr=log, text=True
+    )
+    assert server.stdout is not None
     deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise HttpFailed(f"the server exited with status {server.returncode}")
+    for line in server.stdout:
+        log.write(line)
+        if line.startswith("ready:"):
+            log.flush()
+            return server
+        if time.monotonic() > deadline:
+            break
+    _stop([server])
+    raise HttpFailed(f"a server was not ready within {READY_TIMEOUT:.0f} s (exit {server.poll()})")
+
+
+def _stop(servers: list[subprocess.Popen[str]]) -> None:
+    for server in servers:
+        if server.poll() is None:
+            server.terminate()
+    for server in servers:
         try:
-            connection = await Connection.open(host, port, {})
-        except OSError:
-            await asyncio.sleep(0.2)
-            continue
-        try:
-            status, _ = await connection.get("/health/live")
-        finally:
-            await connection.close()
-        if status == 200:
-            return
-        await asyncio.sleep(0.2)
-    raise HttpFailed(f"the server did not answer /health/live within {READY_TIMEOUT:.0f} s")
+            server.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 async def _load(
     host: str,
     port: int,
     token: str,
-    server: subprocess.Popen[bytes],
     *,
     clients: int,
     duration: float,
     get_duration: float,
     limit: int,
+    fewer: Callable[[], None] | None,
 ) -> dict[str, Any]:
-    await _wait_ready(host, port, server)
+    """Reservations, then reads; with `fewer` (more than one process), reads again after it
+    stopped all processes but one."""
     headers = {"Authorization": f"Bearer {token}"}
     connections = [await Connection.open(host, port, headers) for _ in range(clients)]
     try:
-        # One request each, not timed: connections open, the server warm.
+        # One request each, not timed: connections open, the servers warm.
         for connection in connections[:4]:
             await connection.get(f"/certificates/next?pool={store.POOL}")
         next_figures, ids = await _next_phase(connections, duration, limit - 4)
-        get_figures = await _get_phase(connections, get_duration, ids)
+        figures = {**next_figures, **await _get_phase(connections, get_duration, ids)}
     finally:
         for connection in connections:
             await connection.close()
-    return {**next_figures, **get_figures, "errors": next_figures["next_errors"]
-            + get_figures["get_errors"]}  # fmt: skip
+    errors = figures["next_errors"] + figures["get_errors"]
+    if fewer is not None:
+        fewer()
+        connections = [await Connection.open(host, port, headers) for _ in range(clients)]
+        try:
+            one = await _get_phase(connections, get_duration, ids)
+        finally:
+            for connection in connections:
+                await connection.close()
+        errors += one["get_errors"]
+        figures.update({f"get_one_process_{k[4:]}": v for k, v in one.items()})
+    return {**figures, "errors": errors}
 
 
 async def _next_phase(

@@ -36,6 +36,7 @@ from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer, load_or_create_key, load_or_create_secret
 from gcp_app.settings import Settings
 from gcp_app.shelf import CandidateShelf
+from gcp_app.state_objects import reading_desk
 from gcp_app.store import EventStore
 from gcp_app.store_watch import StoreWatch
 from gcp_app.timers import Timers
@@ -80,6 +81,7 @@ def build_application(
         shelf=shelf,
         reservations=reservations,
         reservation_desk=ReservationDesk(reservations.reserve_many),
+        reading_desk=reading_desk(store),
         pools=PoolStock(
             store,
             pool_index,
@@ -154,6 +156,7 @@ def build_service(
             app,
             host=settings.http_host,
             port=settings.http_port,
+            reuse_port=settings.http_reuse_port,
             jwt_secret=secret,
             readiness=checks,
             rate=caller_rate(settings.rate_per_second, settings.redis_url),

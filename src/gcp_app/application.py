@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from gcp_app.audit import HistoryEntry, history_entry, replay
 from gcp_app.clock import Clock
 from gcp_app.cvc import CvcDesk
+from gcp_app.desk import Desk
 from gcp_app.errors import CertificateNotFound
 from gcp_app.notification_ids import NotificationIds
 from gcp_app.pool_index import PoolIndex
@@ -25,6 +26,7 @@ from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer
 from gcp_app.settings import Settings
 from gcp_app.shelf import CandidateShelf
+from gcp_app.state_objects import StateObject, state_object
 from gcp_app.store import EventStore
 from gcp_app.use_cases import Command, UseCases
 from gcp_app.use_cases.reserving import Reservations
@@ -33,7 +35,6 @@ from gcp_domain.certificate import GiftCertificate
 from gcp_domain.claims import NumberClaim, number_claim_id
 from gcp_domain.errors import InvalidCertificateNumber
 from gcp_domain.numbers import CertificateNumber
-from gcp_domain.stream import CREATED_STATUS, certificate_object, certificate_status
 
 R = TypeVar("R")
 
@@ -63,6 +64,8 @@ class GiftCertificates:
     reservations: Reservations
     # Concurrent reservations (the HTTP API's) go through here to share commits.
     reservation_desk: ReservationDesk
+    # Concurrent reads of state objects (GET /certificates/{id}) share a query here.
+    reading_desk: Desk[UUID, StateObject]
     pools: PoolStock
     cvc: CvcDesk
     sealer: CvcSealer
@@ -75,6 +78,7 @@ class GiftCertificates:
 
     def close(self) -> None:
         self.reservation_desk.close()
+        self.reading_desk.close()
         self.shelf.close()
         self.store.close()
 
@@ -106,27 +110,11 @@ class GiftCertificates:
             raise CertificateNotFound("the certificate did not exist yet")
         return certificate
 
-    def current_object(self, certificate_id: UUID) -> dict[str, Any]:
+    def current_object(self, certificate_id: UUID) -> StateObject:
         """The stream object of the certificate's latest publication (what the compacted topic
-        holds for its key); a certificate never published yet shows status CREATED."""
-        events = self._events_of(certificate_id)
-        certificate: GiftCertificate | None = None
-        shown: tuple[Any, str] | None = None
-        for event in events:
-            certificate = event.mutate(certificate)
-            assert certificate is not None
-            status = certificate_status(certificate, event)
-            if status is not None or shown is None:
-                shown = (event, status or CREATED_STATUS)
-        assert shown is not None
-        assert certificate is not None
-        event, status = shown
-        # The state as of that publication, so that the object equals the stream's message:
-        # the certificate as it is, unless unpublished changes followed (a CVC handed out).
-        if event is not events[-1]:
-            certificate = replay(events, version=event.originator_version)
-            assert certificate is not None
-        return certificate_object(certificate, event, status)
+        holds for its key); a certificate never published yet shows status CREATED. Concurrent
+        reads are better grouped: `reading_desk`."""
+        return state_object(list(self.store.events.get(certificate_id)))
 
     def _events_of(self, certificate_id: UUID) -> list[Any]:
         events = list(self.store.events.get(certificate_id))

@@ -127,6 +127,12 @@ SETTINGS: Final = (
     Setting("GCP_HTTP_HOST", "127.0.0.1", "Address the HTTP API listens on."),
     Setting("GCP_HTTP_PORT", "8080", "Port the HTTP API listens on (0: any free port)."),
     Setting(
+        "GCP_HTTP_REUSE_PORT",
+        "false",
+        "true: several `gcp serve --only http` processes on one host share the port "
+        "(SO_REUSEPORT, the kernel spreads connections among them): run one a core.",
+    ),
+    Setting(
         "GCP_JWT_SECRET",
         None,
         "HS256 secret of the HTTP API's bearer tokens (32 characters or more); default: "
@@ -135,6 +141,7 @@ SETTINGS: Final = (
 )
 
 _DEFAULTS: Final = {s.env: s.default for s in SETTINGS}
+_FLAGS: Final = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _embedded_database_url(var_dir: Path) -> str:
@@ -166,6 +173,7 @@ class Settings:
     kafka_group_id: str
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    http_reuse_port: bool = False
     jwt_secret: str | None = None
     cvc_max_failures: int = 5
     cvc_window: timedelta = timedelta(minutes=15)
@@ -204,6 +212,12 @@ class Settings:
                 raise ConfigurationError(f"{name} must be between {low} and {high}")
             return value
 
+        def flag(name: str) -> bool:
+            raw = get(name).strip().lower()
+            if raw not in _FLAGS:
+                raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+            return _FLAGS[raw]
+
         var_dir = Path(get("GCP_VAR_DIR"))
         database_url = env.get("GCP_DATABASE_URL") or _embedded_database_url(var_dir)
         return cls(
@@ -230,6 +244,7 @@ class Settings:
             kafka_group_id=get("GCP_KAFKA_GROUP_ID"),
             http_host=get("GCP_HTTP_HOST"),
             http_port=integer("GCP_HTTP_PORT", 0, 65535),
+            http_reuse_port=flag("GCP_HTTP_REUSE_PORT"),
             jwt_secret=env.get("GCP_JWT_SECRET") or None,
             rate_per_second=integer("GCP_RATE_PER_SECOND", 1, 1_000_000_000),
             redis_url=(env.get("GCP_REDIS_URL") or "").strip() or None,

@@ -97,6 +97,17 @@ class CandidateShelf:
             for certificate_id in certificate_ids:
                 self._handed_out.pop(certificate_id, None)
 
+    def collided(self, pool: str) -> None:
+        """A save of a certificate from this shelf was refused: another process reserves from
+        the same stretch of the pool index, and the rest of the shelf, read at the same point,
+        is likely taken too. It is dropped (nothing is lost: what is still available is found
+        again), so that the next take reads afresh from another point of the index instead of
+        meeting a conflict per certificate."""
+        with self._lock:
+            for certificate in self._shelves.pop(pool, []):
+                self._on_shelf.discard(certificate.id)
+                self._stale.discard(certificate.id)
+
     def recorded(self, rows: Sequence[PoolRow]) -> None:
         """What this process recorded (EventStore.on_rows_recorded): those certificates are
         settled, and their copies still on a shelf are stale."""

@@ -649,6 +649,7 @@ def test_unknown_certificate(stocked: GiftCertificates) -> None:
     commands: list[Callable[[], object]] = [
         lambda: stocked.get_certificate(unknown),
         lambda: stocked.current_object(unknown),
+        lambda: stocked.reading_desk.ask(unknown),
         lambda: stocked.execute(
             LockCertificate(certificate_id=unknown, reason="x", by="support", cause=SUPPORT)
         ),
@@ -712,6 +713,8 @@ def test_current_object_is_always_the_latest_publication(stocked: GiftCertificat
             step()
         shown = stocked.current_object(certificate_id)
         assert shown == latest_publication(stocked, certificate_id)
+        # The grouped read of GET /certificates/{id} shows the same.
+        assert stocked.reading_desk.ask(certificate_id) == shown
         seen.append(shown["status"])
 
     assert seen == [

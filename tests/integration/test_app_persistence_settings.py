@@ -136,6 +136,18 @@ def test_bad_integers_are_configuration_errors(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
 
+@pytest.mark.parametrize(
+    ("value", "shared"), [("", False), ("false", False), ("TRUE", True), ("1", True), ("no", False)]
+)
+def test_sharing_the_http_port_is_a_flag(value: str, shared: bool) -> None:
+    assert Settings.from_env({"GCP_HTTP_REUSE_PORT": value}).http_reuse_port is shared
+
+
+def test_a_flag_that_is_neither_true_nor_false_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="GCP_HTTP_REUSE_PORT must be true or false"):
+        Settings.from_env({"GCP_HTTP_REUSE_PORT": "sometimes"})
+
+
 def test_the_consumers_group_membership(tmp_path: Path) -> None:
     """Issue 12: a consumer killed with -9 left its partitions for the 45 s session timeout."""
     default = Settings.from_env({"GCP_VAR_DIR": str(tmp_path)})

@@ -17,7 +17,7 @@ from tests.integration.conftest import DURABLE
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
 from gcp_app.shelf import HANDED_OUT_SECONDS, CandidateShelf
-from gcp_app.use_cases import CancelCertificate
+from gcp_app.use_cases import CancelCertificate, reserving
 from gcp_domain import Cause, CertificateState, GiftCertificate
 
 POOL = "default"
@@ -175,6 +175,46 @@ def test_a_copy_another_instance_changed_is_refused_by_the_store_and_another_is_
     with pytest.raises(PoolExhausted):
         app.reservations.reserve_next(POOL, channel="WEB", cause=SUPPORT)
     assert app.pool_status(POOL).reserved == 9
+
+
+def test_after_a_collision_the_shelf_is_read_afresh_and_loses_nothing(
+    app: GiftCertificates, make_shelf: Callable[..., CandidateShelf], load: GatedLoad
+) -> None:
+    app.pools.generate_certificates(POOL, 8, cause=ADMIN)
+    shelf = make_shelf(refill=16, low=0)
+    first = shelf.take(POOL)  # the other seven are on the shelf now
+    assert first is not None
+    assert len(load.reads) == 1
+
+    shelf.collided(POOL)
+    rest = take_all(shelf)
+
+    assert len(load.reads) == 2  # read again, not served from what was dropped
+    assert {c.id for c in rest} == certificate_ids(app) - {first.id}
+    assert len(rest) == 7
+    assert_current_and_available(app, rest)
+
+
+@DURABLE
+def test_a_reserver_that_meets_another_instances_reservation_reads_afresh(
+    app: GiftCertificates,
+    make_app: Callable[[], GiftCertificates],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two attempts are enough: the first meets a copy the other instance reserved, the second
+    comes from a fresh read (without it, from the same stale shelf: contention)."""
+    monkeypatch.setattr(reserving, "RESERVATION_ATTEMPTS", 2)
+    app.pools.generate_certificates(POOL, 10, cause=ADMIN)
+    first = app.reservations.reserve_next(POOL, channel="WEB", cause=SUPPORT).certificate_id
+    # The other nine are on this instance's shelf; another instance reserves eight of them.
+    other = make_app()
+    for _ in range(8):
+        other.reservations.reserve_next(POOL, channel="POS", cause=SUPPORT)
+
+    last = app.reservations.reserve_next(POOL, channel="WEB", cause=SUPPORT).certificate_id
+
+    assert last != first
+    assert app.pool_status(POOL).reserved == 10
 
 
 def test_certificates_handed_out_are_not_read_again_until_given_back(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -131,8 +131,12 @@ def jwt_auth(secret: str) -> JWTAuth[Principal, RoleToken]:
     )
 
 
-def requires(*roles: Role) -> Guard:
-    """A guard admitting a principal with at least one of `roles` (and nobody else)."""
+# What a guard does, as a coroutine (see principal_of for why not a plain function).
+Check = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def requires(*roles: Role) -> Check:
+    """A check admitting a principal with at least one of `roles` (and nobody else)."""
     admitted = frozenset(roles)
     refusal = "this endpoint needs the role " + " or ".join(roles)
 
@@ -144,10 +148,23 @@ def requires(*roles: Role) -> Guard:
     return guard
 
 
-def access(*roles: Role, limits: Guard | None = None) -> dict[str, Any]:
-    """The route-handler arguments of an endpoint for `roles`: its guards (the roles', then
-    `limits`, a rate limit), its security requirement in the OpenAPI document, and the roles
-    as `opt` (for middleware and tools; each handler's docstring, the operation's description,
-    names them for people)."""
-    guards = [requires(*roles), *([limits] if limits else [])]
+def access(
+    *roles: Role, available: Check | None = None, limits: Check | None = None
+) -> dict[str, Any]:
+    """The route-handler arguments of an endpoint for `roles`: its guard (`available`, 503
+    while a part the endpoint needs is away, then the roles, then `limits`, a rate limit),
+    its security requirement in the OpenAPI document, and the roles as `opt` (for middleware
+    and tools; each handler's docstring, the operation's description, names them for people).
+
+    The checks make one guard because Litestar copies the route handler for every guard it
+    calls: with one guard a check, the copies were a tenth of a read's work."""
+    checks = [check for check in (available, requires(*roles), limits) if check is not None]
+
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        for check in checks:
+            await check(connection, handler)
+
+    guards: list[Guard] = [guard]
     return {"guards": guards, "security": BEARER, "opt": {"roles": list(roles)}}

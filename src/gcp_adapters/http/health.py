@@ -53,8 +53,11 @@ def store_check(gcp: GiftCertificates, watch: StoreWatch | None = None) -> Readi
     return check
 
 
-def store_available(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A guard of the endpoints that use the store: 503 at once while it does not answer."""
+async def store_available(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """A guard of the endpoints that use the store: 503 at once while it does not answer.
+    Async, as every guard must be: Litestar runs a sync guard on a worker thread."""
     watch: StoreWatch | None = connection.app.state.get(STORE_WATCH_KEY)
     if watch is not None:
         why = watch.unavailable()

@@ -31,7 +31,6 @@ PoolName = Annotated[str, PathParameter(min_length=1, max_length=100)]
 class PoolsController(Controller):
     path = "/pools"
     tags = ["pools"]  # noqa: RUF012 (Litestar reads a class attribute)
-    guards = [store_available]  # noqa: RUF012 (503 at once while the store is away)
 
     @post(
         "/{pool:str}/certificates",
@@ -40,7 +39,7 @@ class PoolsController(Controller):
         status_code=201,
         summary="Pre-create certificates in a pool (created if new)",
         responses=problem_responses(*COMMON, 422, 503),
-        **access(Role.ADMIN),
+        **access(Role.ADMIN, available=store_available),
     )
     def generate(
         self,
@@ -62,7 +61,7 @@ class PoolsController(Controller):
         sync_to_thread=True,
         summary="A pool's levels",
         responses=problem_responses(*COMMON, 404),
-        **access(Role.ADMIN, Role.SUPPORT),
+        **access(Role.ADMIN, Role.SUPPORT, available=store_available),
     )
     def levels(self, gcp: NamedDependency[GiftCertificates], pool: PoolName) -> PoolLevelsOut:
         """Roles: admin, support."""

@@ -7,6 +7,7 @@ threads) and close.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ class HttpServer:
         *,
         host: str,
         port: int,
+        reuse_port: bool = False,
         jwt_secret: str,
         readiness: Mapping[str, ReadinessCheck] | None = None,
         metrics: MetricsSources | None = None,
@@ -39,6 +41,7 @@ class HttpServer:
         store_watch: StoreWatch | None = None,
     ) -> None:
         self.host = host
+        self.reuse_port = reuse_port
         http_app = create_http_app(
             app,
             jwt_secret=jwt_secret,
@@ -58,17 +61,46 @@ class HttpServer:
                 timeout_graceful_shutdown=GRACEFUL_SECONDS,
                 # Bounded request heads: size, header count and the time to send them.
                 http=BoundedHeadProtocol,
+                # GCP reads no client address or scheme (limits go by the token's subject, a
+                # problem names only the path): X-Forwarded-* handling would be a middleware
+                # on every request for nothing.
+                proxy_headers=False,
             )
         )
 
     def run(self) -> None:
         """Serves until `stop()`; a server that ends on its own (it could not bind) raises."""
-        self.server.run()  # on uvicorn's loop (uvloop when installed), not asyncio.run's
+        # On uvicorn's loop (uvloop when installed), not asyncio.run's.
+        if self.reuse_port:
+            self.server.run(sockets=[self._shared_socket()])
+        else:
+            self.server.run()
         if not self.server.should_exit:
             raise RuntimeError(f"the HTTP server on {self.host} stopped by itself")
 
     def stop(self) -> None:
         self.server.should_exit = True
+
+    def _shared_socket(self) -> socket.socket:
+        """The listening socket, bound with SO_REUSEPORT so that the HTTP processes on this
+        host share the port (GCP_HTTP_REUSE_PORT). uvicorn binds it otherwise."""
+        config = self.server.config
+        family, kind, proto, _, address = socket.getaddrinfo(
+            config.host, config.port, type=socket.SOCK_STREAM
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # Inherited by the accepted connections: on a socket it is handed, the event loop
+            # leaves Nagle's algorithm on, and every response waited 40 ms for a delayed ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.bind(address)
+            sock.listen(config.backlog)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def wait_started(self, timeout: float, alive: threading.Thread | None = None) -> bool:
         """True once the server listens; False after `timeout` or when `alive` has ended."""

@@ -100,7 +100,9 @@ class Reservations:
         try:
             self._store.save(certificate, *key)
         except IntegrityError:
-            return None  # Taken by a concurrent reserver (or the key was just used).
+            # Taken by a concurrent reserver (or the key was just used).
+            self._shelf.collided(certificate.pool)
+            return None
         self._watch.after_reservations([certificate.pool], request.cause)
         return _granted(certificate)
 
@@ -216,9 +218,11 @@ class Reservations:
             if saved:
                 self._store.save(*saved)
         except IntegrityError:
-            # Another process took some of them: the index knows which, the next read of the
-            # shelf finds the others again.
+            # Another process took some of them: the index knows which, and the shelf is read
+            # afresh (the rest of it was likely taken too), finding the others again.
             self._shelf.give_back(certificate.id for certificate in taken.values())
+            for pool in {certificate.pool for certificate in taken.values()}:
+                self._shelf.collided(pool)
             return list(taken)
         except BaseException:
             self._shelf.give_back(certificate.id for certificate in taken.values())

@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 
 from gcp_adapters.http.problems import EVERY_TYPE, TYPE_PREFIX
 from gcp_app.application import GiftCertificates
+from gcp_app.desk import Desk
 
 Bearer = Callable[..., dict[str, str]]
 Problem = Callable[..., dict[str, Any]]
@@ -117,7 +118,7 @@ def test_an_unexpected_error_is_500_internal_and_tells_nothing(
     def explode(*_: Any) -> Any:
         raise RuntimeError("database password is hunter2")
 
-    monkeypatch.setattr(gcp, "current_object", explode)
+    monkeypatch.setattr(gcp, "reading_desk", Desk(explode, name="reading", max_group=8, clerks=1))
     with caplog.at_level(logging.ERROR, logger="gcp.http"):
         response = client.get(f"/certificates/{world.certificate_id}", headers=bearer("crm"))
     body = problem(response, 500, "internal")

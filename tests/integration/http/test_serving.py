@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,8 +12,9 @@ import httpx
 
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.http import mint_token
-from gcp_adapters.service import HTTP
+from gcp_adapters.service import HTTP, Service
 from gcp_app.settings import Settings
+from gcp_domain.cause import Cause
 
 SECRET = "serving-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
 
@@ -57,3 +61,71 @@ def test_the_jwt_secret_is_generated_once_with_owner_only_permissions(tmp_path: 
     assert first == again
     assert len(first) >= 32
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _two_http_services(tmp_path: Path, *, shared: bool) -> Iterator[tuple[Service, Service]]:
+    """Two `gcp serve --only http` on one port, each on a memory store of its own stocked
+    with 3 and 5 certificates (so that an answer tells which process gave it), started."""
+    port = _free_port()
+    apps, services = [], []
+    try:
+        for name, stock in (("first", 3), ("second", 5)):
+            settings = Settings.from_env(
+                {
+                    "GCP_VAR_DIR": str(tmp_path / name),
+                    "GCP_DATABASE_URL": "memory:",
+                    "GCP_HTTP_PORT": str(port),
+                    "GCP_HTTP_REUSE_PORT": "true" if shared else "false",
+                }
+            )
+            app = build_application(settings)
+            apps.append(app)
+            app.pools.generate_certificates("default", stock, cause=Cause("admin:ops", name, name))
+            services.append(build_service(app, [HTTP], jwt_secret=SECRET))
+            services[-1].start()
+        yield services[0], services[1]
+    finally:
+        for service in services:
+            service.stop(timeout=10)
+        for app in apps:
+            app.close()
+
+
+def test_http_processes_share_a_port_when_told_to(tmp_path: Path) -> None:
+    """GCP_HTTP_REUSE_PORT: the kernel spreads new connections over every process on the
+    port, and the others go on serving when one stops."""
+    token = mint_token(SECRET, "ops", ["admin"], timedelta(minutes=5))
+    with _two_http_services(tmp_path, shared=True) as (first, second):
+
+        def available() -> int:  # a new connection each time, so the kernel picks again
+            assert first.http is not None
+            answer = httpx.get(
+                f"http://127.0.0.1:{first.http.port}/pools/default",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            )
+            assert answer.status_code == 200
+            return int(answer.json()["available"])
+
+        assert not first.stopping.is_set()
+        assert not second.stopping.is_set()
+        assert first.http is not None
+        listening = first.http.server.servers[0].sockets[0]
+        # Accepted connections inherit it: without it a response waited for a delayed ACK.
+        assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert {available() for _ in range(60)} == {3, 5}
+        first.stop(timeout=10)
+        assert {available() for _ in range(10)} == {5}
+
+
+def test_a_second_process_cannot_take_a_port_that_is_not_shared(tmp_path: Path) -> None:
+    with _two_http_services(tmp_path, shared=False) as (first, second):
+        assert not first.stopping.is_set()
+        assert second.stopping.is_set()  # it could not bind: the service stops
