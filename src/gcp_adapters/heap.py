@@ -3,10 +3,10 @@
 The modules, the Litestar app and the application's parts are built once and live as long as
 the process. Left to the defaults, every full collection walks them all again, a pause of tens
 of milliseconds that lands on whichever requests are in flight, and a young collection runs
-every 700 allocations, a few times per request. After start-up
-(`settle`), what is alive is moved out of the collector's sight (`gc.freeze`) and young
-collections run every 50,000 allocations. Cycles are still collected, later and in smaller
-heaps; measured in docs/performance.md (the HTTP p99).
+every 700 allocations, a few times per request. After start-up (`settle`), what is alive is
+moved out of the collector's sight (`gc.freeze`) and young collections run every 50,000
+allocations. Cycles are still collected, later and in smaller heaps; measured in
+docs/performance.md (the HTTP p99).
 """
 
 from __future__ import annotations
