@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import pytest
 from tests.issuing import issue_reserved
 
-from gcp_app import state_objects as module
+from gcp_app import state_objects as state_objects_module
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
 from gcp_app.state_objects import state_objects
@@ -59,14 +59,14 @@ def test_a_certificate_that_cannot_be_shown_fails_only_its_own_reads(
     app: GiftCertificates, two: tuple[UUID, UUID], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = two
-    shown = module.state_object
+    shown = state_objects_module.state_object
 
     def state_object(events: Any) -> dict[str, Any]:
         if events[0].originator_id == first:
             raise ValueError("an event this version cannot read")
         return shown(events)
 
-    monkeypatch.setattr(module, "state_object", state_object)
+    monkeypatch.setattr(state_objects_module, "state_object", state_object)
     answers = state_objects(app.store, [first, second])
     assert isinstance(answers[0], ValueError)
     assert answers[1] == app.current_object(second)
