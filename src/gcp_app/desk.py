@@ -10,14 +10,11 @@ blocks on it, async code awaits it (`asyncio.wrap_future`) without holding a thr
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
-
-log = logging.getLogger(__name__)
 
 Q = TypeVar("Q")
 A = TypeVar("A")
@@ -102,7 +99,9 @@ class Desk(Generic[Q, A]):
             if len(answers) != len(group):
                 raise RuntimeError(f"{len(answers)} answers for {len(group)} requests")
         except BaseException as error:
-            log.exception("a group of %d requests at the %s desk failed", len(group), self._name)
+            # Each caller gets the error and answers for it (the HTTP API: a 503 while the store
+            # is away, counted and logged once a while; a 500 logged with its request id), so
+            # the desk logs nothing: a store outage would log a traceback per group.
             for _, future in group:
                 future.set_exception(error)
             return
