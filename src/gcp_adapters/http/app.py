@@ -18,7 +18,6 @@ from gcp_adapters.http import api_docs
 from gcp_adapters.http.auth import jwt_auth
 from gcp_adapters.http.certificates import CertificatesController
 from gcp_adapters.http.health import (
-    STORE_WATCH_KEY,
     HealthController,
     ReadinessCheck,
     readiness_checks,
@@ -29,6 +28,7 @@ from gcp_adapters.http.pools import PoolsController
 from gcp_adapters.http.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from gcp_adapters.http.rate_limit import STATE_KEY, CallerRate, MemoryBuckets
 from gcp_adapters.http.request_ids import RequestIdLogging, echo_request_id, provide_cause
+from gcp_adapters.http.store_guard import STORE_WATCH_KEY
 from gcp_adapters.http.strict_input import strict_requests
 from gcp_app.application import GiftCertificates
 from gcp_app.store_watch import StoreWatch

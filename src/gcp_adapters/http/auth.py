@@ -28,6 +28,8 @@ from litestar.openapi.spec import SecurityRequirement
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 from litestar.types import Guard
 
+from gcp_adapters.http.store_guard import store_available
+
 ALGORITHM: Final = "HS256"
 SECURITY_SCHEME: Final = "BearerToken"
 # What an endpoint that needs a token declares in the OpenAPI document.
@@ -148,17 +150,16 @@ def requires(*roles: Role) -> Check:
     return guard
 
 
-def access(
-    *roles: Role, available: Check | None = None, limits: Check | None = None
-) -> dict[str, Any]:
-    """The route-handler arguments of an endpoint for `roles`: its guard (`available`, 503
-    while a part the endpoint needs is away, then the roles, then `limits`, a rate limit),
-    its security requirement in the OpenAPI document, and the roles as `opt` (for middleware
-    and tools; each handler's docstring, the operation's description, names them for people).
+def access(*roles: Role, limits: Check | None = None) -> dict[str, Any]:
+    """The route-handler arguments of an endpoint for `roles`: its guard (the store's
+    availability, which every guarded endpoint needs, then the roles, then `limits`, a rate
+    limit), its security requirement in the OpenAPI document, and the roles as `opt` (for
+    middleware and tools; each handler's docstring, the operation's description, names them
+    for people).
 
     The checks make one guard because Litestar copies the route handler for every guard it
     calls: with one guard a check, the copies were a tenth of a read's work."""
-    checks = [check for check in (available, requires(*roles), limits) if check is not None]
+    checks = [store_available, requires(*roles), *([limits] if limits else [])]
 
     async def guard(
         connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler

@@ -13,7 +13,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from gcp_adapters.http.auth import Principal, Role, access
-from gcp_adapters.http.health import store_available
 from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import (
     CertificateObject,
@@ -60,7 +59,7 @@ class CertificatesController(Controller):
         "/next",
         summary="Reserve the next pre-created certificate",
         responses=problem_responses(*COMMON, 404, 409, 422, 429, 503),
-        **access(Role.CHANNEL, available=store_available, limits=rate_limited),
+        **access(Role.CHANNEL, limits=rate_limited),
     )
     async def reserve_next(
         self,
@@ -103,7 +102,7 @@ class CertificatesController(Controller):
         "/{id:uuid}",
         summary="The certificate's current state",
         responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404)},
-        **access(Role.CHANNEL, Role.CRM, Role.SUPPORT, available=store_available),
+        **access(Role.CHANNEL, Role.CRM, Role.SUPPORT),
     )
     async def show(
         self,
@@ -119,7 +118,7 @@ class CertificatesController(Controller):
         sync_to_thread=True,
         summary="The CVC, once per notification request",
         responses=problem_responses(*COMMON, 404, 410, 429, 503),
-        **access(Role.CRM, available=store_available),
+        **access(Role.CRM),
     )
     def cvc(
         self,
@@ -144,7 +143,7 @@ class CertificatesController(Controller):
         status_code=200,
         summary="Record a CVC notification's delivery result",
         responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
-        **access(Role.CRM, available=store_available),
+        **access(Role.CRM),
     )
     def notification_result(
         self,
@@ -173,7 +172,7 @@ class CertificatesController(Controller):
         status_code=200,
         summary="Lock the certificate (support)",
         responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
-        **access(Role.SUPPORT, available=store_available),
+        **access(Role.SUPPORT),
     )
     def lock(
         self,
@@ -196,7 +195,7 @@ class CertificatesController(Controller):
         status_code=200,
         summary="Unlock the certificate (support)",
         responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
-        **access(Role.SUPPORT, available=store_available),
+        **access(Role.SUPPORT),
     )
     def unlock(
         self,
@@ -218,7 +217,7 @@ class CertificatesController(Controller):
         sync_to_thread=True,
         summary="The certificate's whole event history",
         responses={200: HISTORY, **problem_responses(*COMMON, 404)},
-        **access(Role.SUPPORT, available=store_available),
+        **access(Role.SUPPORT),
     )
     def history(
         self,
@@ -234,7 +233,7 @@ class CertificatesController(Controller):
         sync_to_thread=True,
         summary="Find a certificate by its printed number",
         responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404)},
-        **access(Role.SUPPORT, available=store_available),
+        **access(Role.SUPPORT),
     )
     def find(
         self,

@@ -14,21 +14,16 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
 from litestar import Controller, Response, get
-from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.handlers import BaseRouteHandler
 
 from gcp_adapters.http.auth import ANONYMOUS
 from gcp_adapters.http.models import LiveOut, ReadyOut
 from gcp_app.application import GiftCertificates
-from gcp_app.errors import StoreUnavailable
 from gcp_app.store_watch import StoreWatch
 
 logger = logging.getLogger("gcp.http.health")
 
 ReadinessCheck = Callable[[], None]
-# Where the app's state holds the store watch (create_http_app), for the guard.
-STORE_WATCH_KEY: Final = "store_watch"
 
 
 class NotReady(Exception):
@@ -51,18 +46,6 @@ def store_check(gcp: GiftCertificates, watch: StoreWatch | None = None) -> Readi
             gcp.store.recorder.max_notification_id()
 
     return check
-
-
-async def store_available(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """A guard of the endpoints that use the store: 503 at once while it does not answer.
-    Async, as every guard must be: Litestar runs a sync guard on a worker thread."""
-    watch: StoreWatch | None = connection.app.state.get(STORE_WATCH_KEY)
-    if watch is not None:
-        why = watch.unavailable()
-        if why is not None:
-            raise StoreUnavailable(why)
 
 
 def not_stalled(stalled: Callable[[], str | None]) -> ReadinessCheck:

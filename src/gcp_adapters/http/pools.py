@@ -18,7 +18,6 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from gcp_adapters.http.auth import Role, access
-from gcp_adapters.http.health import store_available
 from gcp_adapters.http.idempotency import IdempotentPost
 from gcp_adapters.http.models import GeneratedOut, GenerateIn, PoolLevelsOut
 from gcp_adapters.http.problems import COMMON, problem_responses
@@ -39,7 +38,7 @@ class PoolsController(Controller):
         status_code=201,
         summary="Pre-create certificates in a pool (created if new)",
         responses=problem_responses(*COMMON, 422, 503),
-        **access(Role.ADMIN, available=store_available),
+        **access(Role.ADMIN),
     )
     def generate(
         self,
@@ -61,7 +60,7 @@ class PoolsController(Controller):
         sync_to_thread=True,
         summary="A pool's levels",
         responses=problem_responses(*COMMON, 404),
-        **access(Role.ADMIN, Role.SUPPORT, available=store_available),
+        **access(Role.ADMIN, Role.SUPPORT),
     )
     def levels(self, gcp: NamedDependency[GiftCertificates], pool: PoolName) -> PoolLevelsOut:
         """Roles: admin, support."""
