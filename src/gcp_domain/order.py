@@ -77,6 +77,11 @@ def sales_order_id(order_id: str) -> UUID:
     return uuid5(ORDER_NAMESPACE, order_id)
 
 
+def _without_digest(state: dict[str, Any]) -> None:
+    """Upcasts a message event stored before class version 2, which had no digest."""
+    state["digest"] = None
+
+
 class SalesOrder(Aggregate):
     TOPIC = "gcp:SalesOrder"
 
@@ -103,10 +108,7 @@ class SalesOrder(Aggregate):
         digest: str | None
 
         class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["digest"] = None
+        upcast_v1_v2 = staticmethod(_without_digest)
 
     class PaymentReceived(Event):
         TOPIC = "gcp:SalesOrder.PaymentReceived"
@@ -121,10 +123,7 @@ class SalesOrder(Aggregate):
         digest: str | None  # as on OrderMessageReceived
 
         class_version = 2
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["digest"] = None
+        upcast_v1_v2 = staticmethod(_without_digest)
 
     class Decided(Event):
         TOPIC = "gcp:SalesOrder.Decided"

@@ -1,32 +1,20 @@
 -- All_Clients, one row per business fact (deduplicated by messageId), typed; the gift
 -- certificate notification block flattened (null for a profile change without one).
 
-with landed as (
+with parsed as (
 
-    {{ landed('topic_clients') }}
-
-),
-
-parsed as (
-
-    select
-        kafka_partition,
-        kafka_offset,
-        json_transform(value, '{
-            "messageId": "VARCHAR", "eventType": "VARCHAR", "occurredAt": "VARCHAR",
-            "clientId": "VARCHAR",
-            "giftCertificateNotification": {"certificateId": "VARCHAR",
-                "notificationId": "VARCHAR", "result": "VARCHAR", "channel": "VARCHAR",
-                "error": "VARCHAR"}
-        }') as m
-    from landed
+    {{ landed('topic_clients', '{
+        "messageId": "VARCHAR", "eventType": "VARCHAR", "occurredAt": "VARCHAR",
+        "clientId": "VARCHAR",
+        "giftCertificateNotification": {"certificateId": "VARCHAR",
+            "notificationId": "VARCHAR", "result": "VARCHAR", "channel": "VARCHAR",
+            "error": "VARCHAR"}
+    }') }}
 
 )
 
 select
-    m.messageId as message_id,
-    m.eventType as event_type,
-    {{ utc('m.occurredAt') }} as occurred_at,
+    {{ message_envelope() }},
     m.clientId as client_id,
     m.giftCertificateNotification.certificateId as certificate_id,
     m.giftCertificateNotification.notificationId as notification_id,

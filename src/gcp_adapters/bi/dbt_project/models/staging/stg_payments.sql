@@ -1,30 +1,18 @@
 -- All_Payments, one row per business fact (deduplicated by messageId), typed.
 
-with landed as (
+with parsed as (
 
-    {{ landed('topic_payments') }}
-
-),
-
-parsed as (
-
-    select
-        kafka_partition,
-        kafka_offset,
-        json_transform(value, '{
-            "messageId": "VARCHAR", "eventType": "VARCHAR", "occurredAt": "VARCHAR",
-            "paymentId": "VARCHAR", "orderId": "VARCHAR", "method": "VARCHAR",
-            "amount": "VARCHAR", "currency": "VARCHAR", "refundOf": "VARCHAR",
-            "holdId": "VARCHAR"
-        }') as m
-    from landed
+    {{ landed('topic_payments', '{
+        "messageId": "VARCHAR", "eventType": "VARCHAR", "occurredAt": "VARCHAR",
+        "paymentId": "VARCHAR", "orderId": "VARCHAR", "method": "VARCHAR",
+        "amount": "VARCHAR", "currency": "VARCHAR", "refundOf": "VARCHAR",
+        "holdId": "VARCHAR"
+    }') }}
 
 )
 
 select
-    m.messageId as message_id,
-    m.eventType as event_type,
-    {{ utc('m.occurredAt') }} as occurred_at,
+    {{ message_envelope() }},
     m.paymentId as payment_id,
     m.orderId as order_id,
     m.method as method,

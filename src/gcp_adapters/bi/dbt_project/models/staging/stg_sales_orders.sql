@@ -1,35 +1,23 @@
 -- All_SalesOrder, one row per business fact (deduplicated by messageId: a redelivery carries
 -- the same one), typed; each message is the order's whole state after a change.
 
-with landed as (
+with parsed as (
 
-    {{ landed('topic_sales_order') }}
-
-),
-
-parsed as (
-
-    select
-        kafka_partition,
-        kafka_offset,
-        json_transform(value, '{
-            "messageId": "VARCHAR", "eventType": "VARCHAR", "occurredAt": "VARCHAR",
-            "orderId": "VARCHAR", "channel": "VARCHAR", "storeId": "VARCHAR",
-            "customer": {"clientId": "VARCHAR"},
-            "totalAmount": "VARCHAR", "currency": "VARCHAR",
-            "giftCertificates": [{"certificateId": "VARCHAR", "amount": "VARCHAR",
-                                  "validityDays": "BIGINT", "notificationChannel": "VARCHAR"}],
-            "redemptions": [{"amount": "VARCHAR"}],
-            "refunds": [{"certificateId": "VARCHAR", "reason": "VARCHAR"}]
-        }') as m
-    from landed
+    {{ landed('topic_sales_order', '{
+        "messageId": "VARCHAR", "eventType": "VARCHAR", "occurredAt": "VARCHAR",
+        "orderId": "VARCHAR", "channel": "VARCHAR", "storeId": "VARCHAR",
+        "customer": {"clientId": "VARCHAR"},
+        "totalAmount": "VARCHAR", "currency": "VARCHAR",
+        "giftCertificates": [{"certificateId": "VARCHAR", "amount": "VARCHAR",
+                              "validityDays": "BIGINT", "notificationChannel": "VARCHAR"}],
+        "redemptions": [{"amount": "VARCHAR"}],
+        "refunds": [{"certificateId": "VARCHAR", "reason": "VARCHAR"}]
+    }') }}
 
 )
 
 select
-    m.messageId as message_id,
-    m.eventType as event_type,
-    {{ utc('m.occurredAt') }} as occurred_at,
+    {{ message_envelope() }},
     m.orderId as order_id,
     m.channel as channel,
     m.storeId as store_id,

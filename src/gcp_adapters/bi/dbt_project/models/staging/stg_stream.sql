@@ -2,33 +2,23 @@
 -- publishes at least once), typed. Certificate publications and pool publications
 -- (ISSUE_BLOCKED, POOL_LOW: certificate fields null, keyed by the pool) alike.
 
-with landed as (
+with parsed as (
 
-    {{ landed('topic_stream') }}
-
-),
-
-parsed as (
-
-    select
-        kafka_partition,
-        kafka_offset,
-        json_transform(value, '{
-            "eventId": "VARCHAR", "status": "VARCHAR", "occurredAt": "VARCHAR",
-            "schemaVersion": "BIGINT", "version": "BIGINT",
-            "certificateId": "VARCHAR", "maskedNumber": "VARCHAR", "pool": "VARCHAR",
-            "state": "VARCHAR", "redeemable": "BOOLEAN", "channel": "VARCHAR",
-            "orderId": "VARCHAR", "clientId": "VARCHAR", "amount": "VARCHAR",
-            "currency": "VARCHAR", "remainingBalance": "VARCHAR", "issuedAt": "VARCHAR",
-            "expiresAt": "VARCHAR", "reason": "VARCHAR",
-            "notification": {"notificationId": "VARCHAR", "channel": "VARCHAR",
-                             "status": "VARCHAR", "attempt": "BIGINT", "error": "VARCHAR"},
-            "refund": {"status": "VARCHAR", "paymentId": "VARCHAR", "amount": "VARCHAR"},
-            "operation": {"type": "VARCHAR", "orderId": "VARCHAR", "paymentId": "VARCHAR",
-                          "refundOf": "VARCHAR", "holdId": "VARCHAR", "amount": "VARCHAR"},
-            "audit": {"updatedBy": "VARCHAR", "causationId": "VARCHAR"}
-        }') as m
-    from landed
+    {{ landed('topic_stream', '{
+        "eventId": "VARCHAR", "status": "VARCHAR", "occurredAt": "VARCHAR",
+        "schemaVersion": "BIGINT", "version": "BIGINT",
+        "certificateId": "VARCHAR", "maskedNumber": "VARCHAR", "pool": "VARCHAR",
+        "state": "VARCHAR", "redeemable": "BOOLEAN", "channel": "VARCHAR",
+        "orderId": "VARCHAR", "clientId": "VARCHAR", "amount": "VARCHAR",
+        "currency": "VARCHAR", "remainingBalance": "VARCHAR", "issuedAt": "VARCHAR",
+        "expiresAt": "VARCHAR", "reason": "VARCHAR",
+        "notification": {"notificationId": "VARCHAR", "channel": "VARCHAR",
+                         "status": "VARCHAR", "attempt": "BIGINT", "error": "VARCHAR"},
+        "refund": {"status": "VARCHAR", "paymentId": "VARCHAR", "amount": "VARCHAR"},
+        "operation": {"type": "VARCHAR", "orderId": "VARCHAR", "paymentId": "VARCHAR",
+                      "refundOf": "VARCHAR", "holdId": "VARCHAR", "amount": "VARCHAR"},
+        "audit": {"updatedBy": "VARCHAR", "causationId": "VARCHAR"}
+    }') }}
 
 ),
 
