@@ -18,6 +18,12 @@ def tests(session: nox.Session) -> None:
     session.run(
         "pytest",
         "--junitxml=var/junit.xml",
+        # Both cores: much of the suite waits on subprocesses, brokers and timeouts (9 min in
+        # one process, 5 in two on a 2-core host). Each test has its own schema, broker and
+        # ports, so the workers share nothing; `nox -- -n 0` runs it in one process.
+        "--numprocesses=auto",
+        "--maxprocesses=4",
+        "--dist=worksteal",
         *session.posargs,
         env={"HYPOTHESIS_PROFILE": "ci"},
     )

@@ -79,7 +79,11 @@ def postgres_server() -> str:
             "SELECT 1 FROM pg_database WHERE datname = %s", (PG_DATABASE,)
         ).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+            # Another test worker (pytest-xdist) may create it first.
+            with contextlib.suppress(
+                psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+            ):
+                conn.execute(f'CREATE DATABASE "{PG_DATABASE}"')
     return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
 
 
