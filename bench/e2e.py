@@ -2,8 +2,9 @@
 GiftCertificates.Stream, through a broker in a process of its own and a running `gcp serve`.
 
 The broker is the embedded one (librdkafka's mock cluster) started by `python -m bench.broker`
-in its own process, 4 partitions a topic; `gcp serve` runs all its parts on the run's
-PostgreSQL database, configured by environment as an operator would. The bench process reserves
+in its own process, 4 partitions a topic; `gcp serve` runs on the run's PostgreSQL database,
+configured by environment as an operator would, as two processes: the relay in one of its own,
+the other parts in the other (docs/operations.md, for rates like these). The bench process reserves
 certificates through the application (as the channels do) and then, at a steady rate, sends
 half issues (the web order and its captured card payment) and half redemptions of 1.00 (the
 POS order and its REDEMPTION payment) of certificates issued in a warm-up. A reader follows the
@@ -48,7 +49,14 @@ class ServiceProcesses:
     """The broker process and `gcp serve`, started and stopped together."""
 
     def __init__(
-        self, database: str, var_dir: Path, key: str, log: IO[bytes], *, schema: str = SCHEMA
+        self,
+        database: str,
+        var_dir: Path,
+        key: str,
+        log: IO[bytes],
+        *,
+        schema: str = SCHEMA,
+        relay_apart: bool = False,
     ) -> None:
         self._log = log
         self.started = time.monotonic()
@@ -68,28 +76,46 @@ class ServiceProcesses:
             "GCP_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "GCP_HTTP_PORT": "0",
         }
-        self.serve = subprocess.Popen(
-            [sys.executable, "-m", "gcp_adapters.cli.main", "serve"],
+        # With `relay_apart`, the relay runs in a process of its own beside the other parts
+        # (docs/operations.md: at such rates one process's GIL is the limit), started once the
+        # first is ready.
+        parts = ("--only", "http", "--only", "consumers", "--only", "timers")
+        execed = time.monotonic()
+        self.serve = self._start(env, parts if relay_apart else ())
+        self.relay: subprocess.Popen[str] | None = None
+        try:  # a process that fails to start stops the others: none is left behind
+            self.ready_after = self._ready(self.serve, execed)  # from exec to ready
+            if relay_apart:
+                self.relay = self._start(env, ("--only", "relay"))
+                self._ready(self.relay, time.monotonic())
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, env: dict[str, str], parts: tuple[str, ...]) -> subprocess.Popen[str]:
+        return subprocess.Popen(  # noqa: S603 (this module's own arguments)
+            [sys.executable, "-m", "gcp_adapters.cli.main", "serve", *parts],
             env=env,
             stdout=subprocess.PIPE,
-            stderr=log,
+            stderr=self._log,
             text=True,
         )
-        assert self.serve.stdout is not None
+
+    @staticmethod
+    def _ready(process: subprocess.Popen[str], since: float) -> float:
+        """Seconds from `since` until `process` said it is ready."""
+        assert process.stdout is not None
         deadline = time.monotonic() + READY_SECONDS
-        serving = time.monotonic()
-        for line in self.serve.stdout:
+        for line in process.stdout:
             if line.startswith("ready:"):
-                self.ready_after = time.monotonic() - serving  # from exec to ready
-                break
+                return time.monotonic() - since
             if time.monotonic() > deadline:
                 raise EndToEndFailed("gcp serve was not ready in time")
-        else:
-            raise EndToEndFailed("gcp serve ended before it was ready")
+        raise EndToEndFailed("gcp serve ended before it was ready")
 
     def close(self) -> None:
-        for process in (self.serve, self.broker):
-            if process.poll() is None:
+        for process in (self.serve, self.relay, self.broker):
+            if process is not None and process.poll() is None:
                 process.terminate()
                 try:
                     process.wait(30)
@@ -222,6 +248,7 @@ def run(
     log_path: Path,
     *,
     phases: tuple[tuple[int, float], ...] = ((200, 15.0), (1000, 10.0)),
+    relay_apart: bool = False,
 ) -> dict[str, Any]:
     """The figures of each (rate, seconds) phase, after a warm-up that issues the certificates
     the redemptions take from."""
@@ -231,7 +258,7 @@ def run(
     fresh = list(enumerate(reserved))
     fresh.reverse()  # popped from the end: in reservation order
     with log_path.open("ab") as log:
-        service = ServiceProcesses(database, var_dir, key, log)
+        service = ServiceProcesses(database, var_dir, key, log, relay_apart=relay_apart)
         stream = _Stream(service.bootstrap)
         producer = Producer(
             {"bootstrap.servers": service.bootstrap, "linger.ms": 0, "partitioner": "murmur2"}
@@ -262,6 +289,7 @@ def run(
             producer.close()
             stream.close()
             service.close()
+    figures["e2e_relay_apart"] = relay_apart
     figures["e2e_p50_ms"] = figures.get("e2e_200_p50_ms")
     figures["e2e_p99_ms"] = figures.get("e2e_200_p99_ms")
     return figures

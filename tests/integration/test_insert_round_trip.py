@@ -4,11 +4,13 @@ not even an aborted transaction on the pooled connection."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
 
 from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
@@ -75,3 +77,58 @@ def test_a_refused_save_stores_nothing_and_the_connection_serves_the_next(
         assert app.store.repository.get(later.id).text == "later"
     finally:
         app.close()
+
+
+def test_states_of_any_bytes_come_back_exactly_on_both_insert_paths(
+    one_connection_app: GiftCertificates,
+) -> None:
+    # The events go to PostgreSQL in binary: nothing in a state (quotes, backslashes, commas,
+    # parentheses, NUL, bytes that are no UTF-8) may need or suffer escaping.
+    recorder = one_connection_app.store.recorder
+    every_byte = bytes(range(256))
+    states = [every_byte, b'"\\,() {}\x00', b"", every_byte * 40]
+    try:
+        alone = [StoredEvent(uuid4(), 1, "test:Alone", state) for state in states]
+        with_position = [StoredEvent(uuid4(), 1, "test:Tracked", state) for state in states]
+        recorder.insert_events(alone)
+        recorder.insert_events(with_position, trackings=[Tracking("upstream", 7)])
+
+        for event in [*alone, *with_position]:
+            assert recorder.select_events(event.originator_id) == [event]
+        assert recorder.max_tracking_id("upstream") == 7
+    finally:
+        one_connection_app.close()
+
+
+def test_processes_starting_at_once_on_a_new_store_all_start(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # The parts of one deployment start together: each runs the library's set-up (its
+    # CREATE OR REPLACE FUNCTION, its CREATE TYPE); unserialised, one met "tuple concurrently
+    # updated" and died.
+    starters = 6
+    together = threading.Barrier(starters)
+    started: list[GiftCertificates] = []
+    failed: list[BaseException] = []
+
+    def start(n: int) -> None:
+        together.wait()
+        try:
+            started.append(build_application(make_settings(tmp_path / str(n), postgres_url)))
+        except BaseException as error:
+            failed.append(error)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(starters)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert failed == []
+        assert len(started) == starters
+        note = Note("written by the first, read by the last")
+        started[0].store.save(note)
+        assert started[-1].store.repository.get(note.id).text == note.text
+    finally:
+        for app in started:
+            app.close()
