@@ -59,7 +59,6 @@ class ServiceProcesses:
         relay_apart: bool = False,
     ) -> None:
         self._log = log
-        self.started = time.monotonic()
         self.broker = subprocess.Popen(
             [sys.executable, "-m", "bench.broker"], stdout=subprocess.PIPE, stderr=log, text=True
         )

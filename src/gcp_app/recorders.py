@@ -39,10 +39,6 @@ from gcp_app.pool_tables import PostgresPoolTable, SQLitePoolTable
 VersionRange = tuple[int, int | None]
 
 
-# How long the set-up's own connection may take to open (the pool's is configured apart).
-CONNECT_SECONDS = 5
-
-
 def _trackings(kwargs: dict[str, Any]) -> Sequence[Tracking]:
     trackings: Sequence[Tracking] = kwargs.get("trackings", ())
     return trackings
@@ -181,7 +177,10 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
         kwargs = self.datastore.pool.kwargs  # the library passes a dict
         assert isinstance(kwargs, dict)
         settings = {k: v for k, v in kwargs.items() if k != "row_factory"}
-        with psycopg.connect(**settings, connect_timeout=CONNECT_SECONDS, autocommit=True) as conn:
+        timeout = max(1, round(self.datastore.pool.timeout))  # POSTGRES_CONNECT_TIMEOUT
+        with psycopg.connect(**settings, connect_timeout=timeout, autocommit=True) as conn:
+            # Another's set-up takes well under a second: a minute means it hangs.
+            conn.execute("SET lock_timeout = '60s'")
             conn.execute(
                 "SELECT pg_advisory_lock(hashtext(%s))",
                 (f"gcp set-up {self.datastore.schema}.{self.events_table_name}",),
