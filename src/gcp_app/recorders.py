@@ -174,10 +174,12 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
         deployment) met PostgreSQL's "tuple concurrently updated" and one of them died. A
         session lock on a connection of its own (the pool may hold only one) waits for the
         other's set-up; closing the connection releases it."""
-        kwargs = self.datastore.pool.kwargs  # the library passes a dict
-        assert isinstance(kwargs, dict)
-        settings = {k: v for k, v in kwargs.items() if k != "row_factory"}
-        timeout = max(1, round(self.datastore.pool.timeout))  # POSTGRES_CONNECT_TIMEOUT
+        pool = self.datastore.pool
+        assert isinstance(pool.kwargs, dict)  # the library passes one
+        settings = {k: v for k, v in pool.kwargs.items() if k != "row_factory"}
+        if pool.get_password_func is not None:  # as the pool connects (POSTGRES_GET_PASSWORD_TOPIC)
+            settings["password"] = pool.get_password_func()
+        timeout = max(1, round(pool.timeout))  # POSTGRES_CONNECT_TIMEOUT
         with psycopg.connect(**settings, connect_timeout=timeout, autocommit=True) as conn:
             # Another's set-up takes well under a second: a minute means it hangs.
             conn.execute("SET lock_timeout = '60s'")

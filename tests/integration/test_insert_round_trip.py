@@ -132,3 +132,30 @@ def test_processes_starting_at_once_on_a_new_store_all_start(
     finally:
         for app in started:
             app.close()
+
+
+PASSWORDS_ASKED: list[str] = []
+
+
+def password() -> str:
+    """POSTGRES_GET_PASSWORD_TOPIC's function (trust auth here: any password will do)."""
+    PASSWORDS_ASKED.append("asked")
+    return "from-a-vault"
+
+
+def test_a_store_whose_password_comes_from_a_function_sets_up(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # The set-up's own connection asks the function as the pool's connections do.
+    PASSWORDS_ASKED.clear()
+    app = build_application(
+        make_settings(tmp_path, postgres_url),
+        env={"POSTGRES_GET_PASSWORD_TOPIC": f"{__name__}:password"},
+    )
+    try:
+        note = Note("stored")
+        app.store.save(note)
+        assert app.store.repository.get(note.id).text == "stored"
+        assert PASSWORDS_ASKED
+    finally:
+        app.close()
