@@ -1,6 +1,7 @@
-"""Saves without positions go to PostgreSQL in one round trip (PostgresInboxRecorder.insert_events):
-the same rows, ids and refusals as the library's path, and a refused save leaves nothing behind,
-not even an aborted transaction on the pooled connection."""
+"""PostgresInboxRecorder's own ways with PostgreSQL: saves without positions in one round trip
+(the same rows, ids and refusals as the library's path; a refused save leaves nothing behind,
+not even an aborted transaction on the pooled connection), events sent in binary (any bytes
+come back exactly), and the store's set-up one process at a time."""
 
 from __future__ import annotations
 
