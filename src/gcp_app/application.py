@@ -8,6 +8,7 @@ composition root (gcp_adapters.bootstrap.build_application).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -26,7 +27,7 @@ from gcp_app.reservation_desk import ReservationDesk
 from gcp_app.sealing import CvcSealer
 from gcp_app.settings import Settings
 from gcp_app.shelf import CandidateShelf
-from gcp_app.state_objects import StateObject, state_object
+from gcp_app.state_objects import StateObject, certificate_events, state_object
 from gcp_app.store import EventStore
 from gcp_app.use_cases import Command, UseCases
 from gcp_app.use_cases.reserving import Reservations
@@ -116,11 +117,8 @@ class GiftCertificates:
         reads are better grouped: `reading_desk`."""
         return state_object(list(self.store.events.get(certificate_id)))
 
-    def _events_of(self, certificate_id: UUID) -> list[Any]:
-        events = list(self.store.events.get(certificate_id))
-        if not events or not isinstance(events[0], GiftCertificate.Created):
-            raise CertificateNotFound("no such certificate")
-        return events
+    def _events_of(self, certificate_id: UUID) -> Sequence[Any]:
+        return certificate_events(list(self.store.events.get(certificate_id)))
 
     # ================================================================== pools
 

@@ -29,11 +29,18 @@ CLERKS: Final = 2
 StateObject = dict[str, Any]
 
 
+def certificate_events(events: Sequence[Any]) -> Sequence[Any]:
+    """`events` (an aggregate's, oldest first) if they are a certificate's: another
+    aggregate's id, or none at all, is no certificate (CertificateNotFound)."""
+    if not events or not isinstance(events[0], GiftCertificate.Created):
+        raise CertificateNotFound("no such certificate")
+    return events
+
+
 def state_object(events: Sequence[Any]) -> StateObject:
     """The object of the certificate's latest publication, from its events (oldest first); a
     certificate never published yet shows status CREATED."""
-    if not events or not isinstance(events[0], GiftCertificate.Created):
-        raise CertificateNotFound("no such certificate")
+    certificate_events(events)
     certificate: GiftCertificate | None = None
     shown: tuple[Any, str] | None = None
     for event in events:
