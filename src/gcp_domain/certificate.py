@@ -227,6 +227,11 @@ class GiftCertificate(
         return self.issue_terms.amount.currency if self.issue_terms else None
 
     @property
+    def working_state(self) -> CertificateState:
+        """The state a lock keeps (and unlocking returns to), else the state itself."""
+        return self.lock.previous_state if self.lock else self.state
+
+    @property
     def is_issued(self) -> bool:
         return self.issue_terms is not None
 
@@ -405,10 +410,9 @@ class GiftCertificate(
     ) -> Decimal | None:
         """The amount is a fact of this refund: never carried over from another one."""
         refund = self.refund
-        same = refund is not None and (
-            refund.payment_id == payment_id or refund.key == (refund_of or payment_id)
-        )
-        return refund.amount if amount is None and same and refund is not None else amount
+        if amount is None and refund is not None and refund.has_step(payment_id, refund_of):
+            return refund.amount
+        return amount
 
     @event(RefundPending)
     def _refund_pending(

@@ -99,6 +99,11 @@ class Refund:
         """What makes steps one refund: the sale payment they name, else their paymentId."""
         return self.refund_of or self.payment_id
 
+    def has_step(self, payment_id: str, refund_of: str | None) -> bool:
+        """A step (its own paymentId, the sale payment it names in refundOf, if any) is one of
+        this refund's: the same paymentId as its latest step, or the same `key`."""
+        return self.payment_id == payment_id or self.key == (refund_of or payment_id)
+
 
 @attrs.frozen
 class RedemptionOutcome:

@@ -18,7 +18,6 @@ OWING: Final = frozenset({CertificateState.ACTIVE, CertificateState.REFUND_PENDI
 
 
 def owed(certificate: GiftCertificate) -> Decimal:
-    working = certificate.lock.previous_state if certificate.lock else certificate.state
-    if certificate.issue_terms is None or working not in OWING:
+    if certificate.issue_terms is None or certificate.working_state not in OWING:
         return Decimal(0)
     return certificate.balance

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Final
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -155,17 +156,27 @@ class SalesOrder(Aggregate):
 
     # ------------------------------------------------------------------ facts
 
-    def _is_redelivery(self, source: str, message_id: str, digest: str) -> bool:
-        """True if this message was recorded already with these facts; raises
-        ConflictingDuplicate if it was recorded with others."""
-        if (source, message_id) not in self.messages:
+    def _record_once(
+        self,
+        source: str,
+        message_id: str,
+        facts: dict[str, Any],
+        record: Callable[..., None],
+        cause: Cause,
+    ) -> bool:
+        """Records a message's `facts` with `record` (its @event method), once per messageId
+        on its topic. Returns False for a redelivery; raises ConflictingDuplicate for a
+        redelivery with other facts."""
+        digest = _digest(facts)
+        if (source, message_id) in self.messages:
+            recorded = self.messages[(source, message_id)]
+            if recorded is not None and recorded != digest:
+                raise ConflictingDuplicate(
+                    f"messageId {message_id} was delivered before with other facts; "
+                    "the first delivery stands"
+                )
             return False
-        recorded = self.messages[(source, message_id)]
-        if recorded is not None and recorded != digest:
-            raise ConflictingDuplicate(
-                f"messageId {message_id} was delivered before with other facts; "
-                "the first delivery stands"
-            )
+        record(message_id=message_id, digest=digest, cause=cause, **facts)
         return True
 
     def receive_order_message(
@@ -197,11 +208,9 @@ class SalesOrder(Aggregate):
                 {"certificateId": cid, "reason": cut(reason)} for cid, reason in refund_lines
             ],
         }
-        digest = _digest(facts)
-        if self._is_redelivery(ORDER_SOURCE, message_id, digest):
-            return False
-        self._receive_order_message(message_id=message_id, digest=digest, cause=cause, **facts)
-        return True
+        return self._record_once(
+            ORDER_SOURCE, message_id, facts, self._receive_order_message, cause
+        )
 
     @event(OrderMessageReceived)
     def _receive_order_message(
@@ -260,11 +269,7 @@ class SalesOrder(Aggregate):
             "certificate_number": certificate_number,
             "refund_of": refund_of,
         }
-        digest = _digest(facts)
-        if self._is_redelivery(PAYMENT_SOURCE, message_id, digest):
-            return False
-        self._receive_payment(message_id=message_id, digest=digest, cause=cause, **facts)
-        return True
+        return self._record_once(PAYMENT_SOURCE, message_id, facts, self._receive_payment, cause)
 
     @event(PaymentReceived)
     def _receive_payment(

@@ -38,6 +38,11 @@ def check_pool_name(name: str) -> str:
     return name
 
 
+def _check_low_watermark(low_watermark: int) -> None:
+    if low_watermark < 0:
+        raise InvalidCommand("the low watermark is not negative")
+
+
 class CertificatePool(Aggregate):
     TOPIC = "gcp:CertificatePool"
 
@@ -85,8 +90,7 @@ class CertificatePool(Aggregate):
         cls, *, name: str, low_watermark: int = DEFAULT_LOW_WATERMARK, cause: Cause
     ) -> CertificatePool:
         check_pool_name(name)
-        if low_watermark < 0:
-            raise InvalidCommand("the low watermark is not negative")
+        _check_low_watermark(low_watermark)
         # A typed name: the library's constructor returns Any to some mypy versions.
         pool: CertificatePool = cls(name=name, low_watermark=low_watermark, cause=cause)
         return pool
@@ -144,8 +148,7 @@ class CertificatePool(Aggregate):
         self.running_low = False
 
     def set_low_watermark(self, *, low_watermark: int, cause: Cause) -> bool:
-        if low_watermark < 0:
-            raise InvalidCommand("the low watermark is not negative")
+        _check_low_watermark(low_watermark)
         if low_watermark == self.low_watermark:
             return False
         self._set_low_watermark(low_watermark=low_watermark, cause=cause)

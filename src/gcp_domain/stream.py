@@ -113,6 +113,19 @@ def certificate_status(certificate: GiftCertificate, event: Any) -> str | None:
     return status(certificate, event)
 
 
+def _audit(created_on: datetime, event: Any) -> JSON:
+    """The `audit` of a certificate's or a pool's publication: who made this change, when, and
+    in answer to which message (the event's Cause)."""
+    cause = event.cause
+    return {
+        "createdAt": rfc3339(created_on),
+        "updatedAt": rfc3339(event.timestamp),
+        "updatedBy": cause.actor,
+        "causationId": cause.causation_id,
+        "correlationId": cause.correlation_id,
+    }
+
+
 def _reason(event: Any) -> str | None:
     for attribute in ("reason", "error"):
         value = getattr(event, attribute, None)
@@ -173,7 +186,6 @@ def certificate_object(certificate: GiftCertificate, event: Any, status: str) ->
     lock = certificate.lock
     refund = certificate.refund
     reservation = certificate.reservation
-    cause = event.cause
     return {
         "schemaVersion": SCHEMA_VERSION,
         "eventId": stream_event_id(event.originator_id, event.originator_version),
@@ -227,13 +239,7 @@ def certificate_object(certificate: GiftCertificate, event: Any, status: str) ->
         "operation": _operation(certificate, event),
         "reason": _reason(event),
         "version": event.originator_version,
-        "audit": {
-            "createdAt": rfc3339(certificate.created_on),
-            "updatedAt": rfc3339(event.timestamp),
-            "updatedBy": cause.actor,
-            "causationId": cause.causation_id,
-            "correlationId": cause.correlation_id,
-        },
+        "audit": _audit(certificate.created_on, event),
     }
 
 
@@ -280,13 +286,7 @@ def pool_publication(pool: CertificatePool, event: Any) -> Publication | None:
             "redeemable": False,
             "reason": event.reason if status is St.ISSUE_BLOCKED else POOL_LOW_REASON,
             "version": event.originator_version,
-            "audit": {
-                "createdAt": rfc3339(pool.created_on),
-                "updatedAt": rfc3339(event.timestamp),
-                "updatedBy": event.cause.actor,
-                "causationId": event.cause.causation_id,
-                "correlationId": event.cause.correlation_id,
-            },
+            "audit": _audit(pool.created_on, event),
         }
     )
     if status is St.POOL_LOW:

@@ -100,7 +100,7 @@ class RedemptionRules:
         }
         # Decision 5: EXPIRED at or after expiresAt even before the timer has run, also for a
         # certificate locked over ACTIVE (the timer would expire it; unlocking cannot help).
-        working = self.lock.previous_state if self.lock else self.state
+        working = self.working_state
         if working is S.ACTIVE and self.issue_terms and at >= self.issue_terms.expires_at:
             return RejectionReason.EXPIRED
         if self.state in by_state:
@@ -137,8 +137,7 @@ class RedemptionRules:
             raise ReversalRejected(
                 f"a reversal returns at most {redemption.reversible} for that redemption"
             )
-        working = self.lock.previous_state if self.lock else self.state
-        if working not in (S.ACTIVE, S.REDEEMED):
+        if self.working_state not in (S.ACTIVE, S.REDEEMED):
             raise TransitionNotAllowed(f"cannot reverse a redemption on a {self.state} certificate")
         self._reverse_redemption(
             refund_payment_id=refund_payment_id,

@@ -30,10 +30,7 @@ class RefundRules:
     def _of_this_refund(self: GiftCertificate, payment_id: str, refund_of: str | None) -> bool:
         """The step belongs to the certificate's latest refund: the same paymentId, or the
         same sale payment named in refundOf."""
-        refund = self.refund
-        return refund is not None and (
-            refund.payment_id == payment_id or refund.key == (refund_of or payment_id)
-        )
+        return self.refund is not None and self.refund.has_step(payment_id, refund_of)
 
     def _refund_completed_already(
         self: GiftCertificate, payment_id: str, refund_of: str | None

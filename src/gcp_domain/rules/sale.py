@@ -109,8 +109,7 @@ class SaleRules:
             return False
         if self.state is S.RESERVED:
             raise TransitionNotAllowed("a reserved certificate is released, not cancelled")
-        working = self.lock.previous_state if self.lock else self.state
-        if working not in (S.AVAILABLE, S.ACTIVE) or self.state is S.REFUND_PENDING:
+        if self.working_state not in (S.AVAILABLE, S.ACTIVE) or self.state is S.REFUND_PENDING:
             raise TransitionNotAllowed(f"cannot cancel a certificate in {self.state}")
         if self.redemptions:
             raise TransitionNotAllowed("a certificate with redemptions cannot be cancelled")

@@ -50,8 +50,7 @@ class SupportRules:
             return False
         # A locked certificate expires only if it was locked while ACTIVE: a fully redeemed
         # one does not expire, locked or not.
-        working = self.lock.previous_state if self.lock else self.state
-        if self.state not in (S.ACTIVE, S.LOCKED) or working is not S.ACTIVE:
+        if self.state not in (S.ACTIVE, S.LOCKED) or self.working_state is not S.ACTIVE:
             return False
         self._expire(cause=cause)
         return True

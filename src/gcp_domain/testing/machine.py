@@ -287,7 +287,7 @@ class GiftCertificateMachine(LifecycleChecks):
 
     def _reversible(self, payment_id: str) -> Decimal:
         redemption = self.model.redemptions.get(payment_id)
-        return redemption.amount - redemption.reversed if redemption else Decimal(10)
+        return redemption.reversible if redemption else Decimal(10)
 
     def _pick_redemption(self, data: st.DataObject) -> str:
         """An applied redemption's paymentId, or (one time in eight, or when none was applied)

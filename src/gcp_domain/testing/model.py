@@ -355,6 +355,19 @@ class LifecycleModel:
         refund = self.refund
         return refund if refund and refund.is_open and refund.payment_id == payment_id else None
 
+    def _completed(self, payment_id: str) -> bool:
+        """The refund of this paymentId completed: REFUNDED is final."""
+        refund = self.refund
+        return (
+            self.position is P.REFUNDED and refund is not None and refund.payment_id == payment_id
+        )
+
+    def _step_amount(self, payment_id: str, amount: Money | None) -> Decimal | None:
+        """Decision 8: the steps "carry the payment's amount": this step's, or its pending's;
+        never another refund's."""
+        pending = self._open_refund(payment_id)
+        return amount.amount if amount else (pending.amount if pending else None)
+
     def _refund_refused(
         self, operation: Operation, payment_id: str, amount: Money | None, *, capped: bool = True
     ) -> bool:
@@ -395,9 +408,7 @@ class LifecycleModel:
             return Expect.NOTHING  # A redelivery.
         if self._refund_refused(Operation.REFUND_NEEDS_DETAILS, payment_id, amount):
             return Expect.REFUSED
-        # Decision 8: the steps "carry the payment's amount": this step's, or its pending's;
-        # never another refund's.
-        known = amount.amount if amount else (pending.amount if pending else None)
+        known = self._step_amount(payment_id, amount)
         self.position = P.REFUND_PENDING
         self.refund = ModelRefund(payment_id, RefundStatus.PENDING_DETAILS, known)
         return self._records("REFUND_PENDING_DETAILS")
@@ -405,8 +416,7 @@ class LifecycleModel:
     def complete_refund(self, payment_id: str, amount: Money) -> Expect:
         # REFUNDED is final: its own completion again is a redelivery. Decision 8: "a
         # completion after a failure still completes", so decided refunds are not skipped here.
-        refund = self.refund
-        if self.position is P.REFUNDED and refund and refund.payment_id == payment_id:
+        if self._completed(payment_id):
             return Expect.NOTHING
         # Silent on zero: a completed refund returns money.
         if amount.is_zero or self._refund_refused(Operation.COMPLETE_REFUND, payment_id, amount):
@@ -421,13 +431,10 @@ class LifecycleModel:
         if payment_id in self.decided_refunds:
             # A failure repeated records nothing. Silent on a failure after the completion: it
             # contradicts what was recorded, refused as decision 9 refuses a contradicting result.
-            refund = self.refund
-            completed = self.position is P.REFUNDED and refund and refund.payment_id == payment_id
-            return Expect.REFUSED if completed else Expect.NOTHING
+            return Expect.REFUSED if self._completed(payment_id) else Expect.NOTHING
         if self._refund_refused(Operation.FAIL_REFUND, payment_id, amount, capped=False):
             return Expect.REFUSED
-        pending = self._open_refund(payment_id)
-        known = amount.amount if amount else (pending.amount if pending else None)
+        known = self._step_amount(payment_id, amount)
         # Decision 8: "A failed refund returns to ACTIVE and keeps refund: {status: FAILED}";
         # the contract: `ACTIVE` "(after unlock or a failed refund)".
         self.position = P.ACTIVE
