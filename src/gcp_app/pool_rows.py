@@ -64,19 +64,19 @@ class PoolRow:
 
 def row_of(certificate: GiftCertificate) -> PoolRow:
     """The row of `certificate` as it is now (saved with its pending events)."""
-    held = certificate.reservation
-    terms = certificate.issue_terms
-    reserved = held is not None and certificate.state is CertificateState.RESERVED
-    expiring = terms is not None and certificate.state not in FINAL_STATES
+    # A deadline only while its timer may still act: a reservation while RESERVED, an expiry
+    # until the certificate is final.
+    held = certificate.reservation if certificate.state is CertificateState.RESERVED else None
+    terms = certificate.issue_terms if certificate.state not in FINAL_STATES else None
     return PoolRow(
         certificate_id=certificate.id,
         version=certificate.version,
         pool=certificate.pool,
         state=certificate.state,
-        reserved_until=held.until if reserved and held is not None else None,
-        reservation_order=held.order_id if reserved and held is not None else None,
-        expires_at=terms.expires_at if expiring and terms is not None else None,
-        expiry_order=terms.order_id if expiring and terms is not None else None,
+        reserved_until=held.until if held is not None else None,
+        reservation_order=held.order_id if held is not None else None,
+        expires_at=terms.expires_at if terms is not None else None,
+        expiry_order=terms.order_id if terms is not None else None,
     )
 
 

@@ -29,7 +29,7 @@ from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 from gcp_app.pool_rows import POOL_ROWS, PoolRow
 from gcp_app.pool_table_memory import MemoryPoolTable
@@ -128,45 +128,44 @@ class PostgresInboxRecorder(PostgresProcessRecorder):
         # certificates while every commit waited for the CPU. OFFSET 0 keeps the lateral
         # subquery from being flattened back into that join. The arrays go in binary (%b):
         # psycopg writes a few thousand ids as text in pure Python, four times slower.
-        self.select_many_statement = SQL(
+        self.select_many_statement = self._statement(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state "
             "FROM unnest(%b::{id_type}[], %b::bigint[], %b::bigint[]) AS w(id, after, up_to) "
             "CROSS JOIN LATERAL (SELECT x.originator_id, x.originator_version, x.topic, x.state "
             "FROM {schema}.{table} AS x "
             "WHERE x.originator_id = w.id AND x.originator_version > w.after "
             "AND (w.up_to IS NULL OR x.originator_version <= w.up_to) OFFSET 0) AS e "
-            "ORDER BY e.originator_id, e.originator_version"
-        ).format(
-            id_type=Identifier(self.datastore.originator_id_type),
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
+            "ORDER BY e.originator_id, e.originator_version",
+            table=self.events_table_name,
+            id_type=self.datastore.originator_id_type,
         )
         # The library's insert with its array of events in binary (%b): as text (its %s),
         # psycopg writes each event's state as escaped hex inside a quoted composite inside
         # an array literal, in pure Python: a third of the inbound store thread's time.
-        self.insert_events_statement = SQL(
+        self.insert_events_statement = self._statement(
             "INSERT INTO {schema}.{table} AS t "
             "(originator_id, originator_version, topic, state) "
             "SELECT originator_id, originator_version, topic, state "
-            "FROM unnest(%b::{schema}.{stored_event_type}[]) RETURNING notification_id"
-        ).format(
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.events_table_name),
-            stored_event_type=Identifier(self.stored_event_type_name),
+            "FROM unnest(%b::{schema}.{stored_event_type}[]) RETURNING notification_id",
+            table=self.events_table_name,
+            stored_event_type=self.stored_event_type_name,
         )
         # The library's single-row upsert (see PostgresTrackingRecorder), for many rows: a row
         # comes back only where the position was new or beyond the recorded one.
-        self.insert_trackings_statement = SQL(
+        self.insert_trackings_statement = self._statement(
             "INSERT INTO {schema}.{table} AS t (application_name, notification_id) "
             "SELECT * FROM unnest(%s::text[], %s::bigint[]) "
             "ON CONFLICT (application_name) DO UPDATE "
             "SET notification_id = EXCLUDED.notification_id "
             "WHERE t.notification_id < EXCLUDED.notification_id "
-            "RETURNING t.application_name"
-        ).format(
-            schema=Identifier(self.datastore.schema),
-            table=Identifier(self.tracking_table_name),
+            "RETURNING t.application_name",
+            table=self.tracking_table_name,
         )
+
+    def _statement(self, text: str, **names: str) -> Composed:
+        """`text` with {schema} and the other {names} filled in as quoted identifiers."""
+        identifiers = {key: Identifier(name) for key, name in names.items()}
+        return SQL(text).format(schema=Identifier(self.datastore.schema), **identifiers)
 
     def create_table(self) -> None:
         """The library's set-up, one process at a time. It replaces its insert function and

@@ -218,6 +218,10 @@ class Settings:
                 raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
             return _FLAGS[raw]
 
+        def optional(name: str) -> str | None:
+            """Unset, empty or only blanks: None, the setting's unset behaviour."""
+            return (env.get(name) or "").strip() or None
+
         var_dir = Path(get("GCP_VAR_DIR"))
         database_url = env.get("GCP_DATABASE_URL") or _embedded_database_url(var_dir)
         return cls(
@@ -235,7 +239,7 @@ class Settings:
             default_currency=get("GCP_DEFAULT_CURRENCY"),
             pool_low_watermark=integer("GCP_POOL_LOW_WATERMARK"),
             cvc_digits=integer("GCP_CVC_DIGITS", 3, 8),
-            kafka_bootstrap_servers=(env.get("GCP_KAFKA_BOOTSTRAP_SERVERS") or "").strip() or None,
+            kafka_bootstrap_servers=optional("GCP_KAFKA_BOOTSTRAP_SERVERS"),
             topic_stream=get("GCP_TOPIC_STREAM"),
             topic_dlq=get("GCP_TOPIC_DLQ"),
             topic_sales_order=get("GCP_TOPIC_SALES_ORDER"),
@@ -247,12 +251,12 @@ class Settings:
             http_reuse_port=flag("GCP_HTTP_REUSE_PORT"),
             jwt_secret=env.get("GCP_JWT_SECRET") or None,
             rate_per_second=integer("GCP_RATE_PER_SECOND", 1, 1_000_000_000),
-            redis_url=(env.get("GCP_REDIS_URL") or "").strip() or None,
+            redis_url=optional("GCP_REDIS_URL"),
             cvc_max_failures=integer("GCP_CVC_MAX_FAILURES", 1, 1000),
             cvc_window=timedelta(seconds=integer("GCP_CVC_WINDOW_SECONDS", 1, 86_400)),
             matcher_cache_size=integer("GCP_MATCHER_CACHE_SIZE", 0, 10_000_000),
             relay_cache_size=integer("GCP_RELAY_CACHE_SIZE", 1, 10_000_000),
-            kafka_instance_id=(env.get("GCP_KAFKA_INSTANCE_ID") or "").strip() or None,
+            kafka_instance_id=optional("GCP_KAFKA_INSTANCE_ID"),
             kafka_session_timeout_ms=integer("GCP_KAFKA_SESSION_TIMEOUT_MS", 1000, 3_600_000),
             bi_database=Path(env.get("GCP_BI_DATABASE") or var_dir / "bi" / "marts.duckdb"),
             bi_build_seconds=integer("GCP_BI_BUILD_SECONDS", 1, 86_400),

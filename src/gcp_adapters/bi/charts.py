@@ -15,6 +15,9 @@ import duckdb
 
 WIDTH: Final = 640
 HEIGHT: Final = 260
+# Below this many rows a bar chart per day gives each day a labelled band of its own; from it
+# on, the days stand on a time scale (too many bands to label).
+DAY_BANDS_BELOW: Final = 40
 Rows = list[dict[str, Any]]
 
 
@@ -32,15 +35,35 @@ def rows(db: duckdb.DuckDBPyConnection, sql: str) -> Rows:
     return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
-def _data(values: Rows, numbers: tuple[str, ...]) -> dict[str, Any]:
-    """Inline data; Vega parses the money columns (text) as numbers for drawing."""
-    return {"values": values, "format": {"parse": dict.fromkeys(numbers, "number")}}
+def _drawing(values: Rows, *numbers: str) -> alt.Chart:
+    """A drawing of `values` (inline data); Vega parses the `numbers` columns (money comes as
+    text) as numbers, for drawing only."""
+    return alt.Chart({"values": values, "format": {"parse": dict.fromkeys(numbers, "number")}})
 
 
-def _chart(name: str, title: str, caption: str, chart: Any) -> Chart:
-    """The report's chart `name`: `chart` titled `title` (in the picture and the report)."""
-    spec: dict[str, Any] = chart.properties(title=title).to_dict()
+def _chart(
+    name: str,
+    title: str,
+    caption: str,
+    drawing: alt.Chart,
+    *,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Chart:
+    """The report's chart `name`: `drawing` at its size, titled `title` (in the picture and
+    the report)."""
+    spec: dict[str, Any] = drawing.properties(width=width, height=height, title=title).to_dict()
     return Chart(name, title, caption, spec)
+
+
+def _day_bands(values: Rows) -> bool:
+    """Whether bars per day get a band per day (few rows) rather than a time scale."""
+    return len(values) < DAY_BANDS_BELOW
+
+
+def _day_axis(values: Rows) -> alt.X:
+    """The x axis of bars per day: a labelled band per day, or a time scale (DAY_BANDS_BELOW)."""
+    return alt.X("yearmonthdate(day):O" if _day_bands(values) else "day:T", title="day (UTC)")
 
 
 def liability(db: duckdb.DuckDBPyConnection) -> Chart:
@@ -50,8 +73,8 @@ def liability(db: duckdb.DuckDBPyConnection) -> Chart:
         "CAST(closing_balance AS VARCHAR) AS closing_balance, outstanding_certificates "
         "FROM liability_daily ORDER BY day, currency",
     )
-    chart = (
-        alt.Chart(_data(values, ("closing_balance", "outstanding_certificates")))
+    drawing = (
+        _drawing(values, "closing_balance", "outstanding_certificates")
         .mark_line(point=len(values) < 60)
         .encode(
             x=alt.X("day:T", title="day (UTC)"),
@@ -59,13 +82,12 @@ def liability(db: duckdb.DuckDBPyConnection) -> Chart:
             color=alt.Color("currency:N"),
             tooltip=["day:T", "currency:N", "closing_balance:Q", "outstanding_certificates:Q"],
         )
-        .properties(width=WIDTH, height=HEIGHT)
     )
     return _chart(
         "liability",
         "Outstanding liability by currency",
         "Closing balance of liability_daily: what GCP owes on its certificates each day.",
-        chart,
+        drawing,
     )
 
 
@@ -75,22 +97,21 @@ def issuance(db: duckdb.DuckDBPyConnection) -> Chart:
         "SELECT strftime(day, '%Y-%m-%d') AS day, channel, currency, certificates, "
         "CAST(amount AS VARCHAR) AS amount FROM issuance_daily ORDER BY ALL",
     )
-    chart = (
-        alt.Chart(_data(values, ("certificates", "amount")))
+    drawing = (
+        _drawing(values, "certificates", "amount")
         .mark_bar()
         .encode(
-            x=alt.X("yearmonthdate(day):O" if len(values) < 40 else "day:T", title="day (UTC)"),
+            x=_day_axis(values),
             y=alt.Y("sum(certificates):Q", title="certificates issued"),
             color=alt.Color("channel:N"),
             tooltip=["day:T", "channel:N", "currency:N", "certificates:Q", "amount:Q"],
         )
-        .properties(width=WIDTH, height=HEIGHT)
     )
     return _chart(
         "issuance",
         "Issuance by channel per day",
         "Certificates issued per day, stacked by sales channel (issuance_daily).",
-        chart,
+        drawing,
     )
 
 
@@ -101,24 +122,25 @@ def redemptions(db: duckdb.DuckDBPyConnection) -> Chart:
         "CAST(sum(amount) AS VARCHAR) AS amount, count(*) AS events "
         "FROM redemptions WHERE kind IN ('REDEMPTION', 'REVERSAL') GROUP BY ALL ORDER BY ALL",
     )
-    chart = (
-        alt.Chart(_data(values, ("amount", "events")))
+    drawing = (
+        _drawing(values, "amount", "events")
         .mark_bar()
         .encode(
-            x=alt.X("yearmonthdate(day):O" if len(values) < 40 else "day:T", title="day (UTC)"),
+            x=_day_axis(values),
             y=alt.Y("sum(amount):Q", title="amount"),
             color=alt.Color("kind:N", scale=alt.Scale(range=["#4c78a8", "#e45756"])),
-            xOffset="kind:N" if len(values) < 40 else alt.Undefined,
+            # In a day's band, redemptions and reversals side by side.
+            xOffset="kind:N" if _day_bands(values) else alt.Undefined,
             row=alt.Row("currency:N"),
             tooltip=["day:T", "kind:N", "currency:N", "amount:Q", "events:Q"],
         )
-        .properties(width=WIDTH, height=HEIGHT // 2)
     )
     return _chart(
         "redemptions",
         "Redemptions and reversals per day",
         "Money taken from certificates, and given back by reversals (redemptions).",
-        chart,
+        drawing,
+        height=HEIGHT // 2,
     )
 
 
@@ -129,8 +151,8 @@ def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
         "CAST(cumulative_redemption_rate AS VARCHAR) AS rate "
         "FROM redemption_curve ORDER BY ALL",
     )
-    chart = (
-        alt.Chart(_data(values, ("months_since_issue", "rate")))
+    drawing = (
+        _drawing(values, "months_since_issue", "rate")
         .mark_line(point=True)
         .encode(
             x=alt.X(
@@ -148,7 +170,6 @@ def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
                 alt.Tooltip("rate:Q", format=".1%"),
             ],
         )
-        .properties(width=WIDTH // 3, height=HEIGHT)
     )
     return _chart(
         "breakage",
@@ -156,7 +177,8 @@ def breakage(db: duckdb.DuckDBPyConnection) -> Chart:
         "Cumulative share of each cohort's issued amount redeemed (net of reversals), per "
         "currency; where a curve flattens below 100% is the breakage (redemption_curve, "
         "breakage_cohorts).",
-        chart,
+        drawing,
+        width=WIDTH // 3,
     )
 
 
@@ -168,8 +190,8 @@ def notifications(db: duckdb.DuckDBPyConnection) -> Chart:
         "CAST(CAST(sum(sent) AS DECIMAL(18, 6)) / nullif(sum(requested), 0) AS VARCHAR) "
         "AS delivery_rate FROM notifications_daily GROUP BY ALL ORDER BY ALL",
     )
-    chart = (
-        alt.Chart(_data(values, ("requested", "sent", "failed", "delivery_rate")))
+    drawing = (
+        _drawing(values, "requested", "sent", "failed", "delivery_rate")
         .mark_line(point=True)
         .encode(
             x=alt.X("week:T", title="week (UTC)"),
@@ -189,14 +211,13 @@ def notifications(db: duckdb.DuckDBPyConnection) -> Chart:
                 alt.Tooltip("delivery_rate:Q", format=".1%"),
             ],
         )
-        .properties(width=WIDTH, height=HEIGHT)
     )
     return _chart(
         "notifications",
         "Notification delivery rate",
         "CVC notifications CRM reported SENT per notification requested, week by week and by "
         "channel (notifications_daily has the daily counts, failures included).",
-        chart,
+        drawing,
     )
 
 
@@ -206,8 +227,8 @@ def pools(db: duckdb.DuckDBPyConnection) -> Chart:
         "SELECT strftime(occurred_at, '%Y-%m-%dT%H:%M:%S') AS occurred_at, pool, status, "
         "coalesce(reason, '') AS reason FROM pool_events ORDER BY ALL",
     )
-    chart = (
-        alt.Chart(_data(values, ()))
+    drawing = (
+        _drawing(values)
         .mark_point(size=120, filled=True)
         .encode(
             x=alt.X("occurred_at:T", title="when (UTC)"),
@@ -219,14 +240,14 @@ def pools(db: duckdb.DuckDBPyConnection) -> Chart:
             shape=alt.Shape("status:N", scale=alt.Scale(domain=["ISSUE_BLOCKED", "POOL_LOW"])),
             tooltip=["occurred_at:T", "pool:N", "status:N", "reason:N"],
         )
-        .properties(width=WIDTH, height=max(60, 40 * len({v["pool"] for v in values})))
     )
     return _chart(
         "pool_events",
         "Pool events",
         "Each ISSUE_BLOCKED (a sale found the pool empty) and POOL_LOW (stock under the low "
         "watermark) publication (pool_events).",
-        chart,
+        drawing,
+        height=max(60, 40 * len({v["pool"] for v in values})),  # a row per pool
     )
 
 

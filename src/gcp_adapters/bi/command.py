@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -173,26 +174,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def reconcile(args: argparse.Namespace) -> int:
+def _reading_marts(read: Callable[[Settings], int]) -> int:
+    """Runs `read`, a command that reads the marts, with the settings; says in one line (exit
+    2) why it cannot: the `bi` extra missing, a bad setting, the marts absent or being built."""
     missing = _missing_extra()
     if missing is not None:
         return complain(missing)
     import duckdb  # noqa: PLC0415 - the extra
 
-    from gcp_adapters.bi.reconcile import reconcile as compare  # noqa: PLC0415
-    from gcp_adapters.bootstrap import build_application  # noqa: PLC0415 - only here
-
     try:
-        settings = Settings.from_env()
-        app = build_application(settings)
+        return read(Settings.from_env())
     except ConfigurationError as error:
         return complain(f"configuration: {error}")
-    try:
-        outcome = compare(app, settings.bi_database)
     except FileNotFoundError as error:
         return complain(str(error))
     except duckdb.IOException as error:
         return complain(f"the marts cannot be read now ({error}); is a build running?")
+
+
+def reconcile(args: argparse.Namespace) -> int:
+    return _reading_marts(lambda settings: _reconcile(settings, args.limit))
+
+
+def _reconcile(settings: Settings, limit: int) -> int:
+    from gcp_adapters.bi.reconcile import reconcile as compare  # noqa: PLC0415 - the extra
+    from gcp_adapters.bootstrap import build_application  # noqa: PLC0415 - only here
+
+    app = build_application(settings)
+    try:
+        outcome = compare(app, settings.bi_database)
     finally:
         app.close()
     currencies = sorted(
@@ -206,7 +216,7 @@ def reconcile(args: argparse.Namespace) -> int:
             f"(liability_daily closing {outcome.closing_by_currency.get(currency, 0)}), "
             f"event store {outcome.store_by_currency.get(currency, 0)}"
         )
-    for difference in outcome.differences[: args.limit]:
+    for difference in outcome.differences[:limit]:
         say(
             f"bi: differs: certificate {difference.certificate_id} ({difference.currency}): "
             f"marts {difference.marts}, event store {difference.store}"
@@ -219,24 +229,14 @@ def reconcile(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    missing = _missing_extra()
-    if missing is not None:
-        return complain(missing)
-    import duckdb  # noqa: PLC0415 - the extra
+    return _reading_marts(lambda settings: _report(settings, args.out))
 
-    from gcp_adapters.bi.report import write_report  # noqa: PLC0415
 
-    try:
-        settings = Settings.from_env()
-    except ConfigurationError as error:
-        return complain(f"configuration: {error}")
-    if args.out.exists() and not args.out.is_dir():
-        return complain(f"--out {args.out} is not a directory")
-    try:
-        written = write_report(settings.bi_database, args.out)
-    except FileNotFoundError as error:
-        return complain(str(error))
-    except duckdb.IOException as error:
-        return complain(f"the marts cannot be read now ({error}); is a build running?")
+def _report(settings: Settings, out: Path) -> int:
+    from gcp_adapters.bi.report import write_report  # noqa: PLC0415 - the extra
+
+    if out.exists() and not out.is_dir():
+        return complain(f"--out {out} is not a directory")
+    written = write_report(settings.bi_database, out)
     say(f"bi: report at {written[0]} ({len(written)} files)")
     return 0

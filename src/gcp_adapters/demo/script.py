@@ -138,6 +138,29 @@ class Demo:
         self.watcher.wait_for(certificate_id, "ISSUED")
         return certificate_id, number, payment_id
 
+    def sell_own_certificate(self, pool: str, title: str, what: str) -> tuple[str, str, str]:
+        """Step `title`, on a certificate of its own (sold without a notification, for a new
+        web order): `what` says what happens, naming the order as {order}. The certificate's
+        id, the order id and the payment id."""
+        order_id = _unique("WEB")
+        self.step(title, what.format(order=order_id))
+        certificate_id, _, payment_id = self.sell(pool, order_id, "NONE")
+        return certificate_id, order_id, payment_id
+
+    def support_action(
+        self, certificate_id: str, action: str, reason: str, *, published: str
+    ) -> None:
+        """Support's `action` (lock, unlock) on the certificate, giving `reason`; waits for
+        the publication of the state it leads to."""
+        self.call(
+            "POST",
+            f"/certificates/{certificate_id}/actions/{action}",
+            Role.SUPPORT,
+            200,
+            json={"reason": reason},
+        )
+        self.watcher.wait_for(certificate_id, published)
+
     # -- the ten events
 
     def run(self, pool: str) -> None:
@@ -211,13 +234,11 @@ class Demo:
 
     def refund(self, pool: str) -> None:
         """Event 6, on a certificate of its own."""
-        refund_order = _unique("WEB")
-        self.step(
+        second, refund_order, paid = self.sell_own_certificate(
+            pool,
             "Refund",
-            f"a second certificate is sold (order {refund_order}), then its "
-            "buyer asks for the money back",
+            "a second certificate is sold (order {order}), then its buyer asks for the money back",
         )
-        second, _, paid = self.sell(pool, refund_order, "NONE")
         refund_id = _unique("REF")
         self.send(
             build.order(
@@ -239,31 +260,15 @@ class Demo:
 
     def lock_and_unlock(self, pool: str) -> None:
         """Events 7 and 8, on a certificate of their own."""
-        lock_order = _unique("WEB")
-        self.step(
+        third, _, _ = self.sell_own_certificate(
+            pool,
             "Locking a certificate",
-            f"a third certificate is sold (order {lock_order}); "
-            "support locks it for an investigation",
+            "a third certificate is sold (order {order}); support locks it for an investigation",
         )
-        third, _, _ = self.sell(pool, lock_order, "NONE")
-        self.call(
-            "POST",
-            f"/certificates/{third}/actions/lock",
-            Role.SUPPORT,
-            200,
-            json={"reason": "suspected fraud, ticket SUP-42"},
-        )
-        self.watcher.wait_for(third, "LOCKED")
+        self.support_action(third, "lock", "suspected fraud, ticket SUP-42", published="LOCKED")
 
         self.step("Unlocking a certificate", "the investigation is over")
-        self.call(
-            "POST",
-            f"/certificates/{third}/actions/unlock",
-            Role.SUPPORT,
-            200,
-            json={"reason": "ticket SUP-42 closed"},
-        )
-        self.watcher.wait_for(third, "ACTIVE")
+        self.support_action(third, "unlock", "ticket SUP-42 closed", published="ACTIVE")
 
     def shortage(self) -> None:
         """Event 9, on a pool of its own (the main pool stays stocked); the admin's refill

@@ -45,6 +45,20 @@ HISTORY: Final = ResponseSpec(
 )
 
 
+def _changes_certificate(path: str, *, summary: str, role: Role) -> post:
+    """A POST that changes the certificate and answers 200 with its state object; a retry
+    with the same Idempotency-Key gets the same answer. On a thread: the use cases block."""
+    return post(
+        path,
+        operation_class=IdempotentPost,
+        sync_to_thread=True,
+        status_code=200,
+        summary=summary,
+        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
+        **access(role),
+    )
+
+
 # Path parameters carry the contract's names, `{id}` and `{notificationId}`, so the OpenAPI
 # document names them as the contract does. Litestar binds a path parameter to the handler
 # argument of the same name, hence an argument `id` (shadowing the builtin in the handlers
@@ -136,14 +150,10 @@ class CertificatesController(Controller):
         cvc = gcp.cvc.disclose(id, notification_id=notification_id, cause=cause)
         return CvcOut(certificate_id=str(id), notification_id=notification_id, cvc=cvc)
 
-    @post(
+    @_changes_certificate(
         "/{id:uuid}/notifications/{notificationId:str}",
-        operation_class=IdempotentPost,
-        sync_to_thread=True,
-        status_code=200,
         summary="Record a CVC notification's delivery result",
-        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
-        **access(Role.CRM),
+        role=Role.CRM,
     )
     def notification_result(
         self,
@@ -165,14 +175,10 @@ class CertificatesController(Controller):
         )
         return gcp.current_object(id)
 
-    @post(
+    @_changes_certificate(
         "/{id:uuid}/actions/lock",
-        operation_class=IdempotentPost,
-        sync_to_thread=True,
-        status_code=200,
         summary="Lock the certificate (support)",
-        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
-        **access(Role.SUPPORT),
+        role=Role.SUPPORT,
     )
     def lock(
         self,
@@ -188,14 +194,10 @@ class CertificatesController(Controller):
         )
         return gcp.current_object(id)
 
-    @post(
+    @_changes_certificate(
         "/{id:uuid}/actions/unlock",
-        operation_class=IdempotentPost,
-        sync_to_thread=True,
-        status_code=200,
         summary="Unlock the certificate (support)",
-        responses={200: STATE_OBJECT, **problem_responses(*COMMON, 404, 409, 422, 503)},
-        **access(Role.SUPPORT),
+        role=Role.SUPPORT,
     )
     def unlock(
         self,

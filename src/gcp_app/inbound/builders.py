@@ -72,6 +72,10 @@ def _certificate_id(certificate_id: CertificateId) -> UUID:
     return certificate_id if isinstance(certificate_id, UUID) else UUID(certificate_id)
 
 
+def _message_id(message_id: str | None) -> str:
+    return fresh_message_id() if message_id is None else message_id
+
+
 def _at(occurred_at: When) -> datetime | None:
     return datetime.now(UTC) if occurred_at is NOW else occurred_at
 
@@ -141,7 +145,7 @@ def order(
         amounts = [line.amount for line in sold] + [line.amount for line in used]
         total = sum(amounts, Decimal(0))
     return SalesOrderMessage(
-        message_id=fresh_message_id() if message_id is None else message_id,
+        message_id=_message_id(message_id),
         event_type=event_type,
         order_id=order_id,
         occurred_at=_at(occurred_at),
@@ -174,7 +178,7 @@ def payment(
 ) -> PaymentMessage:
     """One event (`event_type`) of the payment `payment_id` of an order."""
     return PaymentMessage(
-        message_id=fresh_message_id() if message_id is None else message_id,
+        message_id=_message_id(message_id),
         event_type=event_type,
         payment_id=payment_id,
         order_id=order_id,
@@ -224,7 +228,7 @@ def client_update(
 ) -> ClientMessage:
     """CRM's client profile changed; without a `notification` GCP ignores it."""
     return ClientMessage(
-        message_id=fresh_message_id() if message_id is None else message_id,
+        message_id=_message_id(message_id),
         client_id=client_id,
         event_type=event_type,
         occurred_at=_at(occurred_at),

@@ -67,22 +67,22 @@ class Reservations:
         The same (channel, idempotency key) always gets the first answer back; the key again
         with another pool or orderId is refused (IdempotencyKeyReused).
         """
-        if idempotency_key:
-            earlier = self._earlier_reservation(channel, idempotency_key, pool, order_id)
-            if earlier is not None:
-                return earlier
-        request = ReservationRequest(pool, channel, cause, order_id, idempotency_key)
+        return self._reserve_alone(
+            ReservationRequest(pool, channel, cause, order_id, idempotency_key)
+        )
+
+    def _reserve_alone(self, request: ReservationRequest) -> ReservationGranted:
+        """One request served on its own (`reserve_next`, and what a group leaves over)."""
+        earlier = self._earlier_reservation(request)
+        if earlier is not None:
+            return earlier
         for _ in range(RESERVATION_ATTEMPTS):
-            certificate = self._available_certificate(pool, cause)
+            certificate = self._available_certificate(request.pool, request.cause)
             try:
                 granted = self._try_reserve(certificate, request)
                 if granted is not None:
                     return granted
-                earlier = (
-                    self._earlier_reservation(channel, idempotency_key, pool, order_id)
-                    if idempotency_key
-                    else None
-                )
+                earlier = self._earlier_reservation(request)
             except BaseException:
                 self._shelf.give_back([certificate.id])
                 raise
@@ -140,8 +140,8 @@ class Reservations:
         A group whose save conflicts (another process reserved one of its candidates, or used
         one of its keys, meanwhile) stored nothing; it is tried once more, now that the pool
         index knows which candidates were taken. What is still left, and a request whose key an
-        earlier request of the group carries, is served one by one by `reserve_next`, which
-        settles conflicts."""
+        earlier request of the group carries, is served one by one as `reserve_next` serves it,
+        which settles conflicts."""
         answers: list[Answer | None] = [None] * len(requests)
         alone: list[int] = []
         pending = list(range(len(requests)))
@@ -152,15 +152,8 @@ class Reservations:
             if not pending:
                 break
         for index in sorted([*alone, *pending]):
-            request = requests[index]
             try:
-                answers[index] = self.reserve_next(
-                    request.pool,
-                    channel=request.channel,
-                    order_id=request.order_id,
-                    idempotency_key=request.idempotency_key,
-                    cause=request.cause,
-                )
+                answers[index] = self._reserve_alone(requests[index])
             except Exception as failure:
                 # This request's answer only: the group's reservations are committed and
                 # must reach their callers.
@@ -188,9 +181,7 @@ class Reservations:
                 continue
             keys.add((request.channel, request.idempotency_key))
             try:
-                answers[index] = self._earlier_reservation(
-                    request.channel, request.idempotency_key, request.pool, request.order_id
-                )
+                answers[index] = self._earlier_reservation(request)
             except DomainError as refusal:
                 answers[index] = refusal
         return later
@@ -242,16 +233,19 @@ class Reservations:
             self._pool_exhausted(pool, cause)
         return certificate
 
-    def _earlier_reservation(
-        self, channel: str, idempotency_key: str, pool: str, order_id: str | None
-    ) -> ReservationGranted | None:
+    def _earlier_reservation(self, request: ReservationRequest) -> ReservationGranted | None:
+        """The first answer to the request's Idempotency-Key; None without a key, or for a key
+        not used before."""
+        channel, idempotency_key = request.channel, request.idempotency_key
+        if not idempotency_key:
+            return None
         try:
             key: object = self._store.repository.get(reservation_key_id(channel, idempotency_key))
         except AggregateNotFoundError:
             return None
         assert isinstance(key, ReservationKey)
-        if key.pool != pool or _contradicts(
-            self._reserved_for_order(key, channel, idempotency_key), order_id
+        if key.pool != request.pool or _contradicts(
+            self._reserved_for_order(key, channel, idempotency_key), request.order_id
         ):
             # The same key for another request: its answer is not this request's. (An orderId
             # given once and not the other time is no contradiction: it is only recorded.)
