@@ -10,6 +10,13 @@ half issues (the web order and its captured card payment) and half redemptions o
 POS order and its REDEMPTION payment) of certificates issued in a warm-up. A reader follows the
 stream; each operation's latency is from its payment's produce call to the ISSUED or
 PARTIALLY_REDEEMED that names its certificate (and, for a redemption, its paymentId).
+
+Each latency is also split in three stages by the clocks the messages carry (one host, one
+wall clock): to the change's `occurredAt` (delivery to the consumer, its batch window and the
+matching, up to the moment the change was made), from there to the stream message's timestamp
+(the rest of the batch, its commit, the relay's wake-up, read and produce call), and from there
+to the reader (the brokers' acknowledgement and the reader's fetch). `occurredAt` has whole
+milliseconds, so each stage is within a millisecond.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -136,24 +144,34 @@ class _Stream:
             ends.append(TopicPartition(STREAM, partition, high))
         self._consumer.assign(ends)
         self.arrived: dict[tuple[str, str, str], float] = {}
+        # By the same keys: (the change's occurredAt, the stream message's timestamp, arrival),
+        # wall-clock seconds.
+        self.clocks: dict[tuple[str, str, str], tuple[float, float, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, name="bench-e2e-stream", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         while not self._stop.is_set():
-            for message in self._consumer.consume(500, 0.05):
-                if message.error() is not None:
-                    continue
-                now = time.monotonic()
-                value = json.loads(message.value() or b"{}")
-                operation = value.get("operation") or {}
-                certificate, status = str(value.get("certificateId")), str(value.get("status"))
-                # By certificate and status, and by its payment too (a redemption's).
-                self.arrived.setdefault((certificate, status, ""), now)
-                payment_id = operation.get("paymentId")
-                if payment_id:
-                    self.arrived.setdefault((certificate, status, str(payment_id)), now)
+            # One message a poll: librdkafka's consume(n, timeout) waits until it has n or the
+            # time is up, which would add up to that timeout to each latency measured here.
+            message = self._consumer.poll(0.05)
+            if message is None or message.error() is not None:
+                continue
+            now, wall = time.monotonic(), time.time()
+            value = json.loads(message.value() or b"{}")
+            operation = value.get("operation") or {}
+            certificate, status = str(value.get("certificateId")), str(value.get("status"))
+            occurred = datetime.fromisoformat(str(value.get("occurredAt"))).timestamp()
+            clocks = (occurred, message.timestamp()[1] / 1000, wall)
+            # By certificate and status, and by its payment too (a redemption's).
+            keys = [(certificate, status, "")]
+            payment_id = operation.get("paymentId")
+            if payment_id:
+                keys.append((certificate, status, str(payment_id)))
+            for key in keys:
+                self.arrived.setdefault(key, now)
+                self.clocks.setdefault(key, clocks)
 
     def close(self) -> None:
         self._stop.set()
@@ -212,7 +230,7 @@ def _phase(
             messages, payment_id = _redeem(f"{rate}-{n}", certificate)
             key = (str(certificate.certificate_id), "PARTIALLY_REDEEMED", payment_id)
         operations.append((messages, key))
-    expected: list[tuple[tuple[str, str, str], float]] = []
+    expected: list[tuple[tuple[str, str, str], float, float]] = []
     started = time.monotonic()
     for n, (messages, key) in enumerate(operations):
         pause = started + n / rate - time.monotonic()
@@ -220,23 +238,35 @@ def _phase(
             time.sleep(pause)
         for topic, message_key, value in messages:
             producer.produce(topic, key=message_key, value=value)
-        expected.append((key, time.monotonic()))  # the payment is the last one produced
+        # the payment is the last one produced
+        expected.append((key, time.monotonic(), time.time()))
         producer.poll(0)
     producer.flush(30)
     deadline = time.monotonic() + SETTLE_SECONDS
-    while any(key not in stream.arrived for key, _ in expected):
+    while any(key not in stream.arrived for key, _, _ in expected):
         if time.monotonic() > deadline:
-            missing = sum(key not in stream.arrived for key, _ in expected)
+            missing = sum(key not in stream.arrived for key, _, _ in expected)
             raise EndToEndFailed(f"{missing} of {count} publications did not arrive at {rate}/s")
         time.sleep(0.05)
-    latencies = sorted((stream.arrived[key] - sent) * 1000 for key, sent in expected)
-    return {
+    latencies = sorted((stream.arrived[key] - sent) * 1000 for key, sent, _ in expected)
+    figures = {
         "p50_ms": percentile(latencies, 0.50),
         "p99_ms": percentile(latencies, 0.99),
         "max_ms": max(latencies),
         "operations": float(count),
         "achieved_per_s": count / (time.monotonic() - started),
     }
+    stages: dict[str, list[float]] = {"made": [], "relayed": [], "delivered": []}
+    for key, _, sent_wall in expected:
+        occurred, produced, arrived = stream.clocks[key]
+        stages["made"].append((occurred - sent_wall) * 1000)
+        stages["relayed"].append((produced - occurred) * 1000)
+        stages["delivered"].append((arrived - produced) * 1000)
+    for stage, values in stages.items():
+        values.sort()
+        figures[f"{stage}_p50_ms"] = percentile(values, 0.50)
+        figures[f"{stage}_p99_ms"] = percentile(values, 0.99)
+    return figures
 
 
 def run(
