@@ -37,6 +37,7 @@ from confluent_kafka import (
 )
 
 from gcp_adapters.closing import ClosedOnExit
+from gcp_adapters.kafka.batch_window import gather
 from gcp_adapters.kafka.client_logs import LIBRDKAFKA
 from gcp_adapters.kafka.consumer_metrics import ConsumerMetrics, Partition
 from gcp_adapters.kafka.decoding import InboundTopics, decode, readable_message_id
@@ -62,12 +63,7 @@ failures = quiet_logger("gcp.kafka.consumer.failures")
 # batch of 2,000 takes well under a second to apply (docs/performance.md).
 DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_BATCH_TIMEOUT: Final = 0.2
-# Once a batch has records, how long a wait that brings no more closes it early.
-IDLE_WAIT: Final = 0.005
-# And how long it stays open at most while records keep coming in ones and tens (steady
-# traffic below capacity): each waits for the batch, so this bounds the latency it adds. A
-# backlog fills a batch at once, whatever the window.
-BATCH_WINDOW: Final = 0.05
+# When a batch closes before it is full: gcp_adapters.kafka.batch_window.
 # How long a broker holds a fetch that finds nothing new (librdkafka's default, 500 ms, is
 # paid by every message that arrives while a fetch waits): latency for a few more requests.
 FETCH_WAIT_MS: Final = 10
@@ -284,24 +280,17 @@ class InboundConsumer(ClosedOnExit):
 
     def _poll(self) -> list[Envelope]:
         """The next batch: up to `batch_size` records, waiting at most `batch_timeout` for the
-        first. Once records have come, the window closes as soon as a short wait brings no more
-        (the input is idle: a lone payment is not held), and BATCH_WINDOW after the first."""
-        # librdkafka's consume waits until it has all it was asked for or the time is up: the
-        # first record is asked for alone, the rest only from what keeps coming.
-        records = self._consumer.consume(num_messages=1, timeout=self.batch_timeout)
-        deadline = time.monotonic() + BATCH_WINDOW
-        while records and len(records) < self.batch_size:
-            wait = min(IDLE_WAIT, deadline - time.monotonic())
-            if wait <= 0:
-                break
-            more = self._consumer.consume(num_messages=self.batch_size - len(records), timeout=wait)
-            if not more:
-                break
-            records += more
+        first; it grows while the batch before it is still being stored (batch_window)."""
+        records = gather(
+            self._consumer.consume, self.batch_size, self.batch_timeout, self._writer_busy
+        )
         envelopes = self._envelopes(records)
         if envelopes:
             self.metrics.record_consumed(len(envelopes))
         return envelopes
+
+    def _writer_busy(self) -> bool:
+        return self._pipeline.storing
 
     @property
     def in_flight(self) -> int:

@@ -61,6 +61,11 @@ class InboundPipeline:
         return len(self._in_flight.decided.envelopes) if self._in_flight is not None else 0
 
     @property
+    def storing(self) -> bool:
+        """Whether the writer is still storing the batch in flight."""
+        return self._in_flight is not None and not self._in_flight.stored.done()
+
+    @property
     def waiting(self) -> int:
         """Records of the next batch to redo (0: none)."""
         return len(self._redo[0]) if self._redo else 0
