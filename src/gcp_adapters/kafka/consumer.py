@@ -60,10 +60,10 @@ failures = quiet_logger("gcp.kafka.consumer.failures")
 
 # A batch is one transaction: larger batches mean fewer round trips and commits per message.
 # Latency stays bounded: a poll returns what arrived within DEFAULT_BATCH_TIMEOUT, and a full
-# batch of 2,000 takes well under a second to apply (docs/performance.md).
+# batch of 2,000 takes well under a second to apply (docs/performance.md). When a batch closes
+# before it is full: gcp_adapters.kafka.batch_window.
 DEFAULT_BATCH_SIZE: Final = 2000
 DEFAULT_BATCH_TIMEOUT: Final = 0.2
-# When a batch closes before it is full: gcp_adapters.kafka.batch_window.
 # How long a broker holds a fetch that finds nothing new (librdkafka's default, 500 ms, is
 # paid by every message that arrives while a fetch waits): latency for a few more requests.
 FETCH_WAIT_MS: Final = 10
