@@ -5,13 +5,13 @@ come back exactly), and the store's set-up one process at a time."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from tests.concurrency import concurrently
 
 from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
@@ -108,22 +108,11 @@ def test_processes_starting_at_once_on_a_new_store_all_start(
     # CREATE OR REPLACE FUNCTION, its CREATE TYPE); unserialised, one met "tuple concurrently
     # updated" and died.
     starters = 6
-    together = threading.Barrier(starters)
-    started: list[GiftCertificates] = []
-    failed: list[BaseException] = []
-
-    def start(n: int) -> None:
-        together.wait()
-        try:
-            started.append(build_application(make_settings(tmp_path / str(n), postgres_url)))
-        except BaseException as error:
-            failed.append(error)
-
-    threads = [threading.Thread(target=start, args=(n,)) for n in range(starters)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    started, failed = concurrently(
+        starters,
+        lambda n: build_application(make_settings(tmp_path / str(n), postgres_url)),
+        timeout=60,
+    )
     try:
         assert failed == []
         assert len(started) == starters

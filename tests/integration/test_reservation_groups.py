@@ -14,6 +14,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import OperationalError
+from tests.concurrency import concurrently
 from tests.integration.conftest import DURABLE
 
 from gcp_app.application import GiftCertificates
@@ -399,26 +400,6 @@ def test_threads_on_two_instances_through_the_desks_never_share_a_certificate(
 
 
 # ---------------------------------------------------------------------- a small pool
-
-
-def concurrently(count: int, body: Callable[[int], Any]) -> tuple[list[Any], list[BaseException]]:
-    answers: list[Any] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(count)
-
-    def run(n: int) -> None:
-        start.wait()
-        try:
-            answers.append(body(n))
-        except BaseException as error:
-            errors.append(error)
-
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return answers, errors
 
 
 def test_a_small_pool_is_not_exhausted_before_it_is_empty_through_the_desk(
