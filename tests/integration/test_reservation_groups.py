@@ -6,7 +6,6 @@ a certificate of its own, the earlier answer for its Idempotency-Key, or its ref
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -362,31 +361,21 @@ def test_threads_on_two_instances_through_the_desks_never_share_a_certificate(
     app.pools.generate_certificates(POOL, threads * each, cause=ADMIN)
     instances = [app, make_app()]
     results: list[list[UUID]] = [[] for _ in range(threads)]
-    errors: list[BaseException] = []
     contention = Counter[int]()
-    start = threading.Barrier(threads)
 
     def run(index: int) -> None:
         desk = instances[index % 2].reservation_desk
-        start.wait()
-        try:
-            for n in range(each):
-                while True:
-                    try:
-                        answer = desk.reserve(request(f"t{index}-{n}"))
-                    except ReservationContention:
-                        contention[index] += 1
-                        continue
-                    results[index].append(answer.certificate_id)
-                    break
-        except BaseException as error:
-            errors.append(error)
+        for n in range(each):
+            while True:
+                try:
+                    answer = desk.reserve(request(f"t{index}-{n}"))
+                except ReservationContention:
+                    contention[index] += 1
+                    continue
+                results[index].append(answer.certificate_id)
+                break
 
-    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    _, errors = concurrently(threads, run)
 
     assert errors == []
     grants = [c for result in results for c in result]
