@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -58,13 +58,8 @@ def _from_the_store(store: EventStore, woken: threading.Event) -> Iterator[None]
         except Exception:
             logger.exception("the store's subscription failed; polling instead")
 
-    thread = threading.Thread(target=follow, name="gcp-relay-wake-up", daemon=True)
-    thread.start()
-    try:
+    with _in_background(follow, stop=subscription.stop):
         yield
-    finally:
-        subscription.stop()
-        thread.join(timeout=5)
 
 
 @contextmanager
@@ -114,10 +109,17 @@ def _listening(recorder: PostgresApplicationRecorder, woken: threading.Event) ->
                 backoff = min(backoff * 2, RELISTEN_MAX)
                 discard_dead_connections(recorder)
 
-    thread = threading.Thread(target=listen, name="gcp-relay-wake-up", daemon=True)
+    with _in_background(listen, stop=stopped.set):
+        yield
+
+
+@contextmanager
+def _in_background(target: Callable[[], None], *, stop: Callable[[], None]) -> Iterator[None]:
+    """Runs `target` in a daemon thread for as long as the block runs; `stop` tells it to end."""
+    thread = threading.Thread(target=target, name="gcp-relay-wake-up", daemon=True)
     thread.start()
     try:
         yield
     finally:
-        stopped.set()
+        stop()
         thread.join(timeout=5)
