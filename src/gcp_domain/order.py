@@ -78,9 +78,14 @@ def sales_order_id(order_id: str) -> UUID:
     return uuid5(ORDER_NAMESPACE, order_id)
 
 
-def _without_digest(state: dict[str, Any]) -> None:
-    """Upcasts a message event stored before class version 2, which had no digest."""
-    state["digest"] = None
+class _DigestSinceVersion2:
+    """A message event: class version 2 added `digest`; one stored before has None."""
+
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["digest"] = None
 
 
 class SalesOrder(Aggregate):
@@ -93,7 +98,7 @@ class SalesOrder(Aggregate):
         TOPIC = "gcp:SalesOrder.Created"
         order_id: str
 
-    class OrderMessageReceived(Event):
+    class OrderMessageReceived(_DigestSinceVersion2, Event):
         TOPIC = "gcp:SalesOrder.OrderMessageReceived"
         message_id: str
         event_type: str
@@ -108,10 +113,7 @@ class SalesOrder(Aggregate):
         # facts is told from a plain one (None on events stored before).
         digest: str | None
 
-        class_version = 2
-        upcast_v1_v2 = staticmethod(_without_digest)
-
-    class PaymentReceived(Event):
+    class PaymentReceived(_DigestSinceVersion2, Event):
         TOPIC = "gcp:SalesOrder.PaymentReceived"
         message_id: str
         payment_id: str
@@ -122,9 +124,6 @@ class SalesOrder(Aggregate):
         certificate_number: str | None
         refund_of: str | None
         digest: str | None  # as on OrderMessageReceived
-
-        class_version = 2
-        upcast_v1_v2 = staticmethod(_without_digest)
 
     class Decided(Event):
         TOPIC = "gcp:SalesOrder.Decided"
