@@ -34,7 +34,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.arrivals import draw_arrivals
+from tests.arrivals import draw_arrivals, sale_story_ready
 
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import ClientMessage, InboundMessage
@@ -56,6 +56,8 @@ AFTER = {
     "refund-pending": {"paid"},
     "refund-done": {"paid", "refund-pending"},
 }
+# May a name be produced first now, given the messages produced before it?
+ready = sale_story_ready(AFTER)
 STATUSES = {
     "C1": Counter(
         ["RESERVED", "ISSUED", "NOTIFICATION_REQUESTED", "NOTIFICATION_SENT", "PARTIALLY_REDEEMED"]
@@ -149,19 +151,6 @@ def scenario(deployment: Any, kit: Any) -> Scenario:
     }
     assert tuple(messages) == NAMES
     return Scenario({"C1": str(c1), "C2": str(c2)}, messages, (web, pos, client_id))
-
-
-def ready(name: str, seen: set[str]) -> bool:
-    """May `name` be produced first now, given the messages produced before it?"""
-    issued = "paid" in seen and bool({"sale", "refund-line"} & seen)
-    if not AFTER.get(name, set()) <= seen:
-        return False
-    if name == "sent":
-        return issued
-    if name in ("use-line", "use-pay"):
-        other = "use-pay" if name == "use-line" else "use-line"
-        return issued or other not in seen
-    return True
 
 
 def deliver(deployment: Any, story: Scenario, sequence: list[str]) -> None:

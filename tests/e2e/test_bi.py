@@ -11,28 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import duckdb
 from tests.bi_reference import Reference, assert_marts_match, read_topics
-from tests.e2e.test_seed_demo import free_port
-
-TIMEOUT = 120.0
-
-
-def _gcp(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gcp_adapters.cli.main", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+from tests.cli_runs import free_port, run_gcp
 
 
 def _one(db: duckdb.DuckDBPyConnection, sql: str) -> Any:
@@ -49,10 +33,10 @@ def test_from_a_running_gcp_to_a_reconciled_report(kit: Any, tmp_path: Path) -> 
     try:
         service.wait_ready()
         bootstrap = next(line.split()[1] for line in service.lines if line.startswith("kafka:"))
-        demo = _gcp(env, tmp_path, "demo", "--url", f"http://127.0.0.1:{port}")
+        demo = run_gcp(env, tmp_path, "demo", "--url", f"http://127.0.0.1:{port}")
         assert demo.returncode == 0, f"{demo.stdout}\n{demo.stderr}\n{service.describe()}"
 
-        built = _gcp(env, tmp_path, "bi", "build")
+        built = run_gcp(env, tmp_path, "bi", "build")
         assert built.returncode == 0, f"{built.stdout}\n{built.stderr}"
         assert "tests passed" in built.stdout, built.stdout
         marts = tmp_path / "var" / "bi" / "marts.duckdb"
@@ -101,7 +85,7 @@ def _check_the_demos_story(marts: Path) -> None:
 
 
 def _check_reconciliation(env: dict[str, str], cwd: Path, marts: Path) -> None:
-    reconciled = _gcp(env, cwd, "bi", "reconcile")
+    reconciled = run_gcp(env, cwd, "bi", "reconcile")
     assert reconciled.returncode == 0, f"{reconciled.stdout}\n{reconciled.stderr}"
     assert "bi: RUB: marts 5000.0000" in reconciled.stdout, reconciled.stdout
     assert "reconciled: 4 certificates agree" in reconciled.stdout, reconciled.stdout
@@ -118,14 +102,14 @@ def _check_reconciliation(env: dict[str, str], cwd: Path, marts: Path) -> None:
         "WHERE is_current AND outstanding_balance > 0 RETURNING certificate_id",
     )
     db.close()
-    differs = _gcp({**env, "GCP_BI_DATABASE": str(tampered)}, cwd, "bi", "reconcile")
+    differs = run_gcp({**env, "GCP_BI_DATABASE": str(tampered)}, cwd, "bi", "reconcile")
     assert differs.returncode == 1, differs.stdout
     said = f"differs: certificate {locked} (RUB): marts 5001.0000, event store 5000.00"
     assert said in differs.stdout, differs.stdout
 
 
 def _check_report(env: dict[str, str], cwd: Path) -> None:
-    reported = _gcp(env, cwd, "bi", "report", "--out", "report")
+    reported = run_gcp(env, cwd, "bi", "report", "--out", "report")
     assert reported.returncode == 0, f"{reported.stdout}\n{reported.stderr}"
     out = cwd / "report"
     page = (out / "index.html").read_text(encoding="utf-8")

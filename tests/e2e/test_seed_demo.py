@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.cli_runs import free_port, run_gcp
 
 from gcp_adapters.kafka.mock_cluster import MockCluster
 
@@ -43,13 +41,6 @@ BLOCKED = ["POOL_LOW", "ISSUE_BLOCKED"]
 MAIN_POOL = ["POOL_LOW"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_the_demo_walks_the_ten_seed_events(
     kit: Any,
     postgres_schema: Callable[[], contextlib.AbstractContextManager[str]],
@@ -70,23 +61,15 @@ def test_the_demo_walks_the_ten_seed_events(
             assert f"http: http://127.0.0.1:{port}" in "\n".join(service.lines)
 
             # The token secret comes from <GCP_VAR_DIR>/jwt.secret, as a newcomer's would.
-            demo = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "gcp_adapters.cli.main",
-                    "demo",
-                    "--url",
-                    f"http://127.0.0.1:{port}",
-                    "--bootstrap",
-                    bootstrap,
-                ],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
+            demo = run_gcp(
+                env,
+                tmp_path,
+                "demo",
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--bootstrap",
+                bootstrap,
                 timeout=DEMO_TIMEOUT,
-                check=False,
             )
             said = f"demo stdout:\n{demo.stdout}\ndemo stderr:\n{demo.stderr}"
             assert demo.returncode == 0, f"{said}\n{service.describe()}"
@@ -100,14 +83,8 @@ def test_the_demo_walks_the_ten_seed_events(
             assert "the admin refills the pool" in demo.stdout, said
 
             # The demo cleans up after itself: its small pool is refilled to its watermark.
-            status = subprocess.run(
-                [sys.executable, "-m", "gcp_adapters.cli.main", "pool", "status", "--json"],
-                cwd=tmp_path,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=DEMO_TIMEOUT,
-                check=True,
+            status = run_gcp(
+                env, tmp_path, "pool", "status", "--json", timeout=DEMO_TIMEOUT, check=True
             )
             [small] = [p for p in json.loads(status.stdout) if p["pool"].startswith("demo-small")]
             assert small["available"] >= small["lowWatermark"] == 1, small

@@ -25,12 +25,14 @@ from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import InboundMessage
 from gcp_app.reservation_desk import ReservationGranted
 from gcp_app.settings import Settings
+from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.order import SalesOrder, sales_order_id
 from gcp_domain.stream import certificate_status
 
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
+SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
 def _id(prefix: str) -> str:
@@ -157,6 +159,22 @@ class Gcp:
         assert outcomes == [Outcome.APPLIED, Outcome.APPLIED]
         assert self.certificate(granted.certificate_id).is_issued
         return granted, order_id
+
+    # -- support's side, as another writer (HTTP) would change a certificate
+
+    def lock(self, certificate_id: UUID, reason: str = "fraud check") -> None:
+        self.app.execute(
+            LockCertificate(
+                certificate_id=certificate_id, reason=reason, by="support:anna", cause=SUPPORT
+            )
+        )
+
+    def unlock(self, certificate_id: UUID, reason: str = "cleared") -> None:
+        self.app.execute(
+            UnlockCertificate(
+                certificate_id=certificate_id, reason=reason, by="support:anna", cause=SUPPORT
+            )
+        )
 
     # -- looking
 

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.arrivals import draw_arrivals
+from tests.arrivals import draw_arrivals, sale_story_ready
 
 from gcp_app.inbound import Envelope, Outcome
 from gcp_app.inbound import builders as build
@@ -81,22 +81,14 @@ def scenario(gcp: Any) -> Scenario:
     return Scenario({"C1": str(c1), "C2": str(c2)}, produced)
 
 
-def ready(name: str, seen: set[str]) -> bool:
-    """May `name` be delivered first now, given the messages delivered before it?"""
-    issued = "paid" in seen and bool({"sale", "refund-line"} & seen)
-    after = {
+# May a name be delivered first now, given the messages delivered before it?
+ready = sale_story_ready(
+    {
         "refund-pending": {"paid"},
         "refund-done": {"paid", "refund-pending"},
         "reversal": {"use-pay"},
     }
-    if not after.get(name, set()) <= seen:
-        return False
-    if name == "sent":
-        return issued
-    if name in ("use-line", "use-pay"):
-        other = "use-pay" if name == "use-line" else "use-line"
-        return issued or other not in seen
-    return True
+)
 
 
 def final_state(gcp: Any, names: dict[str, str]) -> dict[str, Any]:

@@ -73,11 +73,7 @@ def test_a_redo_is_judged_on_the_rivals_change(gcp: Any) -> None:
     cid = contested.certificate_id
 
     def lock() -> None:
-        gcp.app.execute(
-            LockCertificate(
-                certificate_id=cid, reason="fraud check", by="support:anna", cause=SUPPORT
-            )
-        )
+        gcp.lock(cid)
 
     store = RivalBeforeSave(gcp.app, cid, lock, times=1)
     gcp.matcher = InboundBatches(rivalled(gcp.app, store))

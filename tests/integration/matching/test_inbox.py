@@ -15,8 +15,7 @@ from gcp_app.application import GiftCertificates
 from gcp_app.dead_letters import DeadLetter, dead_letter_id, dead_letter_message
 from gcp_app.inbound import Envelope, InboundBatches, Outcome, Problem
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import LockCertificate, UnlockCertificate
-from gcp_domain import Cause, CertificateState
+from gcp_domain import CertificateState
 
 S = CertificateState
 A = Outcome.APPLIED
@@ -250,18 +249,13 @@ def test_a_change_by_another_writer_between_batches_is_seen(gcp: Any) -> None:
     certificate, so no version conflict would catch it)."""
     granted, order_id = gcp.sell("5000.00")
     cid = granted.certificate_id
-    support = Cause("support:anna", "req-lock", "case-1")
-    gcp.app.execute(
-        LockCertificate(certificate_id=cid, reason="fraud check", by="support:anna", cause=support)
-    )
+    gcp.lock(cid)
     gcp.each(  # the matcher now holds the certificate as LOCKED
         build.order("POS-9", redemptions=[build.redemption_line(granted.number, "1.00")]),
         build.redemption_payment("POS-9", "PAY-80", granted.number, "1.00"),
     )
     assert gcp.object(cid)["reason"] == "LOCKED"
-    gcp.app.execute(
-        UnlockCertificate(certificate_id=cid, reason="cleared", by="support:anna", cause=support)
-    )
+    gcp.unlock(cid)
 
     outcomes = gcp.each(
         build.order(

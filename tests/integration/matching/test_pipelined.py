@@ -11,11 +11,9 @@ from eventsourcing.persistence import IntegrityError
 
 from gcp_app.inbound import Envelope, InboundBatches, Outcome
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import LockCertificate
-from gcp_domain import Cause, CertificateState
+from gcp_domain import CertificateState
 
 A = Outcome.APPLIED
-SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
 def order(gcp: Any, order_id: str, number: str, amount: str) -> Envelope:
@@ -79,9 +77,7 @@ def test_a_store_that_meets_a_rival_voids_the_batch_decided_on_it(gcp: Any) -> N
     decided = matcher.decide(first)
     matcher.decide(second)  # redeems on top of the first batch's redemption
 
-    gcp.app.execute(
-        LockCertificate(certificate_id=cid, reason="fraud check", by="support:anna", cause=SUPPORT)
-    )
+    gcp.lock(cid)
     with pytest.raises(IntegrityError):
         matcher.store(decided)
     matcher.reset()  # what the consumer does: then both batches through `handle`, in order

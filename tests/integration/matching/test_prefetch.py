@@ -10,13 +10,10 @@ import pytest
 
 from gcp_app.inbound import Outcome, work
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import LockCertificate
-from gcp_domain import Cause
 from gcp_domain.claims import number_claim_id
 from gcp_domain.numbers import CertificateNumber
 
 A = Outcome.APPLIED
-SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
 @pytest.fixture
@@ -53,14 +50,7 @@ def test_a_remembered_claim_and_certificate_are_read_together_and_caught_up(
         build.redemption_payment("POS-1", "PAY-81", granted.number, "100.00"),
     )
     # Another writer changes the remembered certificate between two batches.
-    gcp.app.execute(
-        LockCertificate(
-            certificate_id=granted.certificate_id,
-            reason="fraud check",
-            by="support:anna",
-            cause=SUPPORT,
-        )
-    )
+    gcp.lock(granted.certificate_id)
     reads.clear()
     gcp.deliver(
         build.order("POS-2", redemptions=[build.redemption_line(granted.number, "100.00")]),

@@ -11,15 +11,13 @@ import pytest
 
 from gcp_app.inbound import Outcome
 from gcp_app.inbound import builders as build
-from gcp_app.use_cases import LockCertificate, UnlockCertificate
-from gcp_domain import Cause, CertificateState
+from gcp_domain import CertificateState
 from gcp_domain.vocabulary import DecisionKind as K
 from gcp_domain.vocabulary import DecisionOutcome
 
 S = CertificateState
 A = Outcome.APPLIED
 POS = "POS-9"
-SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
 def rejection(gcp: Any, certificate_id: Any) -> dict[str, Any]:
@@ -143,14 +141,7 @@ def test_insufficient_balance_is_rejected(gcp: Any) -> None:
 
 def test_a_locked_certificate_is_rejected(gcp: Any) -> None:
     granted, _ = gcp.sell("5000.00")
-    gcp.app.execute(
-        LockCertificate(
-            certificate_id=granted.certificate_id,
-            reason="fraud check",
-            by="support:anna",
-            cause=SUPPORT,
-        )
-    )
+    gcp.lock(granted.certificate_id)
     gcp.each(
         build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]),
         build.redemption_payment(POS, "PAY-80", granted.number, "1500.00"),
@@ -158,11 +149,7 @@ def test_a_locked_certificate_is_rejected(gcp: Any) -> None:
 
     assert rejection(gcp, granted.certificate_id)["reason"] == "LOCKED"
     # Decided once: unlocking does not bring the refused redemption back.
-    gcp.app.execute(
-        UnlockCertificate(
-            certificate_id=granted.certificate_id, reason="ok", by="support:anna", cause=SUPPORT
-        )
-    )
+    gcp.unlock(granted.certificate_id, reason="ok")
     gcp.each(build.order(POS, redemptions=[build.redemption_line(granted.number, "1500.00")]))
     assert gcp.certificate(granted.certificate_id).balance == Decimal("5000.00")
 
