@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from tests.integration.kafka.client_config import FAST_RECONNECT
 
 from gcp_adapters.kafka.embedded import EmbeddedBroker
 from gcp_adapters.kafka.mock_cluster import MockCluster
-
-# Short reconnect backoff: a broker that comes back up is reached in well under a second.
-FAST_RECONNECT = {"reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 250}
 
 
 @pytest.fixture
@@ -29,26 +27,32 @@ def started_brokers() -> Iterator[list[MockCluster | EmbeddedBroker]]:
         broker.close()
 
 
-@pytest.fixture
-def mock_cluster(started_brokers: list[MockCluster | EmbeddedBroker]) -> Callable[..., MockCluster]:
-    def start(numstarted_brokers: int = 1) -> MockCluster:
-        cluster = MockCluster(numstarted_brokers)
-        started_brokers.append(cluster)
-        return cluster
+Broker = TypeVar("Broker", MockCluster, EmbeddedBroker)
+
+
+def _starting(
+    kind: Callable[..., Broker], started_brokers: list[MockCluster | EmbeddedBroker]
+) -> Callable[..., Broker]:
+    """Starts brokers of `kind` (with the arguments of its constructor), closed at teardown."""
+
+    def start(*args: Any, **kwargs: Any) -> Broker:
+        broker = kind(*args, **kwargs)
+        started_brokers.append(broker)
+        return broker
 
     return start
+
+
+@pytest.fixture
+def mock_cluster(started_brokers: list[MockCluster | EmbeddedBroker]) -> Callable[..., MockCluster]:
+    return _starting(MockCluster, started_brokers)
 
 
 @pytest.fixture
 def embedded_broker(
     started_brokers: list[MockCluster | EmbeddedBroker],
 ) -> Callable[..., EmbeddedBroker]:
-    def start(*args: Any, **kwargs: Any) -> EmbeddedBroker:
-        broker = EmbeddedBroker(*args, **kwargs)
-        started_brokers.append(broker)
-        return broker
-
-    return start
+    return _starting(EmbeddedBroker, started_brokers)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ the consumer's counters.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import socket
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, Producer, TopicPartition
 from eventsourcing.persistence import IntegrityError
+from tests.integration.kafka.client_config import FAST_RECONNECT
+from tests.unit.contracts import examples
 
 from gcp_adapters.kafka.consumer import InboundConsumer
 from gcp_adapters.kafka.consumer_metrics import ConsumerStats
@@ -42,8 +45,7 @@ WAIT = 20.0  # seconds: the bound on every wait
 # The mock cluster lets a member that left the group linger until its session times out, so a
 # restarted consumer in the same group waits that long for its assignment: keep it short.
 CLIENT_CONFIG = {
-    "reconnect.backoff.ms": 20,
-    "reconnect.backoff.max.ms": 250,
+    **FAST_RECONNECT,
     "session.timeout.ms": 2000,
     "heartbeat.interval.ms": 200,
     "max.poll.interval.ms": 10000,
@@ -99,9 +101,19 @@ def send(kafka: str, producer: Callable[..., Producer]) -> Callable[..., None]:
 def drain(
     consumer: InboundConsumer, until: Callable[[ConsumerStats], bool], what: str
 ) -> ConsumerStats:
+    return _step_until(consumer, consumer.run_once, until, what)
+
+
+def _step_until(
+    consumer: InboundConsumer,
+    step: Callable[[], object],
+    until: Callable[[ConsumerStats], bool],
+    what: str,
+) -> ConsumerStats:
+    """Calls `step` until the consumer's counters satisfy `until`, or fails the test."""
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
-        consumer.run_once()
+        step()
         stats = consumer.metrics.snapshot()
         if until(stats):
             return stats
@@ -127,46 +139,25 @@ def reserve(app: GiftCertificates, order_id: str) -> ReservationGranted:
 
 
 def order_json(order_id: str, certificate_id: uuid.UUID) -> dict[str, Any]:
-    """CONTRACTS.md's All_SalesOrder example."""
-    return {
-        "messageId": str(uuid.uuid4()),
-        "eventType": "ORDER_CREATED",
-        "occurredAt": "2026-11-26T10:00:00Z",
-        "orderId": order_id,
-        "channel": "WEB",
-        "storeId": "MSK-001",
-        "customer": {"clientId": "C-1", "email": "buyer@example.com", "phone": "+79990000000"},
-        "totalAmount": "5000.00",
-        "currency": "RUB",
-        "giftCertificates": [
-            {
-                "certificateId": str(certificate_id),
-                "amount": "5000.00",
-                "validityDays": 365,
-                "notificationChannel": "EMAIL",
-                "recipient": {"name": "Anna", "email": "anna@example.com", "phone": None},
-            }
-        ],
-        "redemptions": [],
-        "refunds": [],
-    }
+    """CONTRACTS.md's All_SalesOrder example, with its certificate line alone."""
+    return examples.sales_order(
+        certificate_id=str(certificate_id),
+        messageId=str(uuid.uuid4()),
+        orderId=order_id,
+        redemptions=[],
+        refunds=[],
+    )
 
 
 def payment_json(order_id: str, amount: str = '"5000.00"', **extra: Any) -> bytes:
     """CONTRACTS.md's All_Payments example; `amount` is JSON text (a string or a number)."""
-    document = {
-        "messageId": str(uuid.uuid4()),
-        "eventType": "PAYMENT_AUTHORIZED",
-        "occurredAt": "2026-11-26T10:00:02Z",
-        "paymentId": f"PAY-{order_id}",
-        "orderId": order_id,
-        "method": "CARD",
-        "amount": "@AMOUNT@",
-        "currency": "RUB",
-        "certificateNumber": None,
-        "refundOf": None,
+    document = examples.payment(
+        messageId=str(uuid.uuid4()),
+        paymentId=f"PAY-{order_id}",
+        orderId=order_id,
+        amount="@AMOUNT@",
         **extra,
-    }
+    )
     return json.dumps(document).replace('"@AMOUNT@"', amount).encode()
 
 
@@ -194,6 +185,29 @@ def sell(
     send(PAYMENTS, order_id, payment_json(order_id, amount))
     drain(consumer, lambda s: s.applied >= before + 2, "applied the order and the payment")
     return granted
+
+
+def committed_offsets(kafka: str, wanted: list[TopicPartition]) -> list[TopicPartition]:
+    """The offsets of `wanted` that group "gcp" has committed, as another client reads them."""
+    probe = Consumer({"bootstrap.servers": kafka, "group.id": "gcp"})
+    try:
+        offsets: list[TopicPartition] = probe.committed(wanted, timeout=10)
+        return offsets
+    finally:
+        probe.close()
+
+
+@contextlib.contextmanager
+def running(consumer: InboundConsumer) -> Iterator[threading.Thread]:
+    """The consumer's `run` loop in a thread for the block, stopped and joined after it."""
+    stop = threading.Event()
+    runner = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        stop.set()
+        runner.join(WAIT)
 
 
 # ---------------------------------------------------------------------- the seed flow
@@ -363,12 +377,8 @@ def test_kafka_offsets_behind_the_database_apply_nothing_twice(
     granted = sell(first_app, first, send, "WEB-K-1")
     first.close()
     stored = events(first_app)
-    probe = Consumer({"bootstrap.servers": kafka, "group.id": "gcp"})
-    try:
-        wanted = [TopicPartition(t, p) for t in TOPICS for p in range(PARTITIONS)]
-        assert {tp.offset for tp in probe.committed(wanted, timeout=10)} == {OFFSET_INVALID}
-    finally:
-        probe.close()
+    wanted = [TopicPartition(t, p) for t in TOPICS for p in range(PARTITIONS)]
+    assert {tp.offset for tp in committed_offsets(kafka, wanted)} == {OFFSET_INVALID}
 
     # Same group, Kafka has nothing committed: the database's positions are used.
     second_app = make_app()
@@ -421,18 +431,12 @@ def test_a_failing_batch_is_retried_never_skipped(
     send(SALES, order_id, order_json(order_id, granted.certificate_id))
     send(PAYMENTS, order_id, payment_json(order_id))
 
-    stop = threading.Event()
-    runner = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    runner.start()
-    try:
+    with running(consumer) as runner:
         deadline = time.monotonic() + WAIT
         while consumer.metrics.snapshot().applied < 2:
             assert runner.is_alive(), "run() ended"
             assert time.monotonic() < deadline, f"not applied: {consumer.metrics.snapshot()}"
             time.sleep(0.05)
-    finally:
-        stop.set()
-        runner.join(WAIT)
     assert not runner.is_alive(), "run() did not stop"
 
     stats = consumer.metrics.snapshot()
@@ -515,13 +519,20 @@ class _RecordingThrough:
 def drain_pipelined(
     consumer: InboundConsumer, until: Callable[[ConsumerStats], bool], what: str
 ) -> ConsumerStats:
+    return _step_until(
+        consumer,
+        consumer.run_pipelined_once,
+        lambda stats: until(stats) and not consumer.in_flight,
+        what,
+    )
+
+
+def until_in_flight(consumer: InboundConsumer) -> None:
+    """Runs the pipeline until a batch is in flight (being stored)."""
     deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
+    while not consumer.in_flight:
         consumer.run_pipelined_once()
-        stats = consumer.metrics.snapshot()
-        if until(stats) and not consumer.in_flight:
-            return stats
-    pytest.fail(f"after {WAIT} s the consumer has not {what}: {consumer.metrics.snapshot()}")
+        assert time.monotonic() < deadline, "nothing was consumed"
 
 
 def ignorable_json() -> dict[str, Any]:
@@ -589,10 +600,7 @@ def test_close_stores_the_batch_in_flight_first(
     consumer = inbound(store)  # type: ignore[arg-type]
     idle(consumer)
     send(CLIENTS, "C-9", ignorable_json())
-    deadline = time.monotonic() + WAIT
-    while not consumer.in_flight:
-        consumer.run_pipelined_once()
-        assert time.monotonic() < deadline, "nothing was consumed"
+    until_in_flight(consumer)
     assert consumer.metrics.snapshot().batches == 0  # nothing reported before the store
 
     consumer.close()
@@ -602,12 +610,8 @@ def test_close_stores_the_batch_in_flight_first(
     positions = {p: InboundBatches(app).position(CLIENTS, p) for p in range(PARTITIONS)}
     assert sorted(positions.values(), key=str) == [0, None]
     # ... and Kafka's offset followed it before the consumer left the group.
-    probe = Consumer({"bootstrap.servers": kafka, "group.id": "gcp"})
-    try:
-        wanted = [TopicPartition(CLIENTS, p) for p in range(PARTITIONS)]
-        committed = {tp.partition: tp.offset for tp in probe.committed(wanted, timeout=10)}
-    finally:
-        probe.close()
+    wanted = [TopicPartition(CLIENTS, p) for p in range(PARTITIONS)]
+    committed = {tp.partition: tp.offset for tp in committed_offsets(kafka, wanted)}
     assert {p: committed[p] for p, at in positions.items() if at is not None} == {
         p: 1 for p, at in positions.items() if at is not None
     }
@@ -644,17 +648,11 @@ def test_a_rebalance_stores_the_batch_in_flight_before_the_partitions_move(
 
     store.once = 2.0
     second = inbound(make_app())
-    stop = threading.Event()
-    runner = threading.Thread(target=second.run, args=(stop,), daemon=True)
-    runner.start()
-    try:
+    with running(second) as runner:
         deadline = time.monotonic() + WAIT
         while first.metrics.snapshot().ignored + second.metrics.snapshot().ignored < total:
             first.run_pipelined_once()
             assert time.monotonic() < deadline, "the two consumers did not consume everything"
-    finally:
-        stop.set()
-        runner.join(WAIT)
     assert not runner.is_alive()
     first.flush()
 
@@ -675,10 +673,7 @@ def test_the_rebalance_callbacks_store_the_batch_in_flight_first(
 
     def in_flight_on_clients() -> None:
         send(CLIENTS, "C-9", ignorable_json())
-        deadline = time.monotonic() + WAIT
-        while not consumer.in_flight:
-            consumer.run_pipelined_once()
-            assert time.monotonic() < deadline, "nothing was consumed"
+        until_in_flight(consumer)
 
     def recorded() -> dict[int, int | None]:
         return {p: InboundBatches(app).position(CLIENTS, p) for p in range(PARTITIONS)}

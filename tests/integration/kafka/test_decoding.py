@@ -15,7 +15,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from tests.schemas import contract_validator
+from tests.integration.kafka.inbound_schemas import VALIDATORS
+from tests.unit.contracts import examples
+from tests.unit.contracts.examples import NUMBER
 
 from gcp_adapters.kafka.decoding import InboundTopics, TopicKind, decode
 from gcp_app.inbound import Problem
@@ -32,81 +34,22 @@ from gcp_app.inbound.messages import (
 )
 
 CERTIFICATE_ID = "6f1c1b8e-7d3e-4c2b-9a4e-1d2c3b4a5f60"
-NUMBER = "4000123412344821"
 SO, PAY, CL = TopicKind.SALES_ORDER, TopicKind.PAYMENT, TopicKind.CLIENT
-SCHEMAS = {SO: "sales-order", PAY: "payment", CL: "client"}
 
-ORDER: dict[str, Any] = {
-    "messageId": "b7f6c1d2-5e0a-4c8b-9f3e-2a1d0c9b8e7f",
-    "eventType": "ORDER_CREATED",
-    "occurredAt": "2026-11-26T10:00:00Z",
-    "orderId": "WEB-100045",
-    "channel": "WEB",
-    "storeId": "MSK-001",
-    "customer": {"clientId": "C-1", "email": "buyer@example.com", "phone": "+79990000000"},
-    "totalAmount": "5000.00",
-    "currency": "RUB",
-    "giftCertificates": [
-        {
-            "certificateId": CERTIFICATE_ID,
-            "amount": "5000.00",
-            "validityDays": 365,
-            "notificationChannel": "EMAIL",
-            "recipient": {"name": "Anna", "email": "anna@example.com", "phone": None},
-        }
-    ],
-    "redemptions": [{"certificateNumber": NUMBER, "amount": "1500.00"}],
-    "refunds": [{"certificateId": CERTIFICATE_ID, "reason": "customer request"}],
-}
-PAYMENT: dict[str, Any] = {
-    "messageId": "0c1e7a90-3b2f-4d6e-8a15-9c0b1d2e3f40",
-    "eventType": "PAYMENT_AUTHORIZED",
-    "occurredAt": "2026-11-26T10:00:02Z",
-    "paymentId": "PAY-77",
-    "orderId": "WEB-100045",
-    "method": "CARD",
-    "amount": "5000.00",
-    "currency": "RUB",
-    "certificateNumber": None,
-    "refundOf": None,
-}
-CLIENT: dict[str, Any] = {
-    "messageId": "4d2c9e1a-7b3f-4a50-9e6d-1f2a3b4c5d6e",
-    "eventType": "CLIENT_UPDATED",
-    "occurredAt": "2026-11-26T10:05:00Z",
-    "clientId": "C-1",
-    "giftCertificateNotification": {
-        "certificateId": CERTIFICATE_ID,
-        "notificationId": "n-1",
-        "result": "SENT",
-        "channel": "EMAIL",
-        "error": None,
-    },
-}
+ORDER = examples.sales_order(certificate_id=CERTIFICATE_ID, refunded_id=CERTIFICATE_ID)
+PAYMENT = examples.payment()
+CLIENT = examples.client_notification(certificate_id=CERTIFICATE_ID)
 EXAMPLES = {SO: ORDER, PAY: PAYMENT, CL: CLIENT}
-
-
-VALIDATORS = {kind: contract_validator(f"{SCHEMAS[kind]}.schema.json") for kind in SCHEMAS}
+DELETE: Any = object()
 
 
 def changed(kind: TopicKind, path: str, value: Any) -> dict[str, Any]:
     """The example of `kind` with the field at `path` ("a.b.0.c") set to `value`, or removed
     when `value` is DELETE."""
-    document = copy.deepcopy(EXAMPLES[kind])
-    *parents, last = path.split(".")
-    node: Any = document
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
+    steps = path.split(".")
     if value is DELETE:
-        del node[int(last) if last.isdigit() else last]
-    elif isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-    return document
-
-
-DELETE: Any = object()
+        return examples.without(EXAMPLES[kind], *steps)
+    return examples.changed(EXAMPLES[kind], *steps, value=value)
 
 
 def named(path: str) -> str:

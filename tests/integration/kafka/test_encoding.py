@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.schemas import contract_validator
+from tests.integration.kafka.inbound_schemas import VALIDATORS
+from tests.unit.contracts import examples
+from tests.unit.contracts.examples import CERTIFICATE_ID, NUMBER, REFUNDED_ID
 
 from gcp_adapters.kafka.decoding import InboundTopics, TopicKind, decode
 from gcp_adapters.kafka.encoding import encode, key_of, kind_of, topic_of
@@ -23,15 +25,6 @@ from gcp_app.inbound import Problem
 from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import Contact, Customer, InboundMessage
 from gcp_domain.money import ISO_4217
-
-CERTIFICATE_ID = "3f1c0a52-8d7e-4c2b-9a41-0b6f2d9e7c10"
-REFUNDED_ID = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
-NUMBER = "4000123412344821"
-VALIDATORS = {
-    TopicKind.SALES_ORDER: contract_validator("sales-order.schema.json"),
-    TopicKind.PAYMENT: contract_validator("payment.schema.json"),
-    TopicKind.CLIENT: contract_validator("client.schema.json"),
-}
 
 
 def wire(message: InboundMessage) -> dict[str, Any]:
@@ -167,28 +160,7 @@ def test_the_default_order_is_the_contracts_example() -> None:
         message_id="b7f6c1d2-5e0a-4c8b-9f3e-2a1d0c9b8e7f",
     )
 
-    assert wire(built) == {
-        "messageId": "b7f6c1d2-5e0a-4c8b-9f3e-2a1d0c9b8e7f",
-        "eventType": "ORDER_CREATED",
-        "occurredAt": "2026-11-26T10:00:00Z",
-        "orderId": "WEB-100045",
-        "channel": "WEB",
-        "storeId": "MSK-001",
-        "customer": {"clientId": "C-1", "email": "buyer@example.com", "phone": "+79990000000"},
-        "totalAmount": "5000.00",
-        "currency": "RUB",
-        "giftCertificates": [
-            {
-                "certificateId": CERTIFICATE_ID,
-                "amount": "5000.00",
-                "validityDays": 365,
-                "notificationChannel": "EMAIL",
-                "recipient": {"name": "Anna", "email": "anna@example.com", "phone": None},
-            }
-        ],
-        "redemptions": [{"certificateNumber": NUMBER, "amount": "1500.00"}],
-        "refunds": [{"certificateId": REFUNDED_ID, "reason": "customer request"}],
-    }
+    assert wire(built) == examples.sales_order()
 
 
 def test_the_default_payment_is_the_contracts_example_captured() -> None:
@@ -199,18 +171,7 @@ def test_the_default_payment_is_the_contracts_example_captured() -> None:
         message_id="0c1e7a90-3b2f-4d6e-8a15-9c0b1d2e3f40",
     )
 
-    assert wire(built) == {
-        "messageId": "0c1e7a90-3b2f-4d6e-8a15-9c0b1d2e3f40",
-        "eventType": "PAYMENT_CAPTURED",
-        "occurredAt": "2026-11-26T10:00:02Z",
-        "paymentId": "PAY-77",
-        "orderId": "WEB-100045",
-        "method": "CARD",
-        "amount": "5000.00",
-        "currency": "RUB",
-        "certificateNumber": None,
-        "refundOf": None,
-    }
+    assert wire(built) == examples.payment(eventType="PAYMENT_CAPTURED")
 
 
 def test_the_default_notification_result_is_the_contracts_example() -> None:
@@ -221,19 +182,7 @@ def test_the_default_notification_result_is_the_contracts_example() -> None:
         message_id="4d2c9e1a-7b3f-4a50-9e6d-1f2a3b4c5d6e",
     )
 
-    assert wire(built) == {
-        "messageId": "4d2c9e1a-7b3f-4a50-9e6d-1f2a3b4c5d6e",
-        "eventType": "CLIENT_UPDATED",
-        "occurredAt": "2026-11-26T10:05:00Z",
-        "clientId": "C-1",
-        "giftCertificateNotification": {
-            "certificateId": CERTIFICATE_ID,
-            "notificationId": "n-1",
-            "result": "SENT",
-            "channel": "EMAIL",
-            "error": None,
-        },
-    }
+    assert wire(built) == examples.client_notification()
 
 
 def test_each_message_has_a_fresh_id_and_the_time_it_was_built() -> None:

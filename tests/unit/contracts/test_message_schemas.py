@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from tests.schemas import format_checker
+from tests.schemas import contract_validator
+from tests.unit.contracts import examples
+from tests.unit.contracts.examples import CERTIFICATE_ID, changed, without
 
 CONTRACTS = Path(__file__).parents[3] / "docs" / "contracts"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -32,10 +34,7 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-VALIDATORS = {
-    name: Draft202012Validator(load_schema(name), format_checker=format_checker())
-    for name in MESSAGE_SCHEMAS
-}
+VALIDATORS = {name: contract_validator(name) for name in MESSAGE_SCHEMAS}
 
 
 def errors_of(schema: str, instance: object) -> list[str]:
@@ -47,65 +46,12 @@ PAYMENT = "payment.schema.json"
 CLIENT = "client.schema.json"
 DEAD_LETTER = "dead-letter.schema.json"
 
-CERTIFICATE_ID = "3f1c0a52-8d7e-4c2b-9a41-0b6f2d9e7c10"
-
-# CONTRACTS.md, "Inbound topic All_SalesOrder", as JSON text: money stays what the producer wrote.
-ORDER_TEXT = """
-{
-  "messageId": "b7f6c1d2-5e0a-4c8b-9f3e-2a1d0c9b8e7f",
-  "eventType": "ORDER_CREATED",
-  "occurredAt": "2026-11-26T10:00:00Z",
-  "orderId": "WEB-100045",
-  "channel": "WEB",
-  "storeId": "MSK-001",
-  "customer": {"clientId": "C-1", "email": "buyer@example.com", "phone": "+79990000000"},
-  "totalAmount": "5000.00",
-  "currency": "RUB",
-  "giftCertificates": [
-    {"certificateId": "3f1c0a52-8d7e-4c2b-9a41-0b6f2d9e7c10", "amount": "5000.00",
-     "validityDays": 365, "notificationChannel": "EMAIL",
-     "recipient": {"name": "Anna", "email": "anna@example.com", "phone": null}}
-  ],
-  "redemptions": [
-    {"certificateNumber": "4000123412345672", "amount": "1500.00"}
-  ],
-  "refunds": [
-    {"certificateId": "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a", "reason": "customer request"}
-  ]
-}
-"""
-
-# CONTRACTS.md, "Inbound topic All_Payments".
-PAYMENT_TEXT = """
-{
-  "messageId": "0c1e7a90-3b2f-4d6e-8a15-9c0b1d2e3f40",
-  "eventType": "PAYMENT_AUTHORIZED",
-  "occurredAt": "2026-11-26T10:00:02Z",
-  "paymentId": "PAY-77",
-  "orderId": "WEB-100045",
-  "method": "CARD",
-  "amount": "5000.00",
-  "currency": "RUB",
-  "certificateNumber": null,
-  "refundOf": null
-}
-"""
-
-# CONTRACTS.md, "Inbound topic All_Clients".
-CLIENT_TEXT = """
-{
-  "messageId": "4d2c9e1a-7b3f-4a50-9e6d-1f2a3b4c5d6e", "eventType": "CLIENT_UPDATED",
-  "occurredAt": "2026-11-26T10:05:00Z", "clientId": "C-1",
-  "giftCertificateNotification": {
-    "certificateId": "3f1c0a52-8d7e-4c2b-9a41-0b6f2d9e7c10", "notificationId": "N-1",
-    "result": "SENT", "channel": "EMAIL", "error": null
-  }
-}
-"""
-
-ORDER_MESSAGE: dict[str, Any] = json.loads(ORDER_TEXT)
-PAYMENT_MESSAGE: dict[str, Any] = json.loads(PAYMENT_TEXT)
-CLIENT_MESSAGE: dict[str, Any] = json.loads(CLIENT_TEXT)
+ORDER_MESSAGE = examples.sales_order(number="4000123412345672")
+PAYMENT_MESSAGE = examples.payment()
+CLIENT_MESSAGE = examples.client_notification(notification_id="N-1")
+# The examples as JSON text: money stays what the producer wrote.
+ORDER_TEXT = json.dumps(ORDER_MESSAGE, indent=2)
+PAYMENT_TEXT = json.dumps(PAYMENT_MESSAGE, indent=2)
 
 REDEMPTION_PAYMENT: dict[str, Any] = {
     **PAYMENT_MESSAGE,
@@ -171,25 +117,6 @@ EXAMPLE_IDS = [
     "dead-letter",
     "dead-letter-not-json",
 ]
-
-
-def without(instance: dict[str, Any], *path: str) -> dict[str, Any]:
-    """A deep copy of instance with the key at path removed (a number in path is a list index)."""
-    result = copy.deepcopy(instance)
-    parent: Any = result
-    for step in path[:-1]:
-        parent = parent[int(step)] if isinstance(parent, list) else parent[step]
-    del parent[path[-1]]
-    return result
-
-
-def changed(instance: dict[str, Any], *path: str, value: object) -> dict[str, Any]:
-    result = copy.deepcopy(instance)
-    parent: Any = result
-    for step in path[:-1]:
-        parent = parent[int(step)] if isinstance(parent, list) else parent[step]
-    parent[path[-1]] = value
-    return result
 
 
 def described_properties(node: object, where: str = "#") -> Iterator[tuple[str, Any]]:

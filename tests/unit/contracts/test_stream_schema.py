@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from tests.schemas import format_checker
+from tests.schemas import contract_validator
 
 from gcp_domain import (
     Cause,
@@ -25,11 +24,8 @@ from gcp_domain import (
 from gcp_domain.stream import STATUSES
 from gcp_domain.vocabulary import CertificateState
 
-SCHEMA_PATH = Path(__file__).parents[3] / "docs" / "contracts" / "gift-certificate.schema.json"
-SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-
-
-VALIDATOR = Draft202012Validator(SCHEMA, format_checker=format_checker())
+VALIDATOR = contract_validator("gift-certificate.schema.json")
+SCHEMA: dict[str, Any] = VALIDATOR.schema
 
 CERTIFICATE_ID = "3f1c0a52-8d7e-4c2b-9a41-0b6f2d9e7c10"
 

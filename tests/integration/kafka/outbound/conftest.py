@@ -24,6 +24,7 @@ from uuid import UUID
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from tests.integration.kafka.client_config import FAST_RECONNECT
 from tests.issuing import issue_reserved, open_notification
 from tests.schemas import contract_validator
 
@@ -53,7 +54,6 @@ ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 SUPPORT = Cause("support:olga", "req-support", "ticket-7")
 CRM = Cause("crm", "req-crm", "notify")
 INBOUND = Cause("kafka:All_Payments", "msg-1", "order-1")
-FAST_RECONNECT = {"reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 250}
 
 
 @pytest.fixture
@@ -129,26 +129,20 @@ def full_lifecycle(app: GiftCertificates, tag: str) -> UUID:
 
 def refunded(app: GiftCertificates, tag: str) -> UUID:
     certificate_id = issue(app, f"WEB-R{tag}", amount="700.00")
-    app.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_PENDING,
-            order_id=f"WEB-R{tag}",
-            payment_id=f"REF-{tag}",
-            amount=None,
-            cause=INBOUND,
+    for step, amount in (
+        (PaymentEvent.REFUND_PENDING, None),
+        (PaymentEvent.REFUND_COMPLETED, Money.of("700.00")),
+    ):
+        app.execute(
+            RecordRefundStep(
+                certificate_id=certificate_id,
+                step=step,
+                order_id=f"WEB-R{tag}",
+                payment_id=f"REF-{tag}",
+                amount=amount,
+                cause=INBOUND,
+            )
         )
-    )
-    app.execute(
-        RecordRefundStep(
-            certificate_id=certificate_id,
-            step=PaymentEvent.REFUND_COMPLETED,
-            order_id=f"WEB-R{tag}",
-            payment_id=f"REF-{tag}",
-            amount=Money.of("700.00"),
-            cause=INBOUND,
-        )
-    )
     return certificate_id
 
 
@@ -347,6 +341,18 @@ def read_topic(
         return received
 
     return read
+
+
+@pytest.fixture
+def check_stream(
+    read_topic: Callable[..., list[Received]],
+) -> Callable[[list[tuple[int, Publication]]], None]:
+    def check(expected: list[tuple[int, Publication]]) -> None:
+        """Reads the stream topic (at least the `expected` messages) and checks that they all
+        arrived, in order, and nothing else (check_order_and_completeness)."""
+        check_order_and_completeness(read_topic(STREAM, len(expected)), expected)
+
+    return check
 
 
 class Received:

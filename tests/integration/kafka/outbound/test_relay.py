@@ -15,13 +15,12 @@ from types import ModuleType
 import pytest
 from confluent_kafka import KafkaError
 from tests.integration.conftest import DURABLE
+from tests.integration.kafka.outbound.stores import SQLITE
 
 from gcp_adapters.kafka.mock_cluster import ALL_BROKERS, PRODUCE_API_KEY, MockCluster
 from gcp_adapters.kafka.relay import PRODUCER_REQUIRED, Relay, relay_producer_config
 from gcp_app.application import GiftCertificates
 from gcp_app.outbox import Outbox
-
-SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @DURABLE
@@ -121,7 +120,7 @@ def test_the_run_loop_follows_new_changes(
     kit: ModuleType,
     make_relay: Callable[..., Relay],
     running: Callable[..., object],
-    read_topic: Callable[..., list],
+    check_stream: Callable[..., None],
 ) -> None:
     """PostgreSQL wakes the relay through the store's subscription; SQLite is polled."""
     kit.scenario(app)
@@ -132,8 +131,7 @@ def test_the_run_loop_follows_new_changes(
     runner.wait_for_position(kit.newest(app), timeout=20)  # type: ignore[attr-defined]
     runner.stop()  # type: ignore[attr-defined]
 
-    expected = kit.expected_stream(app)
-    kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
+    check_stream(kit.expected_stream(app))
 
 
 @pytest.mark.parametrize(
@@ -165,7 +163,7 @@ def test_injected_produce_errors_lose_nothing_and_keep_each_certificates_order(
     kit: ModuleType,
     cluster: MockCluster,
     make_relay: Callable[..., Relay],
-    read_topic: Callable[..., list],
+    check_stream: Callable[..., None],
 ) -> None:
     """Retriable errors are retried by the producer in order; a non-retriable one stops it
     (gap-less guarantee) and the relay re-sends from the first unacknowledged message."""
@@ -192,8 +190,7 @@ def test_injected_produce_errors_lose_nothing_and_keep_each_certificates_order(
     assert stats.producer_restarts >= 1
     assert "authorization" in (stats.last_error or "").lower()
     assert relay.position == kit.newest(app)
-    stream = read_topic(kit.STREAM, len(expected))
-    kit.check_order_and_completeness(stream, expected)
+    check_stream(expected)
 
 
 @DURABLE
@@ -203,7 +200,7 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     cluster: MockCluster,
     make_relay: Callable[..., Relay],
     running: Callable[..., object],
-    read_topic: Callable[..., list],
+    check_stream: Callable[..., None],
 ) -> None:
     kit.scenario(app)
     relay = make_relay(app)
@@ -229,8 +226,7 @@ def test_a_broker_outage_delays_publication_and_loses_nothing(
     assert relay.stalled(after=1.0) is None
     runner.stop()  # type: ignore[attr-defined]
     assert relay.stats().delivery_errors == 0  # waited out, not failed
-    expected = kit.expected_stream(app)
-    kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
+    check_stream(kit.expected_stream(app))
 
 
 @SQLITE
@@ -239,7 +235,7 @@ def test_a_relay_stopped_during_an_outage_leaves_the_rest_to_the_next_one(
     kit: ModuleType,
     cluster: MockCluster,
     make_relay: Callable[..., Relay],
-    read_topic: Callable[..., list],
+    check_stream: Callable[..., None],
 ) -> None:
     app = make_app()
     kit.scenario(app)
@@ -262,8 +258,7 @@ def test_a_relay_stopped_during_an_outage_leaves_the_rest_to_the_next_one(
     kit.drain(second, timeout=30)
 
     assert second.position == kit.newest(app)
-    expected = kit.expected_stream(app)
-    kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
+    check_stream(kit.expected_stream(app))
 
 
 @SQLITE

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.integration.kafka.outbound.stores import SQLITE
 
 from gcp_adapters.cli.main import main
 from gcp_adapters.kafka.embedded import ADDRESS_FILE
@@ -19,8 +20,26 @@ from gcp_adapters.kafka.republish import RepublishStalled, republish
 from gcp_app.application import GiftCertificates
 from gcp_app.outbox import Outbox
 
-SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 REPLAY = "GiftCertificates.Replay"
+
+
+@pytest.fixture
+def configure(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> Callable[[str | None], Path]:
+    def set_up(kafka: str | None) -> Path:
+        """Sets the environment `gcp stream republish` reads: a var directory (returned), the
+        test's database, and the configured Kafka (None: unset)."""
+        var = tmp_path / "var"
+        monkeypatch.setenv("GCP_VAR_DIR", str(var))
+        monkeypatch.setenv("GCP_DATABASE_URL", database_url)
+        if kafka is None:
+            monkeypatch.delenv("GCP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+        else:
+            monkeypatch.setenv("GCP_KAFKA_BOOTSTRAP_SERVERS", kafka)
+        return var
+
+    return set_up
 
 
 @SQLITE
@@ -66,9 +85,7 @@ def test_the_command_republishes_from_a_position_to_another_topic(
     kit: ModuleType,
     cluster: MockCluster,
     read_topic: Callable[..., list],
-    tmp_path: Path,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Callable[[str | None], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     kit.scenario(app)
@@ -76,9 +93,7 @@ def test_the_command_republishes_from_a_position_to_another_topic(
     start = expected[len(expected) // 2][0]
     wanted = [(position, item) for position, item in expected if position >= start]
     cluster.create_topic(REPLAY, kit.PARTITIONS)
-    monkeypatch.setenv("GCP_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("GCP_DATABASE_URL", database_url)
-    monkeypatch.setenv("GCP_KAFKA_BOOTSTRAP_SERVERS", cluster.bootstrap_servers)
+    configure(cluster.bootstrap_servers)
 
     code = main(["stream", "republish", "--from", str(start), "--topic", REPLAY])
 
@@ -97,15 +112,11 @@ def test_the_command_republishes_from_a_position_to_another_topic(
 def test_the_command_refuses_without_a_configured_kafka(
     app: GiftCertificates,
     kit: ModuleType,
-    tmp_path: Path,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Callable[[str | None], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     kit.scenario(app)
-    monkeypatch.setenv("GCP_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("GCP_DATABASE_URL", database_url)
-    monkeypatch.delenv("GCP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    configure(None)
 
     assert main(["stream", "republish"]) == 2
 
@@ -118,23 +129,18 @@ def test_the_command_finds_the_embedded_broker_of_a_running_service(
     app: GiftCertificates,
     kit: ModuleType,
     cluster: MockCluster,
-    tmp_path: Path,
-    database_url: str,
-    read_topic: Callable[..., list],
-    monkeypatch: pytest.MonkeyPatch,
+    configure: Callable[[str | None], Path],
+    check_stream: Callable[..., None],
 ) -> None:
     kit.scenario(app)
     expected = kit.expected_stream(app)
-    var = tmp_path / "var"
+    var = configure(None)
     var.mkdir(exist_ok=True)
     (var / ADDRESS_FILE).write_text(cluster.bootstrap_servers + "\n")  # as `gcp serve` leaves it
-    monkeypatch.setenv("GCP_VAR_DIR", str(var))
-    monkeypatch.setenv("GCP_DATABASE_URL", database_url)
-    monkeypatch.delenv("GCP_KAFKA_BOOTSTRAP_SERVERS", raising=False)
 
     assert main(["stream", "republish"]) == 0
 
-    kit.check_order_and_completeness(read_topic(kit.STREAM, len(expected)), expected)
+    check_stream(expected)
 
 
 @SQLITE
