@@ -8,20 +8,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.issuing import ADMIN, POOL
 
 from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "memory":
+def store_url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a store of `kind`: "memory", "sqlite" (a file in the test's tmp_path) or
+    "postgres" (a schema of the test's own)."""
+    if kind == "memory":
         return "memory:"
-    if request.param == "sqlite":
+    if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'gcp.sqlite'}"
+    assert kind == "postgres", kind
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url_for(request.param, request, tmp_path)
 
 
 # For the tests of what outlives a process (a restart, a second instance): the stores on disk.
@@ -79,3 +87,10 @@ def make_app(settings: Settings, clock: FixedClock) -> Iterator[Callable[[], Gif
 @pytest.fixture
 def app(make_app: Callable[[], GiftCertificates]) -> GiftCertificates:
     return make_app()
+
+
+@pytest.fixture
+def stocked(app: GiftCertificates) -> GiftCertificates:
+    """`app` with 6 certificates in the default pool."""
+    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
+    return app

@@ -9,21 +9,15 @@ from decimal import Decimal
 from uuid import UUID
 
 import pytest
-from tests.issuing import open_notification
+from tests.integration.certificates import disclose_open, record_sent, redeem
+from tests.issuing import ADMIN, POOL, issue_reserved, open_notification
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
-from gcp_app.use_cases import (
-    IssueCertificate,
-    RecordNotificationResult,
-    Redeem,
-)
-from gcp_domain import Cause, CertificateState, GiftCertificate, Money, Recipient
+from gcp_domain import Cause, CertificateState, GiftCertificate
 from gcp_domain.claims import number_claim_id
 
 S = CertificateState
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 CHANNEL = Cause("channel:web", "req-next-1", "WEB-1")
 PAYMENTS = Cause("kafka:All_Payments", "msg-pay-1", "WEB-1")
 CRM = Cause("kafka:All_Clients", "msg-crm-1", "notify-1")
@@ -38,47 +32,11 @@ def lived(app: GiftCertificates) -> UUID:
         POOL, channel="WEB", order_id="WEB-1", cause=CHANNEL
     ).certificate_id
     steps = [
-        lambda: app.execute(
-            IssueCertificate(
-                certificate_id=certificate_id,
-                amount=Money.of("5000.00"),
-                channel="WEB",
-                order_id="WEB-1",
-                payment_ids=["PAY-1"],
-                client_id="C-1",
-                recipient=Recipient(name="Anna", email="anna@example.com"),
-                cause=PAYMENTS,
-            )
-        ),
-        lambda: app.cvc.disclose(
-            certificate_id, notification_id=open_notification(app, certificate_id), cause=CRM
-        ),
-        lambda: app.execute(
-            RecordNotificationResult(
-                certificate_id=certificate_id,
-                notification_id=open_notification(app, certificate_id),
-                sent=True,
-                cause=CRM,
-            )
-        ),
-        lambda: app.execute(
-            Redeem(
-                certificate_id=certificate_id,
-                payment_id="PAY-80",
-                order_id="POS-9",
-                amount=Money.of("1500.00"),
-                cause=POS,
-            )
-        ),
-        lambda: app.execute(
-            Redeem(
-                certificate_id=certificate_id,
-                payment_id="PAY-81",
-                order_id="POS-10",
-                amount=Money.of("500.50"),
-                cause=POS,
-            )
-        ),
+        lambda: issue_reserved(app, certificate_id, "WEB-1", payment_ids=["PAY-1"], cause=PAYMENTS),
+        lambda: disclose_open(app, certificate_id, CRM),
+        lambda: record_sent(app, certificate_id, open_notification(app, certificate_id), CRM),
+        lambda: redeem(app, certificate_id, "PAY-80", "1500.00", order_id="POS-9", cause=POS),
+        lambda: redeem(app, certificate_id, "PAY-81", "500.50", order_id="POS-10", cause=POS),
     ]
     for step in steps:
         time.sleep(0.002)

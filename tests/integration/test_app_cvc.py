@@ -10,15 +10,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 import pytest
+from tests.integration.certificates import originator_ids, record_sent
+from tests.integration.conftest import make_settings
 from tests.issuing import ADMIN, POOL, issued, open_notification
 
 from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
-from gcp_app.settings import Settings
-from gcp_app.use_cases import RecordNotificationResult
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.errors import CvcAlreadyDisclosed, CvcNotAvailable
 
@@ -28,23 +27,10 @@ CRM = Cause("crm", "req-cvc", "notify")
 @pytest.fixture
 def app8(tmp_path: Path, database_url: str, clock: Any) -> Iterator[GiftCertificates]:
     """An application whose generated CVCs have 8 digits."""
-    settings = Settings.from_env(
-        {
-            "GCP_VAR_DIR": str(tmp_path / "var"),
-            "GCP_DATABASE_URL": database_url,
-            "GCP_CVC_DIGITS": "8",
-        }
-    )
+    settings = make_settings(tmp_path, database_url, GCP_CVC_DIGITS="8")
     application = build_application(settings, clock=clock)
     yield application
     application.close()
-
-
-def all_certificate_ids(app: GiftCertificates) -> list[UUID]:
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
-    )
-    return [UUID(str(n.originator_id)) for n in notifications]
 
 
 def test_a_disclosed_cvc_has_the_configured_digits(app: GiftCertificates) -> None:
@@ -96,13 +82,9 @@ def test_the_plain_cvc_is_never_stored_or_shown(app8: GiftCertificates) -> None:
     certificate_id = issued(app8, "WEB-1")
     notification_id = open_notification(app8, certificate_id)
     cvc = app8.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
-    app8.execute(
-        RecordNotificationResult(
-            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
-        )
-    )
+    record_sent(app8, certificate_id, notification_id, CRM)
     # Every certificate's CVC, disclosed or not, is looked for.
-    certificates = [app8.get_certificate(i) for i in all_certificate_ids(app8)]
+    certificates = [app8.get_certificate(i) for i in originator_ids(app8, GiftCertificate.Created)]
     cvcs = {app8.sealer.unseal(c.sealed_cvc) for c in certificates}
     stored = app8.store.recorder.select_notifications(start=1, limit=100_000)
 

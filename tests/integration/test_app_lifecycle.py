@@ -14,8 +14,21 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration.certificates import (
+    SUPPORT,
+    assert_applied_once,
+    disclose_open,
+    issue,
+    lock,
+    originator_ids,
+    record_sent,
+    redeem,
+    reserve,
+    reverse,
+    unlock,
+)
 from tests.integration.conftest import DURABLE
-from tests.issuing import issue_reserved, open_notification
+from tests.issuing import ADMIN, POOL, open_notification
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import CertificateNotFound
@@ -23,14 +36,10 @@ from gcp_app.use_cases import (
     CancelCertificate,
     ExpireCertificate,
     IssueCertificate,
-    LockCertificate,
     RecordNotificationResult,
     RecordRefundStep,
-    Redeem,
     ReleaseReservation,
     RequestNotification,
-    ReverseRedemption,
-    UnlockCertificate,
 )
 from gcp_domain import (
     Cause,
@@ -52,66 +61,8 @@ from gcp_domain.stream import certificate_publication, rfc3339
 from gcp_domain.vocabulary import PaymentEvent
 
 S = CertificateState
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
-SUPPORT = Cause("support:olga", "req-support", "ticket-7")
 CRM = Cause("crm", "req-crm", "notify")
 TIMER = Cause.system("timer:expiry", "tick-1")
-
-
-@pytest.fixture
-def stocked(app: GiftCertificates) -> GiftCertificates:
-    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
-    return app
-
-
-def reserve(app: GiftCertificates, order_id: str) -> UUID:
-    granted = app.reservations.reserve_next(
-        POOL,
-        channel="WEB",
-        order_id=order_id,
-        cause=Cause("channel:web", f"next-{order_id}", order_id),
-    )
-    return granted.certificate_id
-
-
-def issue(
-    app: GiftCertificates,
-    order_id: str,
-    *,
-    amount: str = "5000.00",
-    validity_days: int | None = None,
-    notification_channel: NotificationChannel | None = None,
-) -> UUID:
-    certificate_id = reserve(app, order_id)
-    assert issue_reserved(
-        app,
-        certificate_id,
-        order_id,
-        amount=amount,
-        validity_days=validity_days,
-        notification_channel=notification_channel,
-    )
-    return certificate_id
-
-
-def redeem(app: GiftCertificates, certificate_id: UUID, payment_id: str, amount: str) -> Any:
-    return app.execute(
-        Redeem(
-            certificate_id=certificate_id,
-            payment_id=payment_id,
-            order_id=f"POS-{payment_id}",
-            amount=Money.of(amount),
-            cause=Cause("kafka:All_Payments", f"msg-{payment_id}", f"POS-{payment_id}"),
-        )
-    )
-
-
-def created_ids(app: GiftCertificates) -> list[UUID]:
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
-    )
-    return [UUID(str(n.originator_id)) for n in notifications]
 
 
 def latest_publication(app: GiftCertificates, certificate_id: UUID) -> dict[str, Any] | None:
@@ -131,7 +82,7 @@ def latest_publication(app: GiftCertificates, certificate_id: UUID) -> dict[str,
 
 
 def test_a_certificate_never_reserved_shows_status_created(stocked: GiftCertificates) -> None:
-    certificate_id = created_ids(stocked)[0]
+    certificate_id = originator_ids(stocked, GiftCertificate.Created)[0]
     certificate = stocked.get_certificate(certificate_id)
 
     shown = stocked.current_object(certificate_id)
@@ -171,11 +122,8 @@ def test_reservation_is_published_as_reserved(stocked: GiftCertificates, clock: 
 def test_release_returns_the_certificate_to_its_pool(stocked: GiftCertificates) -> None:
     certificate_id = reserve(stocked, "WEB-1")
 
-    assert stocked.execute(
-        ReleaseReservation(certificate_id=certificate_id, reason="lapsed", cause=TIMER)
-    )
-    assert not stocked.execute(
-        ReleaseReservation(certificate_id=certificate_id, reason="lapsed", cause=TIMER)
+    assert_applied_once(
+        stocked, ReleaseReservation(certificate_id=certificate_id, reason="lapsed", cause=TIMER)
     )
 
     shown = stocked.current_object(certificate_id)
@@ -290,16 +238,8 @@ def test_notification_request_disclose_and_result(stocked: GiftCertificates) -> 
     with pytest.raises(CvcNotAvailable):
         stocked.cvc.disclose(certificate_id, notification_id="not-the-request", cause=CRM)
 
-    assert stocked.execute(
-        RecordNotificationResult(
-            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
-        )
-    )
-    assert not stocked.execute(
-        RecordNotificationResult(
-            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
-        )
-    )
+    assert record_sent(stocked, certificate_id, notification_id, CRM)
+    assert not record_sent(stocked, certificate_id, notification_id, CRM)
     sent = stocked.current_object(certificate_id)
     assert sent["status"] == "NOTIFICATION_SENT"
     assert sent["notification"]["status"] == "SENT"
@@ -379,29 +319,14 @@ def test_partial_and_full_redemption_rejection_and_reversal(stocked: GiftCertifi
     assert rejected["remainingBalance"] == "3500.00"
     assert rejected["version"] == partially["version"] + 1  # the duplicate recorded nothing
 
-    assert stocked.execute(
-        ReverseRedemption(
-            certificate_id=certificate_id,
-            refund_payment_id="PAY-90",
-            redemption_payment_id="PAY-80",
-            amount=Money.of("500.00"),
-            cause=Cause("kafka:All_Payments", "msg-90", "POS-PAY-80"),
-        )
-    )
+    refund = Cause("kafka:All_Payments", "msg-90", "POS-PAY-80")
+    assert reverse(stocked, certificate_id, "500.00", refund="PAY-90", of="PAY-80", cause=refund)
     reversed_ = stocked.current_object(certificate_id)
     assert reversed_["status"] == "REDEMPTION_REVERSED"
     assert reversed_["remainingBalance"] == "4000.00"
     assert reversed_["operation"]["refundOf"] == "PAY-80"
     with pytest.raises(ReversalRejected):  # at most what is left of that redemption (1000)
-        stocked.execute(
-            ReverseRedemption(
-                certificate_id=certificate_id,
-                refund_payment_id="PAY-91",
-                redemption_payment_id="PAY-80",
-                amount=Money.of("1000.01"),
-                cause=SUPPORT,
-            )
-        )
+        reverse(stocked, certificate_id, "1000.01", refund="PAY-91", of="PAY-80", cause=SUPPORT)
 
     full = redeem(stocked, certificate_id, "PAY-82", "4000.00")
     redeemed = stocked.current_object(certificate_id)
@@ -421,15 +346,7 @@ def test_a_redeemed_certificate_becomes_active_again_after_a_reversal(
     certificate_id = issue(stocked, "WEB-1", amount="100.00")
     redeem(stocked, certificate_id, "PAY-1", "100.00")
 
-    stocked.execute(
-        ReverseRedemption(
-            certificate_id=certificate_id,
-            refund_payment_id="PAY-2",
-            redemption_payment_id="PAY-1",
-            amount=Money.of("40.00"),
-            cause=SUPPORT,
-        )
-    )
+    reverse(stocked, certificate_id, "40.00", refund="PAY-2", of="PAY-1", cause=SUPPORT)
 
     certificate = stocked.get_certificate(certificate_id)
     assert certificate.state is S.ACTIVE
@@ -481,9 +398,8 @@ def test_refund_pending_details_failed_and_completed(stocked: GiftCertificates) 
     assert failed["remainingBalance"] == "5000.00"
 
     assert stocked.execute(step(PaymentEvent.REFUND_PENDING, "REF-2", amount=None))
-    assert stocked.execute(step(PaymentEvent.REFUND_COMPLETED, "REF-2", amount=Money.of("5000.00")))
-    assert not stocked.execute(
-        step(PaymentEvent.REFUND_COMPLETED, "REF-2", amount=Money.of("5000.00"))
+    assert_applied_once(
+        stocked, step(PaymentEvent.REFUND_COMPLETED, "REF-2", amount=Money.of("5000.00"))
     )
     refunded = stocked.current_object(certificate_id)
     assert refunded["status"] == "REFUNDED"
@@ -501,21 +417,9 @@ def test_lock_and_unlock(stocked: GiftCertificates, clock: Any) -> None:
     notification_id = open_notification(stocked, certificate_id)
 
     with pytest.raises(InvalidCommand):
-        stocked.execute(
-            LockCertificate(
-                certificate_id=certificate_id, reason=" ", by="support:olga", cause=SUPPORT
-            )
-        )
-    assert stocked.execute(
-        LockCertificate(
-            certificate_id=certificate_id, reason="fraud check", by="support:olga", cause=SUPPORT
-        )
-    )
-    assert not stocked.execute(
-        LockCertificate(
-            certificate_id=certificate_id, reason="again", by="support:olga", cause=SUPPORT
-        )
-    )
+        lock(stocked, certificate_id, " ")
+    assert lock(stocked, certificate_id, "fraud check")
+    assert not lock(stocked, certificate_id, "again")
     locked = stocked.current_object(certificate_id)
 
     assert locked["status"] == "LOCKED"
@@ -531,16 +435,8 @@ def test_lock_and_unlock(stocked: GiftCertificates, clock: Any) -> None:
     with pytest.raises(CvcNotAvailable):
         stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
-    assert stocked.execute(
-        UnlockCertificate(
-            certificate_id=certificate_id, reason="cleared", by="support:olga", cause=SUPPORT
-        )
-    )
-    assert not stocked.execute(
-        UnlockCertificate(
-            certificate_id=certificate_id, reason="cleared", by="support:olga", cause=SUPPORT
-        )
-    )
+    assert unlock(stocked, certificate_id, "cleared")
+    assert not unlock(stocked, certificate_id, "cleared")
     unlocked = stocked.current_object(certificate_id)
     assert unlocked["status"] == "ACTIVE"
     assert unlocked["state"] == "ACTIVE"
@@ -552,17 +448,9 @@ def test_lock_and_unlock(stocked: GiftCertificates, clock: Any) -> None:
 def test_unlock_returns_a_redeemed_certificate_to_redeemed(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-1", amount="10.00")
     redeem(stocked, certificate_id, "PAY-1", "10.00")
-    stocked.execute(
-        LockCertificate(
-            certificate_id=certificate_id, reason="dispute", by="support:olga", cause=SUPPORT
-        )
-    )
+    lock(stocked, certificate_id, "dispute")
 
-    stocked.execute(
-        UnlockCertificate(
-            certificate_id=certificate_id, reason=None, by="support:olga", cause=SUPPORT
-        )
-    )
+    unlock(stocked, certificate_id, None)
 
     assert stocked.current_object(certificate_id)["status"] == "REDEEMED"
     assert stocked.get_certificate(certificate_id).state is S.REDEEMED
@@ -577,8 +465,7 @@ def test_expiry_follows_the_application_clock(stocked: GiftCertificates, clock: 
     clock.advance(timedelta(days=30))
     assert redeem(stocked, certificate_id, "PAY-1", "1.00").reason == "EXPIRED"
     clock.advance(timedelta(seconds=1))
-    assert stocked.execute(ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
-    assert not stocked.execute(ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
+    assert_applied_once(stocked, ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
 
     expired = stocked.current_object(certificate_id)
     assert expired["status"] == "EXPIRED"
@@ -591,11 +478,7 @@ def test_expiry_follows_the_application_clock(stocked: GiftCertificates, clock: 
 
 def test_a_locked_active_certificate_expires(stocked: GiftCertificates, clock: Any) -> None:
     certificate_id = issue(stocked, "WEB-1", validity_days=1)
-    stocked.execute(
-        LockCertificate(
-            certificate_id=certificate_id, reason="check", by="support:olga", cause=SUPPORT
-        )
-    )
+    lock(stocked, certificate_id, "check")
     clock.advance(timedelta(days=2))
 
     assert stocked.execute(ExpireCertificate(certificate_id=certificate_id, cause=TIMER))
@@ -608,11 +491,9 @@ def test_cancel_an_issued_certificate(stocked: GiftCertificates) -> None:
     certificate_id = issue(stocked, "WEB-1")
     cause = Cause("kafka:All_SalesOrder", "cancel-msg", "WEB-1")
 
-    assert stocked.execute(
-        CancelCertificate(certificate_id=certificate_id, reason="ORDER_CANCELLED", cause=cause)
-    )
-    assert not stocked.execute(
-        CancelCertificate(certificate_id=certificate_id, reason="ORDER_CANCELLED", cause=cause)
+    assert_applied_once(
+        stocked,
+        CancelCertificate(certificate_id=certificate_id, reason="ORDER_CANCELLED", cause=cause),
     )
 
     cancelled = stocked.current_object(certificate_id)
@@ -650,9 +531,7 @@ def test_unknown_certificate(stocked: GiftCertificates) -> None:
         lambda: stocked.get_certificate(unknown),
         lambda: stocked.current_object(unknown),
         lambda: stocked.reading_desk.ask(unknown),
-        lambda: stocked.execute(
-            LockCertificate(certificate_id=unknown, reason="x", by="support", cause=SUPPORT)
-        ),
+        lambda: lock(stocked, unknown, "x", by="support"),
         lambda: stocked.execute(ExpireCertificate(certificate_id=unknown, cause=TIMER)),
     ]
     for command in commands:
@@ -679,29 +558,14 @@ def test_current_object_is_always_the_latest_publication(stocked: GiftCertificat
                 cause=SUPPORT,
             )
         ),
-        lambda: stocked.cvc.disclose(
-            certificate_id, notification_id=open_notification(stocked, certificate_id), cause=CRM
-        ),
-        lambda: stocked.execute(
-            RecordNotificationResult(
-                certificate_id=certificate_id,
-                notification_id=open_notification(stocked, certificate_id),
-                sent=True,
-                cause=CRM,
-            )
+        lambda: disclose_open(stocked, certificate_id, CRM),
+        lambda: record_sent(
+            stocked, certificate_id, open_notification(stocked, certificate_id), CRM
         ),
         lambda: redeem(stocked, certificate_id, "PAY-2", "100.00"),
-        lambda: stocked.execute(
-            LockCertificate(
-                certificate_id=certificate_id, reason="check", by="support", cause=SUPPORT
-            )
-        ),
+        lambda: lock(stocked, certificate_id, "check", by="support"),
         lambda: redeem(stocked, certificate_id, "PAY-3", "100.00"),
-        lambda: stocked.execute(
-            UnlockCertificate(
-                certificate_id=certificate_id, reason="ok", by="support", cause=SUPPORT
-            )
-        ),
+        lambda: unlock(stocked, certificate_id, "ok", by="support"),
         lambda: stocked.execute(
             CancelCertificate(certificate_id=certificate_id, reason="too late?", cause=SUPPORT)
         ),
@@ -740,15 +604,9 @@ def test_the_state_survives_a_restart(
     certificate_id = issue(stocked, "WEB-1")
     notification_id = open_notification(stocked, certificate_id)
     cvc = stocked.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
-    stocked.execute(
-        RecordNotificationResult(
-            certificate_id=certificate_id, notification_id=notification_id, sent=True, cause=CRM
-        )
-    )
+    record_sent(stocked, certificate_id, notification_id, CRM)
     redeem(stocked, certificate_id, "PAY-1", "1200.00")
-    stocked.execute(
-        LockCertificate(certificate_id=certificate_id, reason="check", by="support", cause=SUPPORT)
-    )
+    lock(stocked, certificate_id, "check", by="support")
     other = reserve(stocked, "WEB-2")
     before = stocked.get_certificate(certificate_id)
 
@@ -766,9 +624,7 @@ def test_the_state_survives_a_restart(
         restarted.cvc.disclose(certificate_id, notification_id=notification_id, cause=CRM)
 
     # The restarted instance carries on: same key, same rules, same pool.
-    restarted.execute(
-        UnlockCertificate(certificate_id=certificate_id, reason="ok", by="support", cause=SUPPORT)
-    )
+    unlock(restarted, certificate_id, "ok", by="support")
     again = restarted.execute(RequestNotification(certificate_id=certificate_id, cause=CRM))
     assert restarted.cvc.disclose(certificate_id, notification_id=again, cause=CRM) == cvc
     assert redeem(restarted, certificate_id, "PAY-1", "1200.00").duplicate

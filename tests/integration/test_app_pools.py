@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import OperationalError
+from tests.integration.certificates import all_topics, notifications, originator_ids
 from tests.integration.conftest import DURABLE
+from tests.issuing import ADMIN
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, PoolNotFound
@@ -21,20 +22,12 @@ from gcp_domain import Cause, CertificatePool, GiftCertificate, Money, Recipient
 from gcp_domain.errors import InvalidCommand
 from gcp_domain.numbers import luhn_valid
 
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WEB = Cause("channel:web", "req-next", "WEB-1")
 
 
 def certificates_of(app: GiftCertificates, pool: str) -> list[GiftCertificate]:
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
-    )
-    found = [app.get_certificate(UUID(str(n.originator_id))) for n in notifications]
+    found = [app.get_certificate(i) for i in originator_ids(app, GiftCertificate.Created)]
     return [c for c in found if c.pool == pool]
-
-
-def topics(app: GiftCertificates) -> list[str]:
-    return [n.topic for n in app.store.recorder.select_notifications(start=1, limit=100_000)]
 
 
 def levels(app: GiftCertificates, pool: str) -> tuple[int, int, int, int]:
@@ -70,7 +63,7 @@ def test_generation_runs_in_batches_and_reports_progress(app: GiftCertificates) 
 
     assert done == 20
     assert progress == [7, 7, 6]
-    added = [t for t in topics(app) if t == CertificatePool.CertificatesAdded.TOPIC]
+    added = [t for t in all_topics(app) if t == CertificatePool.CertificatesAdded.TOPIC]
     assert len(added) == 3
     assert app.pool_status("default").available == 20
 
@@ -143,7 +136,7 @@ def test_an_unknown_pool_is_not_found(app: GiftCertificates) -> None:
         app.pool_status("nowhere")
     with pytest.raises(PoolNotFound):
         app.reservations.reserve_next("nowhere", channel="WEB", cause=WEB)
-    assert CertificatePool.IssueBlocked.TOPIC not in topics(app)
+    assert CertificatePool.IssueBlocked.TOPIC not in all_topics(app)
 
 
 def test_an_exhausted_pool_blocks_once_per_shortage(app: GiftCertificates, clock: Any) -> None:
@@ -155,11 +148,7 @@ def test_an_exhausted_pool_blocks_once_per_shortage(app: GiftCertificates, clock
         with pytest.raises(PoolExhausted):
             app.reservations.reserve_next("default", channel="WEB", cause=WEB)
 
-    blocked = [
-        n
-        for n in app.store.recorder.select_notifications(start=1, limit=100_000)
-        if n.topic == CertificatePool.IssueBlocked.TOPIC
-    ]
+    blocked = notifications(app, CertificatePool.IssueBlocked)
     assert len(blocked) == 1
     event = app.store.mapper.to_domain_event(blocked[0])
     assert isinstance(event, CertificatePool.IssueBlocked)
@@ -173,7 +162,7 @@ def test_an_exhausted_pool_blocks_once_per_shortage(app: GiftCertificates, clock
     for _ in range(5):
         with pytest.raises(PoolExhausted):
             app.reservations.reserve_next("default", channel="WEB", cause=WEB)
-    assert topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
+    assert all_topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
 
 
 def test_stocking_an_exhausted_pool_lets_reservations_work_again(
@@ -192,7 +181,7 @@ def test_stocking_an_exhausted_pool_lets_reservations_work_again(
     # A new shortage (after the refill) is a new fact: published again at once.
     with pytest.raises(PoolExhausted):
         app.reservations.reserve_next("default", channel="WEB", cause=WEB)
-    assert topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
+    assert all_topics(app).count(CertificatePool.IssueBlocked.TOPIC) == 2
 
 
 def test_two_pools_never_share_a_number_and_keep_their_own_levels(
@@ -261,12 +250,8 @@ def test_a_malformed_number_is_simply_not_found(app: GiftCertificates, malformed
 
 def pool_events(app: GiftCertificates) -> list[Any]:
     """The pool's RanLow and Replenished events, in the order they were stored."""
-    wanted = {CertificatePool.RanLow.TOPIC, CertificatePool.Replenished.TOPIC}
-    return [
-        app.store.mapper.to_domain_event(n)
-        for n in app.store.recorder.select_notifications(start=1, limit=100_000)
-        if n.topic in wanted
-    ]
+    wanted = notifications(app, CertificatePool.RanLow, CertificatePool.Replenished)
+    return [app.store.mapper.to_domain_event(n) for n in wanted]
 
 
 def test_pool_low_once_when_reservations_take_a_pool_below_its_watermark(

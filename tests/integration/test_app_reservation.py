@@ -9,7 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration.certificates import notifications
 from tests.integration.conftest import DURABLE
+from tests.issuing import ADMIN, POOL
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, ReservationLapsed
@@ -26,8 +28,6 @@ from gcp_domain import (
 from gcp_domain.stream import rfc3339
 
 S = CertificateState
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WEB = Cause("channel:web", "req-next-1", "WEB-100045")
 
 
@@ -38,10 +38,7 @@ def reserved_events(app: GiftCertificates, certificate_id: UUID) -> int:
 
 
 def all_reserved_events(app: GiftCertificates) -> int:
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
-    )
-    return len(notifications)
+    return len(notifications(app, GiftCertificate.Reserved))
 
 
 def test_the_reservation_records_by_until_and_order(app: GiftCertificates, clock: Any) -> None:

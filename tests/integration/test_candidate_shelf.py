@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable, Iterator
 from uuid import UUID
 
 import pytest
+from tests.integration.certificates import originator_ids
 from tests.integration.conftest import DURABLE
+from tests.issuing import ADMIN, POOL
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
@@ -20,8 +22,6 @@ from gcp_app.shelf import HANDED_OUT_SECONDS, CandidateShelf
 from gcp_app.use_cases import CancelCertificate, reserving
 from gcp_domain import Cause, CertificateState, GiftCertificate
 
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 SUPPORT = Cause("support:desk", "req-void", "req-void")
 WAIT = 5.0  # seconds: a bound for a hang, never reached when the shelf works
 
@@ -73,12 +73,7 @@ def make_shelf(app: GiftCertificates, load: GatedLoad) -> Iterator[Callable[...,
 
 
 def certificate_ids(app: GiftCertificates) -> set[UUID]:
-    return {
-        UUID(str(n.originator_id))
-        for n in app.store.recorder.select_notifications(
-            start=1, limit=100_000, topics=[GiftCertificate.Created.TOPIC]
-        )
-    }
+    return set(originator_ids(app, GiftCertificate.Created))
 
 
 def take_all(shelf: CandidateShelf) -> list[GiftCertificate]:
@@ -87,6 +82,16 @@ def take_all(shelf: CandidateShelf) -> list[GiftCertificate]:
         taken.append(certificate)
         assert len(taken) <= 1000, "the shelf keeps handing out certificates"
     return taken
+
+
+def hold_a_read_ahead(shelf: CandidateShelf, load: GatedLoad) -> None:
+    """Takes two certificates of a shelf of refill=2, low=1: the second empties the shelf, and
+    the read ahead it starts is held at the gate, under way."""
+    assert shelf.take(POOL) is not None  # a read of 2: one handed out, one on the shelf
+    load.gate.clear()
+    load.entered.clear()
+    assert shelf.take(POOL) is not None  # the shelf is empty: the next 2 are read ahead...
+    assert load.entered.wait(WAIT)  # ...and that read is under way, held
 
 
 def assert_current_and_available(app: GiftCertificates, taken: list[GiftCertificate]) -> None:
@@ -239,11 +244,7 @@ def test_a_taker_waits_for_the_read_under_way_rather_than_finding_the_pool_empty
 ) -> None:
     app.pools.generate_certificates(POOL, 4, cause=ADMIN)
     shelf = make_shelf(refill=2, low=1)
-    assert shelf.take(POOL) is not None  # a read of 2: one handed out, one on the shelf
-    load.gate.clear()
-    load.entered.clear()
-    assert shelf.take(POOL) is not None  # the shelf is empty: the last 2 are read ahead...
-    assert load.entered.wait(WAIT)  # ...and that read is under way, held
+    hold_a_read_ahead(shelf, load)  # of the last 2
     answers: list[GiftCertificate | None] = []
     taker = threading.Thread(target=lambda: answers.append(shelf.take(POOL)))
 
@@ -264,11 +265,7 @@ def test_close_returns_after_the_read_under_way(
 ) -> None:
     app.pools.generate_certificates(POOL, 6, cause=ADMIN)
     shelf = make_shelf(refill=2, low=1)
-    assert shelf.take(POOL) is not None
-    load.gate.clear()
-    load.entered.clear()
-    assert shelf.take(POOL) is not None  # starts a read ahead, held at the gate
-    assert load.entered.wait(WAIT)
+    hold_a_read_ahead(shelf, load)
     closing = threading.Thread(target=shelf.close)
 
     closing.start()

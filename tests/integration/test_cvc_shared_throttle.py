@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import IntegrityError
+from tests.integration.conftest import store_url_for
 from tests.issuing import ADMIN, POOL, issued, open_notification
 
 from gcp_app.application import GiftCertificates
@@ -33,10 +34,7 @@ MakeApp = Callable[[], GiftCertificates]
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Only stores that two applications can share (an in-memory store is one process's)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gcp.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+    return store_url_for(request.param, request, tmp_path)
 
 
 def crm(client: str, request: str = "req-cvc") -> Cause:

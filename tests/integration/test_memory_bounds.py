@@ -17,16 +17,14 @@ from pathlib import Path
 import pytest
 from tests.integration.conftest import make_settings
 from tests.integration.matching.conftest import Envelopes
+from tests.issuing import ADMIN, POOL
 
 from gcp_adapters.bootstrap import build_application
 from gcp_app.application import GiftCertificates
 from gcp_app.inbound import InboundBatches
 from gcp_app.inbound import builders as build
 from gcp_app.outbox import Outbox
-from gcp_domain import Cause
 
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 CACHE = 40
 ROUND = 120  # certificates sold and redeemed per round: three times the caches
 ROUND_GROWTH_LIMIT = 512 * 1024  # bytes a round may leave behind (interned strings, ...)

@@ -9,14 +9,13 @@ from typing import Any
 from uuid import UUID
 
 from tests.integration.conftest import DURABLE, FixedClock
+from tests.issuing import ADMIN, POOL
 
 from gcp_app.application import GiftCertificates
 from gcp_app.pool_index import build_if_missing
 from gcp_app.pool_rows import PoolRow
 from gcp_domain import Cause, CertificateState
 
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WEB = Cause("channel:web", "req-next", "req-next")
 
 

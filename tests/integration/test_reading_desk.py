@@ -13,7 +13,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from tests.issuing import issue_reserved
+from tests.integration.certificates import SUPPORT
+from tests.issuing import ADMIN, POOL, issue_reserved
 
 from gcp_app import state_objects as state_objects_module
 from gcp_app.application import GiftCertificates
@@ -22,10 +23,6 @@ from gcp_app.state_objects import state_objects
 from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain.cause import Cause
 from gcp_domain.pool import pool_id
-
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
-SUPPORT = Cause("support:olga", "req-support", "ticket-7")
 
 
 def issued(app: GiftCertificates, order_id: str) -> UUID:

@@ -17,7 +17,9 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from tests.integration.certificates import notifications, originator_ids
 from tests.integration.conftest import DURABLE
+from tests.issuing import ADMIN, POOL
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted, ReservationContention
@@ -26,8 +28,6 @@ from gcp_domain import Cause, CertificateState, GiftCertificate
 
 log = logging.getLogger(__name__)
 
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 WORKER = Path(__file__).with_name("reservation_worker.py")
 
 
@@ -77,10 +77,8 @@ def run_threads(bodies: list[Callable[[], list[UUID]]]) -> tuple[list[list[UUID]
 
 def reservers_in_store_order(app: GiftCertificates) -> list[str]:
     """Who made each stored reservation: `test:worker-<pid>` or `test:t<n>`, in commit order."""
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=1_000_000, topics=[GiftCertificate.Reserved.TOPIC]
-    )
-    return [app.store.mapper.to_domain_event(n).cause.actor for n in notifications]
+    reserved = notifications(app, GiftCertificate.Reserved, limit=1_000_000)
+    return [app.store.mapper.to_domain_event(n).cause.actor for n in reserved]
 
 
 def assert_interleaved(parties: list[str]) -> None:
@@ -96,14 +94,23 @@ def assert_interleaved(parties: list[str]) -> None:
 
 def assert_the_store_agrees(app: GiftCertificates, granted: list[UUID]) -> None:
     """Each granted certificate is RESERVED and was reserved exactly once; nothing else was."""
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=1_000_000, topics=[GiftCertificate.Reserved.TOPIC]
-    )
-    reserved = Counter(UUID(str(n.originator_id)) for n in notifications)
+    reserved = Counter(originator_ids(app, GiftCertificate.Reserved, limit=1_000_000))
     assert set(reserved) == set(granted)
     assert set(reserved.values()) == {1}
     for certificate_id in granted:
         assert app.get_certificate(certificate_id).state is CertificateState.RESERVED
+
+
+def assert_granted_once_each(
+    app: GiftCertificates, granted: list[UUID], *, count: int, available: int
+) -> None:
+    """`count` certificates granted, none twice; the pool counts them reserved, `available`
+    left; and the store agrees."""
+    assert len(granted) == count
+    assert len(set(granted)) == count
+    status = app.pool_status(POOL)
+    assert (status.available, status.reserved) == (available, count)
+    assert_the_store_agrees(app, granted)
 
 
 class Worker:
@@ -139,6 +146,19 @@ class Worker:
         return [UUID(line) for line in out.split()]
 
 
+def reserve_from_processes_and_threads(
+    app: GiftCertificates, settings: Settings, *, per_process: int, threads: int, per_thread: int
+) -> tuple[list[list[UUID]], list[list[UUID]], list[Exception]]:
+    """Two worker processes (`per_process` reservations each) and `threads` threads of this
+    process (`per_thread` each) reserve from the default pool at once. Returns what each
+    thread was granted, what each process was, and the threads' errors."""
+    workers = [Worker(settings, per_process) for _ in range(2)]
+    for worker in workers:
+        worker.go()
+    results, errors = run_threads([reserve_many(app, per_thread, f"t{i}") for i in range(threads)])
+    return results, [worker.granted() for worker in workers], errors
+
+
 @DURABLE
 def test_threads_of_one_application_never_share_a_certificate(app: GiftCertificates) -> None:
     app.pools.generate_certificates(POOL, 1800, cause=ADMIN)
@@ -158,11 +178,7 @@ def test_threads_of_one_application_never_share_a_certificate(app: GiftCertifica
     )
     assert errors == []
     assert [len(result) for result in results] == [200] * 8
-    assert len(granted) == 1600
-    assert len(set(granted)) == 1600
-    status = app.pool_status(POOL)
-    assert (status.available, status.reserved) == (200, 1600)
-    assert_the_store_agrees(app, granted)
+    assert_granted_once_each(app, granted, count=1600, available=200)
 
 
 @pytest.mark.slow
@@ -172,23 +188,17 @@ def test_processes_and_threads_never_share_a_certificate(
 ) -> None:
     app.pools.generate_certificates(POOL, 1200, cause=ADMIN)
     app.pool_status(POOL)
-    workers = [Worker(settings, 300) for _ in range(2)]
 
-    for worker in workers:
-        worker.go()
-    results, errors = run_threads([reserve_many(app, 120, f"t{i}") for i in range(4)])
-    from_processes = [worker.granted() for worker in workers]
+    results, from_processes, errors = reserve_from_processes_and_threads(
+        app, settings, per_process=300, threads=4, per_thread=120
+    )
 
     assert errors == []
     assert [len(r) for r in from_processes] == [300, 300]
     assert [len(r) for r in results] == [120] * 4
     granted = [g for result in results + from_processes for g in result]
-    assert len(granted) == 1080
-    assert len(set(granted)) == 1080
     fresh = make_app()
-    status = fresh.pool_status(POOL)
-    assert (status.available, status.reserved) == (120, 1080)
-    assert_the_store_agrees(fresh, granted)
+    assert_granted_once_each(fresh, granted, count=1080, available=120)
     # They really ran at once: the stored reservations of the parties interleave.
     # (SQLite hands its lock out unfairly, so one worker may wait for the other: the workers
     # are one party here.)
@@ -206,20 +216,14 @@ def test_a_small_pool_emptied_concurrently_grants_exactly_its_size(
 ) -> None:
     app.pools.generate_certificates(POOL, 60, cause=ADMIN)
     app.pool_status(POOL)
-    workers = [Worker(settings, 60) for _ in range(2)]
 
-    for worker in workers:
-        worker.go()
-    results, errors = run_threads([reserve_many(app, 60, f"t{i}") for i in range(3)])
-    from_processes = [worker.granted() for worker in workers]
+    results, from_processes, errors = reserve_from_processes_and_threads(
+        app, settings, per_process=60, threads=3, per_thread=60
+    )
 
     assert errors == []
     granted = [g for result in results + from_processes for g in result]
-    assert len(granted) == 60
-    assert len(set(granted)) == 60
     fresh = make_app()
-    status = fresh.pool_status(POOL)
-    assert (status.available, status.reserved) == (0, 60)
-    assert_the_store_agrees(fresh, granted)
+    assert_granted_once_each(fresh, granted, count=60, available=0)
     with pytest.raises(PoolExhausted):
         fresh.reservations.reserve_next(POOL, channel="THREAD", cause=ADMIN)

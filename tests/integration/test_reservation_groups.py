@@ -14,7 +14,9 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import OperationalError
 from tests.concurrency import concurrently
+from tests.integration.certificates import count_events, notifications
 from tests.integration.conftest import DURABLE
+from tests.issuing import ADMIN, POOL
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import IdempotencyKeyReused, PoolExhausted, ReservationContention
@@ -22,8 +24,6 @@ from gcp_app.reservation_desk import Answer, DeskClosed, ReservationGranted, Res
 from gcp_domain import Cause, CertificatePool, CertificateState, GiftCertificate, ReservationKey
 
 S = CertificateState
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
 
 POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -53,23 +53,15 @@ def granted(answers: Sequence[Answer]) -> list[ReservationGranted]:
 
 
 def reserved_notifications(app: GiftCertificates) -> list[Any]:
-    return list(
-        app.store.recorder.select_notifications(
-            start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
-        )
-    )
+    return list(notifications(app, GiftCertificate.Reserved))
 
 
 def reserved_ids(app: GiftCertificates) -> Counter[UUID]:
-    return Counter(UUID(str(n.originator_id)) for n in reserved_notifications(app))
+    return count_events(app, GiftCertificate.Reserved)
 
 
 def blocked_count(app: GiftCertificates) -> int:
-    return len(
-        app.store.recorder.select_notifications(
-            start=1, limit=100_000, topics=[CertificatePool.IssueBlocked.TOPIC]
-        )
-    )
+    return len(notifications(app, CertificatePool.IssueBlocked))
 
 
 def assert_reserved_as_asked(

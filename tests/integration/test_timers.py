@@ -15,8 +15,18 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration import certificates
+from tests.integration.certificates import (
+    all_topics,
+    assert_applied_once,
+    count_events,
+    lock,
+    redeem,
+    reserve,
+    reverse,
+)
 from tests.integration.conftest import DURABLE
-from tests.issuing import issue_reserved
+from tests.issuing import ADMIN, POOL
 
 from gcp_app.application import GiftCertificates
 from gcp_app.errors import PoolExhausted
@@ -24,62 +34,22 @@ from gcp_app.settings import Settings
 from gcp_app.timers import EXPIRY_ACTOR, RESERVATIONS_ACTOR, Timers
 from gcp_app.use_cases import (
     CancelCertificate,
-    LockCertificate,
     RecordRefundStep,
-    Redeem,
     ReleaseLapsedReservation,
     ReleaseReservation,
-    ReverseRedemption,
 )
 from gcp_domain import Cause, CertificateState, GiftCertificate, Money
 from gcp_domain.stream import rfc3339
 from gcp_domain.vocabulary import PaymentEvent
 
 S = CertificateState
-POOL = "default"
-ADMIN = Cause("admin:ops", "req-generate", "req-generate")
-SUPPORT = Cause("support:olga", "req-support", "ticket-7")
 TTL = timedelta(seconds=900)  # GCP_RESERVATION_TTL_SECONDS's default
 VALIDITY = timedelta(days=30)
 
 
-@pytest.fixture
-def stocked(app: GiftCertificates) -> GiftCertificates:
-    app.pools.generate_certificates(POOL, 6, cause=ADMIN)
-    return app
-
-
-def reserve(app: GiftCertificates, order_id: str) -> UUID:
-    granted = app.reservations.reserve_next(
-        POOL,
-        channel="WEB",
-        order_id=order_id,
-        cause=Cause("channel:web", f"next-{order_id}", order_id),
-    )
-    return granted.certificate_id
-
-
-def issue(
-    app: GiftCertificates,
-    order_id: str,
-    *,
-    amount: str = "5000.00",
-    certificate_id: UUID | None = None,
-) -> UUID:
-    certificate_id = certificate_id or reserve(app, order_id)
-    assert issue_reserved(app, certificate_id, order_id, amount=amount, validity_days=VALIDITY.days)
-    return certificate_id
-
-
-def count_events(app: GiftCertificates, event: type[Any]) -> Counter[UUID]:
-    notifications = app.store.recorder.select_notifications(
-        start=1, limit=100_000, topics=[event.TOPIC]
-    )
-    return Counter(UUID(str(n.originator_id)) for n in notifications)
-
-
-def all_topics(app: GiftCertificates) -> list[str]:
-    return [n.topic for n in app.store.recorder.select_notifications(start=1, limit=100_000)]
+def issue(app: GiftCertificates, order_id: str, *, amount: str = "5000.00") -> UUID:
+    """A certificate issued for `order_id`, valid for VALIDITY."""
+    return certificates.issue(app, order_id, amount=amount, validity_days=VALIDITY.days)
 
 
 # ====================================================================== reservations
@@ -181,8 +151,9 @@ def test_the_release_command_checks_the_deadline_itself(
 
     assert not stocked.execute(ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause))
     clock.advance(TTL)
-    assert stocked.execute(ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause))
-    assert not stocked.execute(ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause))
+    assert_applied_once(
+        stocked, ReleaseLapsedReservation(certificate_id=certificate_id, cause=cause)
+    )
 
 
 def test_a_limit_bounds_one_call_and_a_tick_drains_them_all(
@@ -229,11 +200,7 @@ def test_expiry_after_expires_at_not_before(stocked: GiftCertificates, clock: An
 
 def test_a_locked_certificate_expires(stocked: GiftCertificates, clock: Any) -> None:
     certificate_id = issue(stocked, "WEB-1")
-    stocked.execute(
-        LockCertificate(
-            certificate_id=certificate_id, reason="fraud check", by="support:olga", cause=SUPPORT
-        )
-    )
+    lock(stocked, certificate_id, "fraud check")
     clock.advance(VALIDITY)
 
     assert Timers(stocked).expire_due() == 1
@@ -246,14 +213,13 @@ def test_a_fully_redeemed_certificate_does_not_expire_until_a_reversal(
     stocked: GiftCertificates, clock: Any
 ) -> None:
     certificate_id = issue(stocked, "WEB-1", amount="10.00")
-    stocked.execute(
-        Redeem(
-            certificate_id=certificate_id,
-            payment_id="PAY-R",
-            order_id="POS-1",
-            amount=Money.of("10.00"),
-            cause=Cause("kafka:All_Payments", "msg-r", "POS-1"),
-        )
+    redeem(
+        stocked,
+        certificate_id,
+        "PAY-R",
+        "10.00",
+        order_id="POS-1",
+        cause=Cause("kafka:All_Payments", "msg-r", "POS-1"),
     )
     clock.advance(VALIDITY)
     timers = Timers(stocked)
@@ -266,15 +232,8 @@ def test_a_fully_redeemed_certificate_does_not_expire_until_a_reversal(
     assert timers.stats.skipped == 1
     assert stocked.pool_index.pending_deadlines() == (0, 0)
 
-    stocked.execute(
-        ReverseRedemption(
-            certificate_id=certificate_id,
-            refund_payment_id="PAY-REV",
-            redemption_payment_id="PAY-R",
-            amount=Money.of("4.00"),
-            cause=Cause("kafka:All_Payments", "msg-rev", "POS-1"),
-        )
-    )
+    refund = Cause("kafka:All_Payments", "msg-rev", "POS-1")
+    reverse(stocked, certificate_id, "4.00", refund="PAY-REV", of="PAY-R", cause=refund)
     assert timers.expire_due() == 1
     assert stocked.get_certificate(certificate_id).state is S.EXPIRED
 

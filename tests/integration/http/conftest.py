@@ -5,23 +5,30 @@ match by chance), `client` the HTTP API over it, `bearer(*roles)` the headers of
 for those roles (subject `dev-<roles>`). `world` is a certificate issued with an open
 notification request, the state most endpoints need; `issue()` makes another;
 `problem(response, status, slug)` checks an RFC 9457 answer and returns its body.
+
+The store is memory unless a test parametrizes `store_url` (indirect): `MEMORY_AND_POSTGRES`,
+`SQLITE_AND_POSTGRES`. `running_service` starts the whole service on a free port.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import attrs
+import httpx
 import pytest
 from litestar.testing import TestClient
+from tests.integration.conftest import store_url_for
 from tests.issuing import issued, open_notification
 
-from gcp_adapters.bootstrap import build_application
+from gcp_adapters.bootstrap import build_application, build_service
 from gcp_adapters.http import create_http_app, mint_token
+from gcp_adapters.service import Service
 from gcp_app.application import GiftCertificates
 from gcp_app.settings import Settings
 from gcp_domain import Cause
@@ -32,6 +39,16 @@ POOL = "default"
 SETUP = Cause("test:setup", "setup", "setup")
 
 Headers = dict[str, str]
+Bearer = Callable[..., Headers]  # the `bearer` fixture
+Problem = Callable[..., dict[str, Any]]  # the `problem` fixture
+
+# For the tests to run on other stores than memory (`store_url`, indirect).
+MEMORY_AND_POSTGRES = pytest.mark.parametrize(
+    "store_url", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+SQLITE_AND_POSTGRES = pytest.mark.parametrize(
+    "store_url", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 def token_for(*roles: str, sub: str | None = None, secret: str = SECRET) -> str:
@@ -71,8 +88,10 @@ def open_app(tmp_path: Path, database_url: str = "memory:") -> GiftCertificates:
 
 
 @pytest.fixture
-def store_url() -> str:
-    return "memory:"
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """memory:, unless the test parametrizes store_url with "sqlite" or "postgres"."""
+    kind: str = getattr(request, "param", "memory")
+    return store_url_for("memory" if kind == "memory:" else kind, request, tmp_path)
 
 
 @pytest.fixture
@@ -107,6 +126,13 @@ def world(gcp: GiftCertificates) -> Issued:
     return issue_one(gcp)
 
 
+def asgi_client(gcp: GiftCertificates) -> httpx.AsyncClient:
+    """httpx straight on the ASGI app (no server): the requests one event loop makes together
+    are in flight together. Open it (`async with`) in that loop."""
+    app: Any = create_http_app(gcp, jwt_secret=SECRET)  # an ASGI app; httpx's hint is narrower
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
 @pytest.fixture
 def make_client(gcp: GiftCertificates) -> Iterator[Callable[..., TestClient[Any]]]:
     """A client over an app built with other arguments (readiness checks, say)."""
@@ -136,8 +162,29 @@ def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
     return body
 
 
+@contextmanager
+def running_service(tmp_path: Path, parts: Iterable[str], secret: str) -> Iterator[Service]:
+    """The service of `parts` over an application on a memory store, listening for HTTP on a
+    free port; stopped (and the application closed) on the way out."""
+    settings = Settings.from_env(
+        {
+            "GCP_VAR_DIR": str(tmp_path / "var"),
+            "GCP_DATABASE_URL": "memory:",
+            "GCP_HTTP_PORT": "0",
+        }
+    )
+    app = build_application(settings)
+    service = build_service(app, parts, jwt_secret=secret)
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop(timeout=10)
+        app.close()
+
+
 @pytest.fixture(name="bearer")
-def bearer_fixture() -> Callable[..., Headers]:
+def bearer_fixture() -> Bearer:
     return bearer
 
 
@@ -147,5 +194,5 @@ def issue_fixture(gcp: GiftCertificates) -> Callable[..., Issued]:
 
 
 @pytest.fixture(name="problem")
-def problem_fixture() -> Callable[..., dict[str, Any]]:
+def problem_fixture() -> Problem:
     return assert_problem

@@ -16,8 +16,7 @@ from gcp_adapters.http.problems import EVERY_TYPE, TYPE_PREFIX
 from gcp_app.application import GiftCertificates
 from gcp_app.desk import Desk
 
-Bearer = Callable[..., dict[str, str]]
-Problem = Callable[..., dict[str, Any]]
+from .conftest import Bearer, Problem
 
 # Every endpoint of the contract's table, written as the contract writes it (OpenAPI paths),
 # with the parameters the contract names: (name, in) in the document's order.

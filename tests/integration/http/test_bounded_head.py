@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from gcp_adapters.bootstrap import build_application, build_service
 from gcp_adapters.http import bounded_head
-from gcp_adapters.service import HTTP, Service
-from gcp_app.settings import Settings
+from gcp_adapters.service import HTTP
+
+from .conftest import running_service
 
 SECRET = "bounded-head-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 
@@ -24,18 +24,9 @@ SECRET = "bounded-head-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, int]]:
     monkeypatch.setattr(bounded_head, "HEAD_SECONDS", 1.0)
-    settings = Settings.from_env(
-        {"GCP_VAR_DIR": str(tmp_path), "GCP_DATABASE_URL": "memory:", "GCP_HTTP_PORT": "0"}
-    )
-    app = build_application(settings)
-    service: Service = build_service(app, [HTTP], jwt_secret=SECRET)
-    try:
-        service.start()
+    with running_service(tmp_path, [HTTP], SECRET) as service:
         assert service.http is not None
         yield "127.0.0.1", service.http.port
-    finally:
-        service.stop(timeout=10)
-        app.close()
 
 
 def exchange(address: tuple[str, int], *chunks: bytes, pause: float = 0.0) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -18,9 +17,7 @@ from gcp_domain import Cause
 from gcp_domain.errors import DomainError
 from gcp_domain.numbers import CertificateNumber
 
-Bearer = Callable[..., dict[str, str]]
-Problem = Callable[..., dict[str, Any]]
-
+from .conftest import Bearer, Problem
 
 # ---------------------------------------------------------------------- GET /certificates/next
 

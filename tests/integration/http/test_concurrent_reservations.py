@@ -10,42 +10,25 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 from litestar.testing import TestClient
+from tests.integration.certificates import count_events, originator_ids
 
-from gcp_adapters.http import create_http_app
 from gcp_app.application import GiftCertificates
 from gcp_domain import CertificateState, GiftCertificate
 
-from .conftest import POOL, SECRET, SETUP, bearer
+from .conftest import MEMORY_AND_POSTGRES, POOL, SETUP, asgi_client, bearer
 
 CONCURRENT = 32
 
 
-@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory:"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-def asgi_transport(gcp: GiftCertificates) -> httpx.ASGITransport:
-    """httpx straight on the ASGI app: concurrent requests share one event loop."""
-    app: Any = create_http_app(gcp, jwt_secret=SECRET)  # an ASGI app; httpx's hint is narrower
-    return httpx.ASGITransport(app=app)
+pytestmark = MEMORY_AND_POSTGRES
 
 
 def assert_distinct_reservations(gcp: GiftCertificates, bodies: list[dict[str, Any]]) -> None:
     ids = [UUID(body["certificateId"]) for body in bodies]
     assert len(set(ids)) == len(ids) == CONCURRENT
     assert len({body["number"] for body in bodies}) == CONCURRENT
-    stored = Counter(
-        UUID(str(n.originator_id))
-        for n in gcp.store.recorder.select_notifications(
-            start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
-        )
-    )
+    stored = count_events(gcp, GiftCertificate.Reserved)
     assert stored == Counter(dict.fromkeys(ids, 1))
     for certificate_id in ids:
         assert gcp.get_certificate(certificate_id).state is CertificateState.RESERVED
@@ -56,10 +39,9 @@ def test_concurrent_requests_on_one_event_loop_get_distinct_certificates(
     gcp: GiftCertificates,
 ) -> None:
     gcp.pools.generate_certificates(POOL, CONCURRENT + 8, cause=SETUP)
-    transport = asgi_transport(gcp)
 
     async def reserve_all() -> list[httpx.Response]:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with asgi_client(gcp) as http:
             return await asyncio.gather(
                 *(
                     http.get(
@@ -110,11 +92,10 @@ def test_concurrent_requests_from_threads_get_distinct_certificates(
 def test_concurrent_retries_with_one_idempotency_key_get_one_reservation(
     gcp: GiftCertificates,
 ) -> None:
-    transport = asgi_transport(gcp)
     headers = {**bearer("channel", sub="web-shop"), "Idempotency-Key": "order-7-try"}
 
     async def retry_at_once() -> list[httpx.Response]:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with asgi_client(gcp) as http:
             return await asyncio.gather(
                 *(
                     http.get("/certificates/next", params={"orderId": "WEB-7"}, headers=headers)
@@ -126,9 +107,6 @@ def test_concurrent_retries_with_one_idempotency_key_get_one_reservation(
 
     assert [r.status_code for r in responses] == [200] * 8, [r.text for r in responses]
     assert len({r.text for r in responses}) == 1
-    reserved = gcp.store.recorder.select_notifications(
-        start=1, limit=100_000, topics=[GiftCertificate.Reserved.TOPIC]
-    )
-    assert [UUID(str(n.originator_id)) for n in reserved] == [
+    assert originator_ids(gcp, GiftCertificate.Reserved) == [
         UUID(responses[0].json()["certificateId"])
     ]

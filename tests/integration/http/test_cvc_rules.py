@@ -23,8 +23,7 @@ from gcp_app.application import GiftCertificates
 from gcp_domain import GiftCertificate
 from gcp_domain.stream import publication
 
-Bearer = Callable[..., dict[str, str]]
-Problem = Callable[..., dict[str, Any]]
+from .conftest import Bearer, Problem
 
 WINDOW = 900
 MAX_FAILURES = 5
@@ -79,13 +78,6 @@ def test_of_20_concurrent_requests_exactly_one_gets_the_cvc(
     assert len(events_named(gcp, world.certificate_id, "CvcDisclosed")) == 1
     # 410s are no failures: nothing was throttled or locked out.
     assert events_named(gcp, world.certificate_id, "CvcLockedOut") == []
-
-
-@pytest.fixture
-def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """memory: by default; a test may ask for "sqlite" by parametrizing store_url."""
-    wanted = getattr(request, "param", "memory:")
-    return f"sqlite:///{tmp_path / 'gcp.sqlite'}" if wanted == "sqlite" else "memory:"
 
 
 # ---------------------------------------------------------------------- throttling per certificate

@@ -4,7 +4,6 @@ another request: 422; keys are per token subject and outlive a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,7 @@ from gcp_app.idempotency import AnsweredRequest
 from gcp_domain.certificate import GiftCertificate
 from gcp_domain.pool import CertificatePool, pool_id
 
-from .conftest import SECRET, SETUP, Issued, open_app
-
-Bearer = Callable[..., dict[str, str]]
-Problem = Callable[..., dict[str, Any]]
+from .conftest import SECRET, SETUP, Bearer, Issued, Problem, open_app
 
 
 def keyed(headers: dict[str, str], key: str) -> dict[str, str]:

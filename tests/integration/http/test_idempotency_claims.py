@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,19 +29,19 @@ from gcp_app.idempotency import (
 )
 from gcp_domain.pool import CertificatePool, pool_id
 
-from .conftest import SECRET, SETUP, bearer, open_app
+from .conftest import (
+    MEMORY_AND_POSTGRES,
+    SECRET,
+    SETUP,
+    SQLITE_AND_POSTGRES,
+    Problem,
+    asgi_client,
+    bearer,
+    open_app,
+)
 
 PATH = "/pools/spring/certificates"
 RACERS = 8
-Problem = Callable[..., dict[str, Any]]
-
-
-@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "memory":
-        return "memory:"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 def keyed(key: str, sub: str = "ops") -> dict[str, str]:
@@ -83,18 +82,13 @@ class Gate:
         monkeypatch.setattr(gcp.pools, "generate_certificates", gated)
 
 
-def transport(gcp: GiftCertificates) -> httpx.ASGITransport:
-    app: Any = create_http_app(gcp, jwt_secret=SECRET)  # an ASGI app; httpx's hint is narrower
-    return httpx.ASGITransport(app=app)
-
-
 async def race(
     gcp: GiftCertificates, gate: Gate, key: str
 ) -> tuple[httpx.Response, list[httpx.Response], httpx.Response, httpx.Response]:
     """RACERS simultaneous POSTs with one key while the one that runs is held at the gate; then
     another body with the key (still in flight), then the gate opens. Returns the winner, the
     others (answered while it was held), the other body's answer and a retry after the end."""
-    async with httpx.AsyncClient(transport=transport(gcp), base_url="http://testserver") as http:
+    async with asgi_client(gcp) as http:
 
         def post(count: int = 3) -> Any:
             return http.post(PATH, json={"count": count}, headers=keyed(key))
@@ -126,6 +120,7 @@ def assert_in_flight(response: httpx.Response, problem: Problem) -> None:
     assert response.headers["retry-after"] == "1"
 
 
+@MEMORY_AND_POSTGRES
 def test_simultaneous_generations_with_one_key_generate_once(
     gcp: GiftCertificates, monkeypatch: pytest.MonkeyPatch, problem: Problem
 ) -> None:
@@ -151,6 +146,7 @@ def test_simultaneous_generations_with_one_key_generate_once(
     ]
 
 
+@MEMORY_AND_POSTGRES
 def test_a_released_claim_lets_one_retry_run(
     gcp: GiftCertificates, monkeypatch: pytest.MonkeyPatch, problem: Problem
 ) -> None:
@@ -180,6 +176,7 @@ def test_a_released_claim_lets_one_retry_run(
     ]
 
 
+@MEMORY_AND_POSTGRES
 def test_a_released_key_may_carry_a_corrected_request(
     client: TestClient[Any], gcp: GiftCertificates, problem: Problem
 ) -> None:
@@ -193,6 +190,7 @@ def test_a_released_key_may_carry_a_corrected_request(
     ]
 
 
+@MEMORY_AND_POSTGRES
 def test_a_claim_whose_process_died_is_taken_over_after_the_timeout(
     client: TestClient[Any], gcp: GiftCertificates, problem: Problem
 ) -> None:
@@ -232,17 +230,12 @@ def test_a_claim_whose_process_died_is_taken_over_after_the_timeout(
     assert replay.json() == taken.json()
 
 
-@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@SQLITE_AND_POSTGRES
 def test_answers_stored_before_claims_and_new_ones_replay_after_a_restart(
-    tmp_path: Path, store: str, request: pytest.FixtureRequest, problem: Problem
+    tmp_path: Path, store_url: str, problem: Problem
 ) -> None:
-    url = (
-        f"sqlite:///{tmp_path / 'gcp.sqlite'}"
-        if store == "sqlite"
-        else str(request.getfixturevalue("postgres_url"))
-    )
     stored = '{"pool":"spring","created":7,"levels":{"available":7}}'
-    first_app = open_app(tmp_path, url)
+    first_app = open_app(tmp_path, store_url)
     try:
         # The way answers were recorded before claims: one Created event with the answer.
         legacy = AnsweredRequest._create(
@@ -264,7 +257,7 @@ def test_answers_stored_before_claims_and_new_ones_replay_after_a_restart(
     finally:
         first_app.close()
 
-    second_app = open_app(tmp_path, url)
+    second_app = open_app(tmp_path, store_url)
     try:
         with TestClient(create_http_app(second_app, jwt_secret=SECRET)) as client:
             old = client.post(PATH, json={"count": 7}, headers=keyed("gen-legacy"))

@@ -15,16 +15,14 @@ import pytest
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from gcp_adapters.bootstrap import build_application, build_service
 from gcp_adapters.http.metrics import MetricsSources
 from gcp_adapters.kafka.consumer_metrics import ConsumerStats
 from gcp_adapters.kafka.probe import KafkaProbe
 from gcp_adapters.kafka.relay import RelayStats
 from gcp_adapters.logs import JsonFormatter, install_json_logging, request_id_var
 from gcp_adapters.service import PARTS
-from gcp_app.settings import Settings
 
-from .conftest import SECRET
+from .conftest import SECRET, running_service
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -254,23 +252,10 @@ def test_installing_leaves_configured_logging_alone_unless_forced() -> None:
 
 
 def test_the_service_checks_kafka_and_exposes_its_consumer_and_relay(tmp_path: Path) -> None:
-    settings = Settings.from_env(
-        {
-            "GCP_VAR_DIR": str(tmp_path / "var"),
-            "GCP_DATABASE_URL": "memory:",
-            "GCP_HTTP_PORT": "0",
-        }
-    )
-    app = build_application(settings)
-    service = build_service(app, PARTS, jwt_secret=SECRET)
-    try:
-        service.start()
+    with running_service(tmp_path, PARTS, SECRET) as service:
         assert service.http_url is not None
         ready = httpx.get(f"{service.http_url}/health/ready", timeout=10)
         metrics = httpx.get(f"{service.http_url}/metrics", timeout=10)
-    finally:
-        service.stop(timeout=10)
-        app.close()
     assert (ready.status_code, ready.json()["checks"]) == (
         200,
         {"store": "ok", "kafka": "ok", "consumer": "ok", "relay": "ok"},

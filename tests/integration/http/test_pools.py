@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -10,8 +9,7 @@ from litestar.testing import TestClient
 
 from gcp_app.application import GiftCertificates
 
-Bearer = Callable[..., dict[str, str]]
-Problem = Callable[..., dict[str, Any]]
+from .conftest import Bearer, Problem
 
 
 def test_generate_creates_certificates_and_answers_the_levels(

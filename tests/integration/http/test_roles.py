@@ -7,7 +7,6 @@ details. `admin` is not a super-role: it is admitted exactly where the table nam
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,7 @@ import jwt
 import pytest
 from litestar.testing import TestClient
 
-SECRET = "test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
-ROLES = ("channel", "crm", "support", "admin")
+from .conftest import ROLES, SECRET, Bearer, Problem
 
 # (method, path template, JSON body, admitted roles, success status), as in CONTRACTS.md.
 ENDPOINTS: list[tuple[str, str, Any, frozenset[str], int]] = [
@@ -44,6 +42,21 @@ ENDPOINTS: list[tuple[str, str, Any, frozenset[str], int]] = [
     ("GET", "/pools/default", None, frozenset({"admin", "support"}), 200),
 ]
 
+
+def support(**times: datetime) -> dict[str, Any]:
+    """The claims of support agent x, with `times` (exp, iat) if given."""
+    return {"sub": "x", "roles": ["support"], **times}
+
+
+def signed(claims: dict[str, Any], *, secret: str = SECRET, algorithm: str = "HS256") -> str:
+    """A token made by hand, signed with the API's secret unless told otherwise."""
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def authorization(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 CASES = [
     pytest.param(method, path, body, admitted, success, caller, id=f"{method} {path} as {caller}")
     for method, path, body, admitted, success in ENDPOINTS
@@ -55,8 +68,8 @@ CASES = [
 def test_role_matrix(
     client: TestClient[Any],
     world: Any,
-    bearer: Callable[..., dict[str, str]],
-    problem: Callable[..., dict[str, Any]],
+    bearer: Bearer,
+    problem: Problem,
     method: str,
     path: str,
     body: Any,
@@ -82,82 +95,55 @@ def test_role_matrix(
     [
         pytest.param("not-a-jwt", id="garbage"),
         pytest.param(
-            jwt.encode(
-                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) + timedelta(hours=1)},
-                "another-secret-of-enough-length-0123456789-0123456789abcdefghijklmnop",
-                algorithm="HS256",
+            signed(
+                support(exp=datetime.now(UTC) + timedelta(hours=1)),
+                secret="another-secret-of-enough-length-0123456789-0123456789abcdefghijklmnop",
             ),
             id="wrong-secret",
         ),
+        pytest.param(signed(support(exp=datetime.now(UTC) - timedelta(minutes=5))), id="expired"),
+        pytest.param(signed(support()), id="no-expiry"),
         pytest.param(
-            jwt.encode(
-                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) - timedelta(minutes=5)},
-                SECRET,
-                algorithm="HS256",
-            ),
-            id="expired",
+            signed(support(exp=datetime.now(UTC) + timedelta(hours=1))), id="no-issued-at"
         ),
         pytest.param(
-            jwt.encode({"sub": "x", "roles": ["support"]}, SECRET, algorithm="HS256"),
-            id="no-expiry",
-        ),
-        pytest.param(
-            jwt.encode(
-                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) + timedelta(hours=1)},
-                SECRET,
-                algorithm="HS256",
-            ),
-            id="no-issued-at",
-        ),
-        pytest.param(
-            jwt.encode(
-                {"sub": "x", "roles": ["support"], "exp": datetime.now(UTC) + timedelta(hours=1)},
-                SECRET,
-                algorithm="HS512",
-            ),
+            signed(support(exp=datetime.now(UTC) + timedelta(hours=1)), algorithm="HS512"),
             id="other-algorithm",
         ),
         pytest.param(
-            jwt.encode(
+            signed(
                 {
                     "sub": "x",
                     "iat": datetime.now(UTC),
                     "exp": datetime.now(UTC) + timedelta(hours=1),
-                },
-                SECRET,
-                algorithm="HS256",
+                }
             ),
             id="no-roles-claim",  # issue 11, item 5: it was 403
         ),
     ],
 )
 def test_an_invalid_token_is_401(
-    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]], token: str
+    client: TestClient[Any], world: Any, problem: Problem, token: str
 ) -> None:
     response = client.get(
-        f"/certificates/{world.certificate_id}/history",
-        headers={"Authorization": f"Bearer {token}"},
+        f"/certificates/{world.certificate_id}/history", headers=authorization(token)
     )
     problem(response, 401, "unauthorized")
 
 
 def test_a_valid_token_with_no_known_role_is_403(
-    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]]
+    client: TestClient[Any], world: Any, problem: Problem
 ) -> None:
     now = datetime.now(UTC)
-    token = jwt.encode(
-        {"sub": "x", "roles": ["superuser"], "iat": now, "exp": now + timedelta(hours=1)},
-        SECRET,
-        algorithm="HS256",
+    token = signed(
+        {"sub": "x", "roles": ["superuser"], "iat": now, "exp": now + timedelta(hours=1)}
     )
-    response = client.get(
-        f"/certificates/{world.certificate_id}", headers={"Authorization": f"Bearer {token}"}
-    )
+    response = client.get(f"/certificates/{world.certificate_id}", headers=authorization(token))
     problem(response, 403, "forbidden")
 
 
 def test_a_token_with_several_roles_is_admitted_by_any_of_them(
-    client: TestClient[Any], world: Any, bearer: Callable[..., dict[str, str]]
+    client: TestClient[Any], world: Any, bearer: Bearer
 ) -> None:
     headers = bearer("admin", "crm")
     assert client.get("/pools/default", headers=headers).status_code == 200
@@ -170,16 +156,11 @@ def test_a_token_with_several_roles_is_admitted_by_any_of_them(
 
 
 def test_a_remembered_token_is_refused_once_it_expires(
-    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]]
+    client: TestClient[Any], world: Any, problem: Problem
 ) -> None:
     """Verified tokens are remembered (RememberingJWTMiddleware), but only until their exp."""
     now = datetime.now(UTC)
-    token = jwt.encode(
-        {"sub": "x", "roles": ["support"], "iat": now, "exp": now + timedelta(seconds=1)},
-        SECRET,
-        algorithm="HS256",
-    )
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = authorization(signed(support(iat=now, exp=now + timedelta(seconds=1))))
     path = f"/certificates/{world.certificate_id}"
     assert client.get(path, headers=headers).status_code == 200
     assert client.get(path, headers=headers).status_code == 200  # from memory
@@ -188,13 +169,13 @@ def test_a_remembered_token_is_refused_once_it_expires(
 
 
 def test_a_remembered_token_vouches_for_no_other_token(
-    client: TestClient[Any], world: Any, problem: Callable[..., dict[str, Any]]
+    client: TestClient[Any], world: Any, problem: Problem
 ) -> None:
     """The same claims under another signature are checked in full, not taken from memory."""
     now = datetime.now(UTC)
-    claims = {"sub": "x", "roles": ["support"], "iat": now, "exp": now + timedelta(hours=1)}
-    good = jwt.encode(claims, SECRET, algorithm="HS256")
-    forged = jwt.encode(claims, SECRET + "-not-ours", algorithm="HS256")
+    claims = support(iat=now, exp=now + timedelta(hours=1))
+    good = signed(claims)
+    forged = signed(claims, secret=SECRET + "-not-ours")
     path = f"/certificates/{world.certificate_id}"
-    assert client.get(path, headers={"Authorization": f"Bearer {good}"}).status_code == 200
-    problem(client.get(path, headers={"Authorization": f"Bearer {forged}"}), 401, "unauthorized")
+    assert client.get(path, headers=authorization(good)).status_code == 200
+    problem(client.get(path, headers=authorization(forged)), 401, "unauthorized")

@@ -16,21 +16,13 @@ from gcp_adapters.service import HTTP, Service
 from gcp_app.settings import Settings
 from gcp_domain.cause import Cause
 
+from .conftest import running_service
+
 SECRET = "serving-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789abcdef"
 
 
 def test_the_http_part_serves_and_stops_with_the_service(tmp_path: Path) -> None:
-    settings = Settings.from_env(
-        {
-            "GCP_VAR_DIR": str(tmp_path / "var"),
-            "GCP_DATABASE_URL": "memory:",
-            "GCP_HTTP_PORT": "0",
-        }
-    )
-    app = build_application(settings)
-    service = build_service(app, [HTTP], jwt_secret=SECRET)
-    try:
-        service.start()
+    with running_service(tmp_path, [HTTP], SECRET) as service:
         assert service.http_url is not None
         assert service.http_url.startswith("http://127.0.0.1:")
         assert not service.http_url.endswith(":0")
@@ -45,9 +37,6 @@ def test_the_http_part_serves_and_stops_with_the_service(tmp_path: Path) -> None
         assert live.status_code == 200
         assert created.status_code == 201
         assert created.headers["x-request-id"]
-    finally:
-        service.stop(timeout=10)
-        app.close()
     assert not any(thread.is_alive() for thread in service._threads)
 
 

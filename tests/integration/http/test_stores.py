@@ -6,20 +6,13 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-import pytest
 from litestar.testing import TestClient
 
 from gcp_app.application import GiftCertificates
 
-Bearer = Callable[..., dict[str, str]]
+from .conftest import SQLITE_AND_POSTGRES, Bearer
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gcp.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+pytestmark = SQLITE_AND_POSTGRES
 
 
 def test_reserve_then_disclose_the_cvc_once(

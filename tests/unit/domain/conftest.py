@@ -45,6 +45,11 @@ STATES = (
     "expired",
     "cancelled",
 )
+# Those of a certificate that has been issued: all but the first two.
+ISSUED_STATES = tuple(s for s in STATES if s not in ("available", "reserved"))
+
+# The `recorded` fixture.
+Recorded = Callable[[GiftCertificate], list[str]]
 
 
 class CertificateBuilder:
@@ -62,13 +67,17 @@ class CertificateBuilder:
     def money(self, amount: str, currency: str = "RUB") -> Money:
         return Money.of(amount, currency)
 
-    def available(self, *, pool: str = "default") -> GiftCertificate:
-        cert = GiftCertificate.create(
+    def created(self, *, pool: str = "default") -> GiftCertificate:
+        """A new certificate, its Created event still pending."""
+        return GiftCertificate.create(
             pool=pool,
             number=CertificateNumber(self.number),
             sealed_cvc=self.sealed_cvc,
             cause=self.setup,
         )
+
+    def available(self, *, pool: str = "default") -> GiftCertificate:
+        cert = self.created(pool=pool)
         cert.collect_events()
         return cert
 
@@ -221,7 +230,7 @@ def cause() -> Cause:
 
 
 @pytest.fixture
-def recorded() -> Callable[[GiftCertificate], list[str]]:
+def recorded() -> Recorded:
     """Collects a certificate's pending events and names them (`["Locked"]`)."""
 
     def names(cert: GiftCertificate) -> list[str]:

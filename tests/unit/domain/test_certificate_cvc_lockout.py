@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from tests.unit.domain.conftest import Recorded
 
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.errors import InvalidCommand
 from gcp_domain.stream import certificate_status, publication
-
-Recorded = Callable[[GiftCertificate], list[str]]
 
 
 def test_the_lockout_event_has_a_stable_topic() -> None:

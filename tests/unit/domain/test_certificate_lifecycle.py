@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from tests.unit.domain.conftest import ISSUED_STATES, Recorded
 
 from gcp_domain import (
     Cause,
@@ -20,7 +20,6 @@ from gcp_domain import (
 from gcp_domain.errors import InvalidCommand, TransitionNotAllowed
 
 S = CertificateState
-Recorded = Callable[[GiftCertificate], list[str]]
 
 NOT_AVAILABLE = [
     "reserved",
@@ -29,18 +28,6 @@ NOT_AVAILABLE = [
     "redeemed",
     "locked",
     "refund_pending",
-    "refunded",
-    "expired",
-    "cancelled",
-]
-ISSUED = [
-    "active",
-    "partially_redeemed",
-    "redeemed",
-    "locked",
-    "locked_redeemed",
-    "refund_pending",
-    "refund_pending_details",
     "refunded",
     "expired",
     "cancelled",
@@ -172,7 +159,7 @@ def test_releasing_an_available_certificate_records_nothing(
     assert cert.version == 1
 
 
-@pytest.mark.parametrize("state", ISSUED)
+@pytest.mark.parametrize("state", ISSUED_STATES)
 def test_an_issued_certificate_is_not_released(
     state: str, make, cause: Cause, recorded: Recorded
 ) -> None:

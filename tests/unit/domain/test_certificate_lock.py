@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from tests.unit.domain.conftest import Recorded
 
 from gcp_domain import Cause, CertificateState, GiftCertificate
 from gcp_domain.errors import InvalidCommand, TransitionNotAllowed
 
 S = CertificateState
-Recorded = Callable[[GiftCertificate], list[str]]
 
 
 def lock(cert: GiftCertificate, make, cause: Cause, reason: str = "fraud check") -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
+from tests.unit.domain.conftest import Recorded
 
 from gcp_domain import (
     Cause,
@@ -21,7 +20,6 @@ from gcp_domain.errors import (
 )
 
 S = CertificateState
-Recorded = Callable[[GiftCertificate], list[str]]
 
 
 def requested(make, notification_id: str = "N-1") -> GiftCertificate:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from tests.unit.domain.conftest import Recorded
 
 from gcp_domain import (
     Cause,
@@ -20,7 +20,6 @@ from gcp_domain.errors import InvalidCommand, ReversalRejected, TransitionNotAll
 
 S = CertificateState
 R = RejectionReason
-Recorded = Callable[[GiftCertificate], list[str]]
 
 
 def redeem(

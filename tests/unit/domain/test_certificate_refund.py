@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from tests.unit.domain.conftest import Recorded
 
 from gcp_domain import Cause, CertificateState, GiftCertificate, Money, RefundStatus
 from gcp_domain.errors import InvalidCommand, RefundRejected, TransitionNotAllowed
 
 S = CertificateState
-Recorded = Callable[[GiftCertificate], list[str]]
 
 
 def test_a_refund_starts_pending(make, rub, cause: Cause) -> None:

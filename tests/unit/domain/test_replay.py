@@ -8,7 +8,6 @@ from typing import Any
 
 from gcp_domain import (
     Cause,
-    CertificateNumber,
     CertificateState,
     GiftCertificate,
     Money,
@@ -115,17 +114,8 @@ def long_lifecycle(make) -> list[Callable[[GiftCertificate], object]]:
     ]
 
 
-def new_certificate(make) -> GiftCertificate:
-    return GiftCertificate.create(
-        pool="default",
-        number=CertificateNumber(make.number),
-        sealed_cvc=make.sealed_cvc,
-        cause=make.setup,
-    )
-
-
 def test_folding_the_events_of_a_long_lifecycle_rebuilds_the_live_certificate(make) -> None:
-    live = new_certificate(make)
+    live = make.created()
     for command in long_lifecycle(make):
         command(live)
     events = list(live.collect_events())
@@ -135,7 +125,7 @@ def test_folding_the_events_of_a_long_lifecycle_rebuilds_the_live_certificate(ma
 
 
 def test_every_prefix_of_the_history_replays_to_the_state_at_that_point(make) -> None:
-    live = new_certificate(make)
+    live = make.created()
     history = list(live.collect_events())
     for command in long_lifecycle(make):
         command(live)
@@ -146,7 +136,7 @@ def test_every_prefix_of_the_history_replays_to_the_state_at_that_point(make) ->
 
 
 def test_each_event_carries_the_cause_of_its_command(make) -> None:
-    live = new_certificate(make)
+    live = make.created()
     for command in long_lifecycle(make):
         command(live)
     events = live.collect_events()[1:]
@@ -155,7 +145,7 @@ def test_each_event_carries_the_cause_of_its_command(make) -> None:
 
 
 def test_a_replayed_certificate_answers_further_commands_like_the_live_one(make) -> None:
-    live = new_certificate(make)
+    live = make.created()
     commands = long_lifecycle(make)[:8]  # issued, notified, 1500 redeemed as R-1
     for command in commands:
         command(live)
