@@ -18,23 +18,19 @@ from eventsourcing.domain import Aggregate, event
 
 from gcp_domain.cause import Cause
 from gcp_domain.stream import rfc3339
-from gcp_domain.text import cut, cut_identifier
+from gcp_domain.text import KEY_LIMIT, cut, cut_identifier, kept_bytes
 
 DEAD_LETTER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:dead-letter")
 SCHEMA_VERSION: Final = 1
 # Contract 1.1: "A message too large to dead-letter whole is dead-lettered with its first
-# 64 KiB and its size", so that no message, however large, stops publishing. A key is an id
-# (an orderId, a clientId) and becomes the DLQ record's key too: its first KiB is plenty.
+# 64 KiB and its size", so that no message, however large, stops publishing. The key becomes
+# the DLQ record's key too.
 MAX_SOURCE_VALUE: Final = 64 * 1024
-MAX_SOURCE_KEY: Final = 1024
+MAX_SOURCE_KEY: Final = KEY_LIMIT
 
 
 def dead_letter_id(topic: str, partition: int, offset: int) -> UUID:
     return uuid5(DEAD_LETTER_NAMESPACE, f"{topic}/{partition}/{offset}")
-
-
-def _b64(data: bytes | None) -> str | None:
-    return None if data is None else base64.b64encode(data).decode("ascii")
 
 
 class DeadLetter(Aggregate):
@@ -86,8 +82,8 @@ class DeadLetter(Aggregate):
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
-            source_key=_b64(None if key is None else key[:MAX_SOURCE_KEY]),
-            source_value=_b64(None if value is None else value[:MAX_SOURCE_VALUE]),
+            source_key=kept_bytes(key, MAX_SOURCE_KEY),
+            source_value=kept_bytes(value, MAX_SOURCE_VALUE),
             message_id=None if message_id is None else cut_identifier(message_id),
             reason_code=reason_code,
             reason=cut(reason),

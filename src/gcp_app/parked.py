@@ -10,7 +10,6 @@ cause is fixed (a broker's size limit, say), `gcp stream republish --from <posit
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Final
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -18,11 +17,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from gcp_domain.cause import Cause
-from gcp_domain.text import cut
+from gcp_domain.text import cut, kept_bytes
 
 PARKED_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:parked-message")
-# A key is an id: its first KiB names the message well enough.
-MAX_KEY: Final = 1024
 
 
 def parked_message_id(destination: str, position: int) -> UUID:
@@ -63,7 +60,7 @@ class ParkedMessage(Aggregate):
         parked: ParkedMessage = cls(
             destination=destination,
             position=position,
-            key=None if key is None else base64.b64encode(key[:MAX_KEY]).decode("ascii"),
+            key=kept_bytes(key),
             size=size,
             error=cut(error),
             cause=cause,

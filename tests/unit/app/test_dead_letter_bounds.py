@@ -1,6 +1,7 @@
 """A dead letter keeps at most the first 64 KiB of its message, with the size and a digest of
 the whole (contract 1.1: "A message too large to dead-letter whole is dead-lettered with its
-first 64 KiB and its size"), so that no message, however large, stops publishing."""
+first 64 KiB and its size"), so that no message, however large, stops publishing. A key is
+kept to its first KiB, a parked message's too."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from tests.schemas import contract_validator
 
 from gcp_app.dead_letters import MAX_SOURCE_KEY, MAX_SOURCE_VALUE, DeadLetter, dead_letter_message
 from gcp_app.outbox import compact_json
+from gcp_app.parked import ParkedMessage
 from gcp_domain import Cause
+from gcp_domain.text import KEY_LIMIT
 
 DLQ_SCHEMA = contract_validator("dead-letter.schema.json")
 CAUSE = Cause.system("kafka:All_Payments", "All_Payments/0/7")
@@ -75,3 +78,16 @@ def test_a_dead_letter_recorded_before_the_bounds_reads_back_with_no_size() -> N
     del state["source_size"], state["source_sha256"]
     DeadLetter.Created.upcast_v1_v2(state)
     assert (state["source_size"], state["source_sha256"]) == (None, None)
+
+
+def test_a_parked_message_keeps_the_first_kib_of_its_key() -> None:
+    parked = ParkedMessage.park(
+        destination="GiftCertificates.Stream",
+        position=42,
+        key=b"k" * 800_000,
+        size=900_000,
+        error="Message size too large",
+        cause=CAUSE,
+    )
+    assert parked.key is not None
+    assert base64.b64decode(parked.key) == b"k" * KEY_LIMIT
