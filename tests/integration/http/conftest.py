@@ -89,7 +89,8 @@ def open_app(tmp_path: Path, database_url: str = "memory:") -> GiftCertificates:
 
 @pytest.fixture
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """memory:, unless the test parametrizes store_url with "sqlite" or "postgres"."""
+    """memory:, unless the test parametrizes store_url with "sqlite" or "postgres" ("memory:"
+    also means memory: test_cvc_rules' ids name it so)."""
     kind: str = getattr(request, "param", "memory")
     return store_url_for("memory" if kind == "memory:" else kind, request, tmp_path)
 
