@@ -16,9 +16,10 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import attrs
 from eventsourcing.domain import Aggregate, event
 
+from gcp_app.message_bytes import KEY_LIMIT, kept_bytes
 from gcp_domain.cause import Cause
 from gcp_domain.stream import rfc3339
-from gcp_domain.text import KEY_LIMIT, cut, cut_identifier, kept_bytes
+from gcp_domain.text import cut, cut_identifier
 
 DEAD_LETTER_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:dead-letter")
 SCHEMA_VERSION: Final = 1

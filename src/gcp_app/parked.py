@@ -16,8 +16,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from gcp_app.message_bytes import kept_bytes
 from gcp_domain.cause import Cause
-from gcp_domain.text import cut, kept_bytes
+from gcp_domain.text import cut
 
 PARKED_NAMESPACE: Final = uuid5(NAMESPACE_URL, "urn:gcp:parked-message")
 

@@ -6,7 +6,6 @@ Commands cut, appliers never do: an event stored before the bound replays as it 
 
 from __future__ import annotations
 
-import base64
 import unicodedata
 from typing import Final, overload
 
@@ -14,8 +13,6 @@ from gcp_domain.errors import InvalidCommand
 
 TEXT_LIMIT: Final = 1_000
 IDENTIFIER_LIMIT: Final = 200
-# A message's key is an id (an orderId, a clientId): its first KiB names the message well enough.
-KEY_LIMIT: Final = 1024
 
 
 @overload
@@ -32,12 +29,6 @@ def cut(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
 def cut_identifier(text: str) -> str:
     """An identifier recorded for audit (an actor, a request id) cut to 200 characters."""
     return cut(text, IDENTIFIER_LIMIT)
-
-
-def kept_bytes(data: bytes | None, limit: int = KEY_LIMIT) -> str | None:
-    """What GCP records of a message's raw key or value: its first `limit` bytes, in base64
-    (None stays None)."""
-    return None if data is None else base64.b64encode(data[:limit]).decode("ascii")
 
 
 # Unicode's bidirectional controls: text that reads otherwise than it is stored (RLO, ...).

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from tests.schemas import contract_validator
 
 from gcp_app.dead_letters import MAX_SOURCE_KEY, MAX_SOURCE_VALUE, DeadLetter, dead_letter_message
+from gcp_app.message_bytes import KEY_LIMIT, kept_bytes
 from gcp_app.outbox import compact_json
 from gcp_app.parked import ParkedMessage
 from gcp_domain import Cause
-from gcp_domain.text import KEY_LIMIT
 
 DLQ_SCHEMA = contract_validator("dead-letter.schema.json")
 CAUSE = Cause.system("kafka:All_Payments", "All_Payments/0/7")
@@ -91,3 +91,11 @@ def test_a_parked_message_keeps_the_first_kib_of_its_key() -> None:
     )
     assert parked.key is not None
     assert base64.b64decode(parked.key) == b"k" * KEY_LIMIT
+
+
+def test_kept_bytes_are_the_first_bytes_in_base64() -> None:
+    assert kept_bytes(None) is None
+    assert kept_bytes(b"") == ""
+    assert base64.b64decode(kept_bytes(b"WEB-1") or "") == b"WEB-1"
+    assert base64.b64decode(kept_bytes(b"k" * 5_000) or "") == b"k" * KEY_LIMIT
+    assert base64.b64decode(kept_bytes(b"\xff\x00abc", 2) or "") == b"\xff\x00"

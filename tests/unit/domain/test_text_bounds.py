@@ -3,14 +3,13 @@ identifiers (an actor, a message's id) to 200. Commands cut; stored events repla
 
 from __future__ import annotations
 
-import base64
 import copy
 
 import pytest
 
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.certificate_values import Recipient
-from gcp_domain.text import IDENTIFIER_LIMIT, KEY_LIMIT, TEXT_LIMIT, cut, kept_bytes
+from gcp_domain.text import IDENTIFIER_LIMIT, TEXT_LIMIT, cut
 
 LONG = "x" * 600_000
 
@@ -21,14 +20,6 @@ def test_cut_keeps_short_text_and_none_and_cuts_long_text() -> None:
     assert cut("a" * TEXT_LIMIT) == "a" * TEXT_LIMIT
     assert cut("a" * (TEXT_LIMIT + 1)) == "a" * TEXT_LIMIT
     assert cut("abcdef", 3) == "abc"
-
-
-def test_kept_bytes_are_the_first_bytes_in_base64() -> None:
-    assert kept_bytes(None) is None
-    assert kept_bytes(b"") == ""
-    assert base64.b64decode(kept_bytes(b"WEB-1") or "") == b"WEB-1"
-    assert base64.b64decode(kept_bytes(b"k" * 5_000) or "") == b"k" * KEY_LIMIT
-    assert base64.b64decode(kept_bytes(b"\xff\x00abc", 2) or "") == b"\xff\x00"
 
 
 def test_a_cause_cuts_its_identifiers_to_200_characters() -> None:
