@@ -1,5 +1,5 @@
-"""Running `gcp` as a newcomer does, from the end-to-end tests: a separate process, its own
-environment, on a port a client can be told."""
+"""Running `gcp` as a newcomer does (a separate process, its own environment), and a free port
+to tell a service and its clients."""
 
 from __future__ import annotations
 

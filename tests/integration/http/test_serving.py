@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from tests.cli_runs import free_port
 
 from gcp_adapters.bootstrap import build_application, build_service, configured_jwt_secret
 from gcp_adapters.http import mint_token
@@ -52,17 +53,11 @@ def test_the_jwt_secret_is_generated_once_with_owner_only_permissions(tmp_path: 
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _two_http_services(tmp_path: Path, *, shared: bool) -> Iterator[tuple[Service, Service]]:
     """Two `gcp serve --only http` on one port, each on a memory store of its own stocked
     with 3 and 5 certificates (so that an answer tells which process gave it), started."""
-    port = _free_port()
+    port = free_port()
     apps, services = [], []
     try:
         for name, stock in (("first", 3), ("second", 5)):

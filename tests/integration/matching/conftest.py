@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from tests.integration import certificates
 
 from gcp_adapters.bootstrap import build_application
 from gcp_adapters.kafka.encoding import encode, key_of, topic_of
@@ -25,14 +26,12 @@ from gcp_app.inbound import builders as build
 from gcp_app.inbound.messages import InboundMessage
 from gcp_app.reservation_desk import ReservationGranted
 from gcp_app.settings import Settings
-from gcp_app.use_cases import LockCertificate, UnlockCertificate
 from gcp_domain import Cause, GiftCertificate
 from gcp_domain.order import SalesOrder, sales_order_id
 from gcp_domain.stream import certificate_status
 
 POOL = "default"
 ADMIN = Cause("admin:ops", "req-generate", "req-generate")
-SUPPORT = Cause("support:anna", "req-lock", "case-1")
 
 
 def _id(prefix: str) -> str:
@@ -163,18 +162,10 @@ class Gcp:
     # -- support's side, as another writer (HTTP) would change a certificate
 
     def lock(self, certificate_id: UUID, reason: str = "fraud check") -> None:
-        self.app.execute(
-            LockCertificate(
-                certificate_id=certificate_id, reason=reason, by="support:anna", cause=SUPPORT
-            )
-        )
+        certificates.lock(self.app, certificate_id, reason)
 
     def unlock(self, certificate_id: UUID, reason: str = "cleared") -> None:
-        self.app.execute(
-            UnlockCertificate(
-                certificate_id=certificate_id, reason=reason, by="support:anna", cause=SUPPORT
-            )
-        )
+        certificates.unlock(self.app, certificate_id, reason)
 
     # -- looking
 
